@@ -1,0 +1,35 @@
+/// What an endpoint holds of one open connection: its id and the way to send to it.
+///
+/// Everything sent goes through the connection's ``Outbox`` and is written by the connection's own
+/// writer, in order.
+public struct Connection: Sendable {
+    /// The connection's process-wide id.
+    public let id: ConnectionID
+    /// The connection's outbox; rooms enqueue into it directly.
+    public let outbox: Outbox
+
+    public init(id: ConnectionID, outbox: Outbox) {
+        self.id = id
+        self.outbox = outbox
+    }
+
+    /// Send a reply to this connection, waiting while its outbox is full: a client that sends
+    /// without reading slows down only itself.
+    ///
+    /// - Returns: `false` if the connection is closing and the message was dropped.
+    @discardableResult
+    public func send(_ message: OutboundMessage) async -> Bool {
+        await self.outbox.send(message)
+    }
+
+    /// Send a text reply. See ``send(_:)``.
+    @discardableResult
+    public func send(text: String) async -> Bool {
+        await self.outbox.send(.text(text))
+    }
+
+    /// Close the connection after what is already queued, with this code and reason.
+    public func close(_ reason: CloseReason) {
+        self.outbox.finish(closing: reason)
+    }
+}

@@ -1,0 +1,55 @@
+import HTTPTypes
+import Hummingbird
+
+/// Refuses WebSocket handshakes whose `Origin` the ``OriginPolicy`` does not allow, before any
+/// handler runs. HummingbirdWebSocket answers every refused upgrade with HTTP 400.
+struct WebSocketOriginMiddleware<Context: RequestContext>: RouterMiddleware {
+    let policy: OriginPolicy
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let origin = request.headers[.origin]
+        guard self.policy.allows(origin: origin, host: request.head.authority) else {
+            context.logger.notice(
+                "Refused WebSocket handshake from a disallowed origin",
+                metadata: ["origin": .string(origin ?? ""), "path": .string(request.uri.path)]
+            )
+            throw HTTPError(.forbidden, message: "origin not allowed")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// CORS for the HTTP routes, driven by the same ``OriginPolicy`` as the WebSocket handshake.
+///
+/// An allowed cross-origin request gets `Access-Control-Allow-Origin` naming its origin; a preflight
+/// (`OPTIONS` with `Access-Control-Request-Method`) from an allowed origin gets 204 with the allowed
+/// methods and headers, and from a disallowed one 403.
+struct CORSPolicyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let policy: OriginPolicy
+    let maxAge = "600"
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let origin = request.headers[.origin] else { return try await next(request, context) }
+        let allowed = self.policy.allows(origin: origin, host: request.head.authority)
+        if request.method == .options, let requestedMethod = request.headers[.accessControlRequestMethod] {
+            guard allowed else {
+                return Response(status: .forbidden, headers: [.vary: "Origin"], body: .init(byteBuffer: .init(string: "origin not allowed\n")))
+            }
+            var headers: HTTPFields = [
+                .accessControlAllowOrigin: origin,
+                .accessControlAllowMethods: "GET, POST, OPTIONS",
+                .accessControlMaxAge: self.maxAge,
+                .vary: "Origin",
+            ]
+            headers[.accessControlAllowHeaders] = request.headers[.accessControlRequestHeaders] ?? "Content-Type"
+            _ = requestedMethod
+            return Response(status: .noContent, headers: headers)
+        }
+        var response = try await next(request, context)
+        if allowed {
+            response.headers[.accessControlAllowOrigin] = origin
+            response.headers.append(.init(name: .vary, value: "Origin"))
+        }
+        return response
+    }
+}

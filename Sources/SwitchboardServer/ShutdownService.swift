@@ -1,0 +1,20 @@
+import ServiceLifecycle
+import Switchboard
+
+/// On graceful shutdown, closes every WebSocket with 1001 `server shutting down` and waits (bounded)
+/// until they are gone.
+///
+/// It must be listed after the application in the ``ServiceGroup``: services stop in reverse order, so
+/// this one runs before the HTTP server starts its own shutdown (which would send 1000).
+struct ShutdownService: Service {
+    let registry: ConnectionRegistry
+    let closeTimeout: Duration
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        self.registry.closeAll(.serverShuttingDown)
+        // Each connection sends its close frame and waits up to closeTimeout for the answer before
+        // dropping the TCP connection; allow a little more than that.
+        _ = await self.registry.waitUntilEmpty(timeout: self.closeTimeout + .seconds(1))
+    }
+}

@@ -1,0 +1,138 @@
+public import Hummingbird
+import HummingbirdWebSocket
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+public import UnixSignals
+public import Switchboard
+
+/// The Switchboard application: the tutorial's endpoints, the chat page and the health check, with
+/// the policies of ``SwitchboardConfiguration``.
+public struct SwitchboardServer: Sendable {
+    /// What the server was configured with.
+    public let configuration: SwitchboardConfiguration
+    /// Every open WebSocket connection.
+    public let registry: ConnectionRegistry
+    /// The tutorial chat's room.
+    public let chatRoom: Room
+    let logger: Logger
+    let webPage: WebPage
+
+    /// Create a server. Nothing is bound until ``run(onRunning:)``.
+    ///
+    /// - Throws: when the web page's resources are missing from the install.
+    public init(configuration: SwitchboardConfiguration, logger: Logger? = nil) throws {
+        self.configuration = configuration
+        self.registry = ConnectionRegistry(limit: configuration.maxConnections)
+        self.chatRoom = Room()
+        self.logger = logger ?? {
+            var logger = Logger(label: "switchboard")
+            logger.logLevel = configuration.logLevel
+            return logger
+        }()
+        self.webPage = try WebPage.load()
+    }
+
+    /// Serve until SIGTERM or SIGINT (or until the task is cancelled), then shut down gracefully.
+    ///
+    /// - Parameter onRunning: Called with the bound port once the server accepts connections.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let group = self.makeServiceGroup(gracefulShutdownSignals: [.sigterm, .sigint], onRunning: onRunning)
+        try await group.run()
+    }
+
+    /// The application and its shutdown service, in the order they must run.
+    public func makeServiceGroup(
+        gracefulShutdownSignals: [UnixSignal] = [],
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> ServiceGroup {
+        let app = self.makeApplication(onRunning: onRunning)
+        let shutdown = ShutdownService(registry: self.registry, closeTimeout: self.configuration.closeTimeout)
+        return ServiceGroup(
+            configuration: .init(
+                services: [app, shutdown],
+                gracefulShutdownSignals: gracefulShutdownSignals,
+                logger: self.logger
+            )
+        )
+    }
+
+    func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
+        let configuration = self.configuration
+        let logger = self.logger
+        return Application(
+            router: self.makeHTTPRouter(),
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: self.makeWebSocketRouter(),
+                configuration: .init(
+                    http1: .init(),
+                    ws: .init(
+                        maxFrameSize: configuration.maxMessageSize,
+                        autoPing: configuration.pingInterval.map { .enabled(timePeriod: $0) } ?? .disabled,
+                        closeTimeout: configuration.closeTimeout,
+                        validateUTF8: true
+                    )
+                )
+            ),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchboard"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                logger.info(
+                    "Switchboard listening",
+                    metadata: [
+                        "address": "http://\(configuration.host):\(port)",
+                        "allowed_origins": "\(configuration.allowedOrigins)",
+                        "max_connections": "\(configuration.maxConnections.map(String.init) ?? "unlimited")",
+                    ]
+                )
+                await onRunning(port)
+            },
+            logger: logger
+        )
+    }
+
+    func makeHTTPRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.middlewares.add(CORSPolicyMiddleware(policy: self.configuration.allowedOrigins))
+        self.webPage.addRoutes(to: router)
+        let registry = self.registry
+        router.get("/health") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok","connections":\#(registry.count)}"#))
+            )
+        }
+        return router
+    }
+
+    func makeWebSocketRouter() -> Router<SwitchboardRequestContext> {
+        let router = Router(context: SwitchboardRequestContext.self)
+        router.middlewares.add(WebSocketOriginMiddleware(policy: self.configuration.allowedOrigins))
+        let session = WebSocketSession(registry: self.registry, configuration: self.configuration)
+        let room = self.chatRoom
+
+        router.ws("/ws") { inbound, outbound, context in
+            try await session.run(inbound: inbound, outbound: outbound, context: context) { EchoEndpoint() }
+        }
+        if self.configuration.echoEndpoint {
+            router.ws("/echo") { inbound, outbound, context in
+                try await session.run(inbound: inbound, outbound: outbound, context: context) { RawEchoEndpoint() }
+            }
+        }
+        router.ws("/json/ws") { inbound, outbound, context in
+            try await session.run(inbound: inbound, outbound: outbound, context: context) { JSONEndpoint() }
+        }
+        router.ws("/items/{item_id}/ws") { inbound, outbound, context in
+            try await session.run(inbound: inbound, outbound: outbound, context: context) { () throws(EndpointRefusal) in
+                try ItemsEndpoint(request: context.request, itemID: context.requestContext.parameters.get("item_id"))
+            }
+        }
+        router.ws("/ws/{client_id}") { inbound, outbound, context in
+            try await session.run(inbound: inbound, outbound: outbound, context: context) { () throws(EndpointRefusal) in
+                try ChatEndpoint(clientID: context.requestContext.parameters.get("client_id"), room: room)
+            }
+        }
+        return router
+    }
+}

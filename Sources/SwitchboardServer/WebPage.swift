@@ -1,0 +1,60 @@
+import Foundation
+import Hummingbird
+
+/// The chat page and its assets, read once from the module's `Public` resources at start-up.
+struct WebPage: Sendable {
+    struct Asset: Sendable {
+        let contentType: String
+        let body: ByteBuffer
+    }
+
+    /// Path served (`/` for the page) to asset.
+    let assets: [String: Asset]
+
+    /// Load every file of the `Public` resource folder.
+    ///
+    /// - Throws: ``WebPageError`` when the resources are missing, which means a broken install.
+    static func load() throws -> WebPage {
+        guard let folder = Bundle.module.url(forResource: "Public", withExtension: nil) else {
+            throw WebPageError(message: "the web page's resources (Public/) are missing from the SwitchboardServer bundle")
+        }
+        var assets: [String: Asset] = [:]
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        for name in names {
+            let data = try Data(contentsOf: folder.appendingPathComponent(name))
+            let asset = Asset(contentType: Self.contentType(of: name), body: ByteBuffer(bytes: data))
+            assets["/static/" + name] = asset
+            if name == "index.html" { assets["/"] = asset }
+        }
+        guard assets["/"] != nil else { throw WebPageError(message: "Public/index.html is missing from the SwitchboardServer bundle") }
+        return WebPage(assets: assets)
+    }
+
+    static func contentType(of name: String) -> String {
+        switch name.split(separator: ".").last {
+        case "html": "text/html; charset=utf-8"
+        case "css": "text/css; charset=utf-8"
+        case "js": "text/javascript; charset=utf-8"
+        case "svg": "image/svg+xml"
+        case "ico": "image/x-icon"
+        default: "application/octet-stream"
+        }
+    }
+
+    func addRoutes(to router: Router<some RequestContext>) {
+        for (path, asset) in self.assets {
+            router.get(RouterPath(path)) { _, _ in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: asset.contentType, .cacheControl: "no-cache"],
+                    body: .init(byteBuffer: asset.body)
+                )
+            }
+        }
+    }
+}
+
+struct WebPageError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { self.message }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SwitchboardServer
+
+/// `switchboard serve`: every option can also come from an environment variable `SWITCHBOARD_<NAME>`;
+/// a flag on the command line wins over the variable, and the variable over the default.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server (in-memory, single process).")
+
+    @Option(help: "Address to bind. [env: SWITCHBOARD_HOST] (default: 127.0.0.1)")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free port. [env: SWITCHBOARD_PORT] (default: 8000)")
+    var port: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical. [env: SWITCHBOARD_LOG_LEVEL] (default: info)")
+    var logLevel: String?
+
+    @Option(help: "Most WebSocket connections at once; past it new ones are closed with 1013. [env: SWITCHBOARD_MAX_CONNECTIONS] (default: no limit)")
+    var maxConnections: Int?
+
+    @Option(
+        help: """
+            Origins allowed to open WebSockets and to get CORS headers: '*' for any, or a comma-separated \
+            list of scheme://host[:port] added to same-origin. Requests without an Origin header are always \
+            allowed. [env: SWITCHBOARD_ALLOWED_ORIGINS] (default: same origin)
+            """
+    )
+    var allowedOrigins: String?
+
+    @Option(help: "Largest inbound message in bytes; larger ones close with 1009. [env: SWITCHBOARD_MAX_MESSAGE_SIZE] (default: 65536)")
+    var maxMessageSize: Int?
+
+    @Option(help: "Most bytes queued for one connection before it is closed as a slow consumer (1008). [env: SWITCHBOARD_OUTBOX_LIMIT] (default: 1048576)")
+    var outboxLimit: Int?
+
+    @Option(help: "Seconds between heartbeat pings; a peer that misses one is closed. 0 turns them off. [env: SWITCHBOARD_PING_INTERVAL] (default: 30)")
+    var pingInterval: Double?
+
+    @Option(help: "Seconds to wait for a peer to answer a close before dropping it. [env: SWITCHBOARD_CLOSE_TIMEOUT] (default: 5)")
+    var closeTimeout: Double?
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Serve the raw echo endpoint /echo. [env: SWITCHBOARD_ECHO_ENDPOINT=true|false] (default: on)"
+    )
+    var echoEndpoint: Bool?
+
+    func run() async throws {
+        let configuration = try self.resolve(environment: ProcessInfo.processInfo.environment)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = configuration.logLevel
+            return handler
+        }
+        let server = try SwitchboardServer(configuration: configuration)
+        try await server.run()
+    }
+
+    /// Merge flags, environment and defaults into a configuration, checking every value.
+    func resolve(environment: [String: String]) throws -> SwitchboardConfiguration {
+        let env = EnvironmentReader(environment: environment)
+        var configuration = SwitchboardConfiguration()
+        configuration.host = try self.host ?? env.value("HOST") { $0.isEmpty ? nil : $0 } ?? configuration.host
+        let port = try self.port ?? env.value("PORT", parse: Int.init) ?? configuration.port
+        guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535, got \(port)") }
+        configuration.port = port
+
+        let level = try self.logLevel ?? env.value("LOG_LEVEL") { $0 }
+        if let level {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+                throw ValidationError("log level must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
+            }
+            configuration.logLevel = parsed
+        }
+
+        if let limit = try self.maxConnections ?? env.value("MAX_CONNECTIONS", parse: Int.init) {
+            guard limit > 0 else { throw ValidationError("max-connections must be at least 1, got \(limit)") }
+            configuration.maxConnections = limit
+        }
+        if let origins = try self.allowedOrigins ?? env.value("ALLOWED_ORIGINS") { $0 } {
+            do {
+                configuration.allowedOrigins = try OriginPolicy.parse(origins)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+        if let size = try self.maxMessageSize ?? env.value("MAX_MESSAGE_SIZE", parse: Int.init) {
+            guard (1...(1 << 30)).contains(size) else { throw ValidationError("max-message-size must be between 1 and 1073741824, got \(size)") }
+            configuration.maxMessageSize = size
+        }
+        if let limit = try self.outboxLimit ?? env.value("OUTBOX_LIMIT", parse: Int.init) {
+            guard limit > 0 else { throw ValidationError("outbox-limit must be at least 1, got \(limit)") }
+            configuration.outboxLimit = limit
+        }
+        if let seconds = try self.pingInterval ?? env.value("PING_INTERVAL", parse: Double.init) {
+            guard seconds >= 0, seconds.isFinite else { throw ValidationError("ping-interval must be 0 (off) or more seconds, got \(seconds)") }
+            configuration.pingInterval = seconds == 0 ? nil : .milliseconds(Int64(seconds * 1000))
+        }
+        if let seconds = try self.closeTimeout ?? env.value("CLOSE_TIMEOUT", parse: Double.init) {
+            guard seconds > 0, seconds.isFinite else { throw ValidationError("close-timeout must be more than 0 seconds, got \(seconds)") }
+            configuration.closeTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        configuration.echoEndpoint = try self.echoEndpoint ?? env.value("ECHO_ENDPOINT", parse: Self.parseBool) ?? true
+        return configuration
+    }
+
+    static func parseBool(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "1", "true", "yes", "on": true
+        case "0", "false", "no", "off": false
+        default: nil
+        }
+    }
+}
+
+/// Reads `SWITCHBOARD_<NAME>` variables, refusing values that do not parse.
+struct EnvironmentReader {
+    let environment: [String: String]
+
+    func value<T>(_ name: String, parse: (String) -> T?) throws -> T? {
+        let key = "SWITCHBOARD_" + name
+        guard let raw = self.environment[key] else { return nil }
+        guard let value = parse(raw) else { throw ValidationError("\(key)='\(raw)' is not a valid value") }
+        return value
+    }
+}
