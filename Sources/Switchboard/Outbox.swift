@@ -76,21 +76,69 @@ public final class Outbox: Sendable {
     /// Queue a message without waiting. Used for broadcasts: it never blocks on the client.
     @discardableResult
     public func enqueue(_ message: OutboundMessage) -> EnqueueResult {
-        let action: EnqueueAction = self.state.withLock { state in
-            guard state.ending == nil else { return .closed }
-            if state.queuedBytes + message.byteCount > self.limit {
-                state.queue.removeAll()
-                state.queuedBytes = 0
-                state.ending = .close(.slowConsumer, delivered: false)
-                return .overflowed(Self.takeWaiters(&state))
+        let action = self.state.withLock { self.insert(message, into: &$0, admitIntoEmpty: false) }
+        return self.complete(action, message: message)
+    }
+
+    /// Queue a message, waiting while the outbox is full.
+    ///
+    /// A message is admitted when it fits under ``limit``, or when the outbox is empty (so one message
+    /// larger than the limit still goes through). Only one task may wait in `send` at a time: the
+    /// connection's own reader.
+    ///
+    /// - Returns: `false` if the outbox ended (closed, overflowed or cancelled) and the message was dropped.
+    public func send(_ message: OutboundMessage) async -> Bool {
+        while true {
+            let action: EnqueueAction? = self.state.withLock { state in
+                guard state.ending == nil else { return .closed }
+                guard Self.fits(message, in: state, limit: self.limit) else { return nil }
+                return self.insert(message, into: &state, admitIntoEmpty: true)
             }
-            state.peakBytes = max(state.peakBytes, state.queuedBytes + message.byteCount)
-            // A waiting consumer means the queue is empty: hand the message over directly.
-            if let consumer = state.consumer.take() { return .handOff(consumer) }
-            state.queue.append(message)
-            state.queuedBytes += message.byteCount
-            return .queued
+            if let action { return self.complete(action, message: message) == .enqueued }
+            let proceed = await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                    let resumeNow: Bool? = self.state.withLock { state in
+                        if state.ending != nil || Task.isCancelled { return false }
+                        if Self.fits(message, in: state, limit: self.limit) { return true }
+                        precondition(state.producer == nil, "only one task may wait in Outbox.send")
+                        state.producer = continuation
+                        state.producerBytes = message.byteCount
+                        return nil
+                    }
+                    if let resumeNow { continuation.resume(returning: resumeNow) }
+                }
+            } onCancel: {
+                self.state.withLock { $0.producer.take() }?.resume(returning: false)
+            }
+            if !proceed { return false }
         }
+    }
+
+    /// Whether ``send(_:)`` may queue a message of this size now.
+    private static func fits(_ message: OutboundMessage, in state: borrowing State, limit: Int) -> Bool {
+        state.queuedBytes == 0 || state.queuedBytes + message.byteCount <= limit
+    }
+
+    /// Queue a message under the lock, or overflow the outbox if it does not fit.
+    private func insert(_ message: OutboundMessage, into state: inout State, admitIntoEmpty: Bool) -> EnqueueAction {
+        guard state.ending == nil else { return .closed }
+        let fits = state.queuedBytes + message.byteCount <= self.limit || (admitIntoEmpty && state.queuedBytes == 0)
+        guard fits else {
+            state.queue.removeAll()
+            state.queuedBytes = 0
+            state.ending = .close(.slowConsumer, delivered: false)
+            return .overflowed(Self.takeWaiters(&state))
+        }
+        state.peakBytes = max(state.peakBytes, state.queuedBytes + message.byteCount)
+        // A waiting consumer means the queue is empty: hand the message over directly.
+        if let consumer = state.consumer.take() { return .handOff(consumer) }
+        state.queue.append(message)
+        state.queuedBytes += message.byteCount
+        return .queued
+    }
+
+    /// Resume whoever the insertion woke, outside the lock.
+    private func complete(_ action: EnqueueAction, message: OutboundMessage) -> EnqueueResult {
         switch action {
         case .queued:
             return .enqueued
@@ -103,46 +151,6 @@ public final class Outbox: Sendable {
             return .overflowed
         case .closed:
             return .closed
-        }
-    }
-
-    /// Queue a message, waiting while the outbox is full.
-    ///
-    /// A message is admitted when it fits under ``limit``, or when the outbox is empty (so one message
-    /// larger than the limit still goes through). Only one task may wait in `send` at a time: the
-    /// connection's own reader.
-    ///
-    /// - Returns: `false` if the outbox ended (closed, overflowed or cancelled) and the message was dropped.
-    public func send(_ message: OutboundMessage) async -> Bool {
-        while true {
-            let admitted: Bool? = self.state.withLock { state in
-                guard state.ending == nil else { return false }
-                if state.queuedBytes == 0 || state.queuedBytes + message.byteCount <= self.limit { return true }
-                return nil
-            }
-            switch admitted {
-            case .some(true):
-                return self.enqueue(message) == .enqueued
-            case .some(false):
-                return false
-            case .none:
-                let proceed = await withTaskCancellationHandler {
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                        let resumeNow: Bool? = self.state.withLock { state in
-                            if state.ending != nil || Task.isCancelled { return false }
-                            if state.queuedBytes == 0 || state.queuedBytes + message.byteCount <= self.limit { return true }
-                            precondition(state.producer == nil, "only one task may wait in Outbox.send")
-                            state.producer = continuation
-                            state.producerBytes = message.byteCount
-                            return nil
-                        }
-                        if let resumeNow { continuation.resume(returning: resumeNow) }
-                    }
-                } onCancel: {
-                    self.state.withLock { $0.producer.take() }?.resume(returning: false)
-                }
-                if !proceed { return false }
-            }
         }
     }
 

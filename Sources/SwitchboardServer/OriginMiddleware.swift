@@ -7,11 +7,11 @@ struct WebSocketOriginMiddleware<Context: RequestContext>: RouterMiddleware {
     let policy: OriginPolicy
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let origin = request.headers[.origin]
-        guard self.policy.allows(origin: origin, host: request.head.authority) else {
+        let origins = request.headers[values: .origin]
+        guard self.policy.allows(origins: origins, host: request.head.authority) else {
             context.logger.notice(
                 "Refused WebSocket handshake from a disallowed origin",
-                metadata: ["origin": .string(origin ?? ""), "path": .string(request.uri.path)]
+                metadata: ["origin": .string(origins.joined(separator: ", ")), "path": .string(request.uri.path)]
             )
             throw HTTPError(.forbidden, message: "origin not allowed")
         }
@@ -29,7 +29,11 @@ struct CORSPolicyMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxAge = "600"
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let origin = request.headers[.origin] else { return try await next(request, context) }
+        let origins = request.headers[values: .origin]
+        guard origins.count == 1, let origin = origins.first else {
+            // No Origin: not a cross-origin browser request. Several: ambiguous, so no CORS grant.
+            return try await next(request, context)
+        }
         let allowed = self.policy.allows(origin: origin, host: request.head.authority)
         if request.method == .options, let requestedMethod = request.headers[.accessControlRequestMethod] {
             guard allowed else {

@@ -11,6 +11,10 @@ public struct OriginPolicy: Sendable, Equatable, CustomStringConvertible {
 
     /// The default: requests without an `Origin` (non-browser clients) and requests whose `Origin`
     /// names the same host and port as their `Host` header.
+    ///
+    /// Under every policy an `Origin` with a `ws:` or `wss:` scheme counts as a non-browser client:
+    /// browsers send only `http(s)` origins (or `null`), while some WebSocket client libraries
+    /// (swift-websocket's among them) send the URL they connect to.
     public static var sameOrigin: Self { .init(value: .sameOrigin(extra: [])) }
 
     /// Every origin (`*`).
@@ -41,6 +45,7 @@ public struct OriginPolicy: Sendable, Equatable, CustomStringConvertible {
     /// Whether a request with this `Origin` and `Host` header is allowed.
     public func allows(origin: String?, host: String?) -> Bool {
         guard let origin else { return true }
+        if let scheme = Self.scheme(of: Self.normalize(origin)), scheme == "ws" || scheme == "wss" { return true }
         switch self.value {
         case .any:
             return true
@@ -50,6 +55,12 @@ public struct OriginPolicy: Sendable, Equatable, CustomStringConvertible {
             guard let host, let authority = Self.authority(of: origin) else { return false }
             return Self.sameAuthority(authority, Self.normalize(host), scheme: Self.scheme(of: origin))
         }
+    }
+
+    /// Whether a request with these `Origin` header values (usually none or one) is allowed: every
+    /// value must be.
+    public func allows(origins: [String], host: String?) -> Bool {
+        origins.allSatisfy { self.allows(origin: $0, host: host) }
     }
 
     public var description: String {

@@ -1,0 +1,61 @@
+import Foundation
+import Switchboard
+import Testing
+
+@Suite struct SlowConsumerTests {
+    /// One chat member never reads. The others keep receiving a 48 MiB broadcast stream without
+    /// delay, the silent one is closed as a slow consumer, and the server's memory does not grow
+    /// with the stream (it holds at most the outbox limit for the silent member).
+    @Test func clientThatNeverReadsIsDroppedWhileOthersKeepUp() async throws {
+        try await withServer({
+            // Batches of 512 KiB fit the default 1 MiB outbox of a member that keeps up.
+            $0.outboxLimit = 1024 * 1024
+            $0.closeTimeout = .milliseconds(500)
+        }) { server in
+            let fast = [
+                try await TestClient.connect(server.url("/ws/1"), keepMessages: false),
+                try await TestClient.connect(server.url("/ws/2"), keepMessages: false),
+            ]
+            let slow = try await RawWebSocket.connect(port: server.port, path: "/ws/666", receiveBuffer: 4096)
+            #expect(await eventually { server.server.chatRoom.count == 3 })
+            let rssBefore = residentMemoryBytes()
+
+            let payload = String(repeating: "x", count: 16 * 1024)
+            let batches = 96
+            let batchSize = 32  // 32 × 16 KiB = 512 KiB a batch, 48 MiB in all
+            var slowestBatch = Duration.zero
+            for batch in 0..<batches {
+                let started = ContinuousClock.now
+                for _ in 0..<batchSize { server.server.chatRoom.broadcast(.text(payload)) }
+                // The fast members must have the whole batch before the next one goes out.
+                let expected = (batch + 1) * batchSize
+                for client in fast {
+                    let arrived = await client.waitForReceived(expected, timeout: .seconds(10))
+                    #expect(arrived, "fast client fell behind at batch \(batch): \(client.received) of \(expected)")
+                    #expect(server.server.chatRoom.count >= 2, "a fast member was dropped")
+                    if !arrived { return }
+                }
+                slowestBatch = max(slowestBatch, ContinuousClock.now - started)
+            }
+            let rssAfter = residentMemoryBytes()
+
+            // The silent member was dropped, announced, and its TCP connection closed.
+            #expect(server.server.chatRoom.count == 2)
+            #expect(await eventually { server.registry.count == 2 })
+            #expect(await slow.serverHasClosed())
+            // Memory: an unbounded queue for the silent member would hold the whole 48 MiB stream.
+            let growth = rssAfter - rssBefore
+            #expect(growth < 24 * 1024 * 1024, "resident memory grew by \(growth / 1024) KiB")
+            // On time: no 512 KiB batch took long to reach both fast members (generous for a loaded CI machine).
+            #expect(slowestBatch < .seconds(5), "slowest batch took \(slowestBatch)")
+            for client in fast { try await client.close() }
+        }
+    }
+}
+
+/// Resident set size of this process, from /proc/self/statm.
+func residentMemoryBytes() -> Int {
+    guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}

@@ -1,0 +1,119 @@
+import Dispatch
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A misbehaving WebSocket peer on a plain TCP socket: it does the handshake, then can send a text
+/// frame, but never reads (so it never answers pings or drains what the server sends) and can drop
+/// the TCP connection without a close frame.
+///
+/// Blocking socket calls run on a dispatch queue, never on the test's cooperative threads, which the
+/// in-process server needs.
+final class RawWebSocket: @unchecked Sendable {
+    private let fd: Int32
+    private let queue = DispatchQueue(label: "raw-websocket")
+
+    private init(fd: Int32) {
+        self.fd = fd
+    }
+
+    deinit { close(self.fd) }
+
+    /// Connect to 127.0.0.1 and complete the WebSocket handshake.
+    ///
+    /// - Parameter receiveBuffer: A small `SO_RCVBUF`, so that a peer that does not read fills up fast.
+    static func connect(port: Int, path: String, receiveBuffer: Int32? = nil) async throws -> RawWebSocket {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        let raw = RawWebSocket(fd: fd)
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        try await raw.onQueue {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard result == 0 else { throw TestFailure("connect() failed: errno \(errno)") }
+            let request =
+                "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            try raw.writeAll(Array(request.utf8))
+            // Read the response head byte by byte, so that no frame after it is consumed.
+            var head: [UInt8] = []
+            var byte: UInt8 = 0
+            while !head.ends(with: [13, 10, 13, 10]) {
+                guard read(fd, &byte, 1) == 1 else { throw TestFailure("handshake response ended early") }
+                head.append(byte)
+            }
+            guard String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
+                throw TestFailure("handshake refused: \(String(decoding: head, as: UTF8.self))")
+            }
+        }
+        return raw
+    }
+
+    /// Send one masked text frame.
+    func sendText(_ text: String) async throws {
+        let payload = Array(text.utf8)
+        let mask: [UInt8] = [1, 2, 3, 4]
+        var frame: [UInt8] = [0x81]
+        switch payload.count {
+        case ..<126: frame.append(0x80 | UInt8(payload.count))
+        case ..<65536: frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+        default: throw TestFailure("frame too long for this helper")
+        }
+        frame += mask
+        frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        let bytes = frame
+        try await self.onQueue { try self.writeAll(bytes) }
+    }
+
+    /// Drop the TCP connection with a reset: no close frame, no FIN handshake.
+    func abort() {
+        var linger = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(self.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+        shutdown(self.fd, Int32(SHUT_RDWR))
+    }
+
+    /// Whether the server has closed the connection: reads (draining whatever is buffered) until
+    /// end of stream or an error. Waits up to the socket's 5 s receive timeout for more data.
+    func serverHasClosed() async -> Bool {
+        (try? await self.onQueue {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(self.fd, &buffer, buffer.count)
+                if n == 0 { return true }
+                if n < 0 { return errno == ECONNRESET }
+            }
+        }) ?? false
+    }
+
+    private func writeAll(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { write(self.fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw TestFailure("write() failed: errno \(errno)") }
+            offset += n
+        }
+    }
+
+    private func onQueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            self.queue.async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    fileprivate func ends(with suffix: [UInt8]) -> Bool {
+        self.count >= suffix.count && Array(self[(self.count - suffix.count)...]) == suffix
+    }
+}

@@ -1,0 +1,66 @@
+import Logging
+import ServiceLifecycle
+import Switchboard
+import SwitchboardServer
+import Testing
+
+/// A live Switchboard server on an ephemeral loopback port, for the duration of a test.
+struct TestServer: Sendable {
+    let server: SwitchboardServer
+    let group: ServiceGroup
+    let port: Int
+
+    var registry: ConnectionRegistry { self.server.registry }
+
+    func url(_ path: String) -> String { "ws://127.0.0.1:\(self.port)\(path)" }
+
+    /// Start the graceful shutdown that SIGTERM would start.
+    func shutDown() async { await self.group.triggerGracefulShutdown() }
+}
+
+let testLogger: Logger = {
+    var logger = Logger(label: "switchboard-test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// Run `body` against a fresh server; shut it down afterwards (gracefully, as SIGTERM would).
+func withServer(
+    _ configure: (inout SwitchboardConfiguration) -> Void = { _ in },
+    _ body: (TestServer) async throws -> Void
+) async throws {
+    var configuration = SwitchboardConfiguration(host: "127.0.0.1", port: 0, closeTimeout: .seconds(2))
+    configure(&configuration)
+    let server = try SwitchboardServer(configuration: configuration, logger: testLogger)
+    let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+    let group = server.makeServiceGroup { port in portContinuation.yield(port) }
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
+        let handle = TestServer(server: server, group: group, port: port)
+        do {
+            try await body(handle)
+        } catch {
+            await group.triggerGracefulShutdown()
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Poll `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return await condition()
+}
