@@ -5,9 +5,11 @@ import Foundation
 import Glibc
 #endif
 
-/// A misbehaving WebSocket peer on a plain TCP socket: it does the handshake, then can send a text
-/// frame, but never reads (so it never answers pings or drains what the server sends) and can drop
-/// the TCP connection without a close frame.
+/// A WebSocket peer on a plain TCP socket, for what a well-behaved client library cannot do: it
+/// never reads unless asked (so it never answers pings or drains what the server sends), it can drop
+/// the TCP connection without a close frame, and it reads the handshake response byte by byte so a
+/// frame the server sends right behind the `101` is never lost. (swift-websocket's client 1.6.2
+/// sometimes loses such a frame, so tests of immediate refusals read them here.)
 ///
 /// Blocking socket calls run on a dispatch queue, never on the test's cooperative threads, which the
 /// in-process server needs.
@@ -24,7 +26,7 @@ final class RawWebSocket: @unchecked Sendable {
     /// Connect to 127.0.0.1 and complete the WebSocket handshake.
     ///
     /// - Parameter receiveBuffer: A small `SO_RCVBUF`, so that a peer that does not read fills up fast.
-    static func connect(port: Int, path: String, receiveBuffer: Int32? = nil) async throws -> RawWebSocket {
+    static func connect(port: Int, path: String, headers: [String: String] = [:], receiveBuffer: Int32? = nil) async throws -> RawWebSocket {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         let raw = RawWebSocket(fd: fd)
@@ -44,7 +46,8 @@ final class RawWebSocket: @unchecked Sendable {
             guard result == 0 else { throw TestFailure("connect() failed: errno \(errno)") }
             let request =
                 "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                + headers.map { "\($0.key): \($0.value)\r\n" }.joined() + "\r\n"
             try raw.writeAll(Array(request.utf8))
             // Read the response head byte by byte, so that no frame after it is consumed.
             var head: [UInt8] = []
@@ -74,6 +77,38 @@ final class RawWebSocket: @unchecked Sendable {
         frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
         let bytes = frame
         try await self.onQueue { try self.writeAll(bytes) }
+    }
+
+    /// Read frames until a close frame arrives and return its code and reason (waits up to the socket's 5 s receive timeout).
+    func readCloseFrame() async throws -> (code: UInt16, reason: String) {
+        try await self.onQueue {
+            while true {
+                let head = try self.readExactly(2)
+                guard head[1] & 0x80 == 0 else { throw TestFailure("server frames must not be masked") }
+                var length = Int(head[1] & 0x7F)
+                if length == 126 {
+                    let bytes = try self.readExactly(2)
+                    length = Int(bytes[0]) << 8 | Int(bytes[1])
+                } else if length == 127 {
+                    length = try self.readExactly(8).reduce(0) { $0 << 8 | Int($1) }
+                }
+                let payload = try self.readExactly(length)
+                guard head[0] & 0x0F == 0x8 else { continue }
+                guard payload.count >= 2 else { return (code: 1005, reason: "") }
+                return (code: UInt16(payload[0]) << 8 | UInt16(payload[1]), reason: String(decoding: payload[2...], as: UTF8.self))
+            }
+        }
+    }
+
+    private func readExactly(_ count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var offset = 0
+        while offset < count {
+            let n = bytes[offset...].withUnsafeMutableBytes { read(self.fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw TestFailure("connection ended before a close frame (read returned \(n), errno \(errno))") }
+            offset += n
+        }
+        return bytes
     }
 
     /// Drop the TCP connection with a reset: no close frame, no FIN handshake.

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 import Switchboard
@@ -18,9 +19,10 @@ struct TestServer: Sendable {
     func shutDown() async { await self.group.triggerGracefulShutdown() }
 }
 
+/// Quiet unless `SWITCHBOARD_TEST_LOG` names a level (e.g. `trace`) for debugging a test.
 let testLogger: Logger = {
     var logger = Logger(label: "switchboard-test")
-    logger.logLevel = .critical
+    logger.logLevel = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
     return logger
 }()
 
