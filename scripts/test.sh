@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Runs every test Switchboard has, on a fresh machine:
+#   1. installs what the tests need and is missing (Debian: chromium, chromium-driver, python3-venv;
+#      PyPI, in a virtualenv under .build/: selenium),
+#   2. builds and runs the Swift suites (swift build --build-tests; swift test --skip-build),
+#   3. starts the built `switchboard serve` on free loopback ports and runs the browser test
+#      (two Chromium tabs chatting) and the Autobahn|Testsuite conformance cases 1-10 against /echo.
+# Every server it starts is stopped again, by PID. Exits non-zero if anything fails.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+AUTOBAHN=${AUTOBAHN_TOOL:-$ROOT/../shared/tools/autobahn/run.sh}
+WORK="$ROOT/.build/test-work"
+mkdir -p "$WORK"
+PIDS=()
+
+log() { printf '\n==> %s\n' "$*"; }
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+install_system_packages() {
+    local missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+    python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+    if [ ${#missing[@]} -eq 0 ]; then return; fi
+    log "Installing Debian packages: ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: these packages are missing and installing them needs root: ${missing[*]}" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# A virtualenv with the browser test's pinned packages, rebuilt when requirements.txt changes.
+# Prints only its path on stdout.
+browser_venv() {
+    local venv="$ROOT/.build/test-venv-browser"
+    local stamp
+    stamp=$(sha256sum Tests/Browser/requirements.txt | cut -d' ' -f1)
+    if [ ! -f "$venv/.stamp" ] || [ "$(cat "$venv/.stamp")" != "$stamp" ]; then
+        {
+            log "Creating the browser test's virtualenv"
+            rm -rf "$venv"
+            python3 -m venv "$venv"
+            "$venv/bin/pip" install -q --disable-pip-version-check -r Tests/Browser/requirements.txt
+        } >&2
+        echo "$stamp" > "$venv/.stamp"
+    fi
+    echo "$venv"
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_server LOG ARGS...: starts the built server on a free port, waits for /health, sets PORT.
+start_server() {
+    local log_file=$1
+    shift
+    PORT=$(free_port)
+    "$BIN" serve --host 127.0.0.1 --port "$PORT" "$@" > "$log_file" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do
+        if python3 -c "import urllib.request, sys; urllib.request.urlopen('http://127.0.0.1:$PORT/health', timeout=1)" 2>/dev/null; then
+            return
+        fi
+        sleep 0.1
+    done
+    echo "error: switchboard did not start; its log:" >&2
+    cat "$log_file" >&2
+    exit 1
+}
+
+install_system_packages
+
+log "Building (swift build --build-tests)"
+swift build --build-tests
+BIN="$(swift build --show-bin-path)/switchboard"
+
+log "Swift tests (swift test --skip-build)"
+swift test --skip-build
+
+log "Browser test: the chat page in two headless Chromium tabs"
+VENV=$(browser_venv)
+start_server "$WORK/browser-server.log"
+"$VENV/bin/python" Tests/Browser/chat_two_tabs.py "http://127.0.0.1:$PORT" "$WORK/chat.png"
+
+log "WebSocket conformance: Autobahn|Testsuite cases 1-10 against /echo"
+if [ ! -x "$AUTOBAHN" ]; then
+    echo "error: the Autobahn wrapper is not at $AUTOBAHN (set AUTOBAHN_TOOL)" >&2
+    exit 1
+fi
+# Section 9 sends messages of up to 16 MiB.
+start_server "$WORK/autobahn-server.log" --max-message-size 16777216 --log-level warning
+"$AUTOBAHN" -o "$WORK/autobahn" -x "ws://127.0.0.1:$PORT/echo"
+
+log "All tests passed"
