@@ -85,19 +85,7 @@ public enum JSONText {
                 self.emitAndAdvance()
                 try self.skipWhitespace()
                 try self.value(depth: depth)
-                try self.skipWhitespace()
-                switch self.current {
-                case UInt8(ascii: ","):
-                    self.emitAndAdvance()
-                    try self.skipWhitespace()
-                case UInt8(ascii: "}"):
-                    self.emitAndAdvance()
-                    return
-                case nil:
-                    throw self.error("unexpected end of input: unterminated object")
-                default:
-                    throw self.error("expected ',' or '}' in object")
-                }
+                if try self.separatorOrEnd(closing: UInt8(ascii: "}"), container: "object") { return }
             }
         }
 
@@ -111,19 +99,26 @@ public enum JSONText {
             }
             while true {
                 try self.value(depth: depth)
+                if try self.separatorOrEnd(closing: UInt8(ascii: "]"), container: "array") { return }
+            }
+        }
+
+        /// After a member of an object or array: consume `,` (returning `false`: another member
+        /// follows) or the closing bracket (returning `true`).
+        mutating func separatorOrEnd(closing: UInt8, container: String) throws(SyntaxError) -> Bool {
+            try self.skipWhitespace()
+            switch self.current {
+            case UInt8(ascii: ","):
+                self.emitAndAdvance()
                 try self.skipWhitespace()
-                switch self.current {
-                case UInt8(ascii: ","):
-                    self.emitAndAdvance()
-                    try self.skipWhitespace()
-                case UInt8(ascii: "]"):
-                    self.emitAndAdvance()
-                    return
-                case nil:
-                    throw self.error("unexpected end of input: unterminated array")
-                default:
-                    throw self.error("expected ',' or ']' in array")
-                }
+                return false
+            case closing:
+                self.emitAndAdvance()
+                return true
+            case nil:
+                throw self.error("unexpected end of input: unterminated \(container)")
+            default:
+                throw self.error("expected ',' or '\(Character(UnicodeScalar(closing)))' in \(container)")
             }
         }
 

@@ -63,15 +63,15 @@ final class TestClient: Sendable {
             configuration: .init(maxFrameSize: maxFrameSize, additionalHeaders: headers, closeTimeout: .seconds(5)),
             logger: testLogger
         ) { inbound, outbound, _ in
-                self.state.withLock { $0.outbound = outbound }
-                defer { self.state.withLock { $0.ended = true } }
-                for try await message in inbound.messages(maxSize: 1 << 24) {
-                    self.state.withLock { state in
-                        state.received += 1
-                        if self.keepMessages { state.messages.append(message) }
-                    }
+            self.state.withLock { $0.outbound = outbound }
+            defer { self.state.withLock { $0.ended = true } }
+            for try await message in inbound.messages(maxSize: 1 << 24) {
+                self.state.withLock { state in
+                    state.received += 1
+                    if self.keepMessages { state.messages.append(message) }
                 }
             }
+        }
     }
 
     private var outbound: WebSocketOutboundWriter {
