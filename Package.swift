@@ -54,6 +54,10 @@ let package = Package(
             dependencies: ["Switchboard"]
         ),
         .testTarget(
+            name: "switchboardTests",
+            dependencies: ["switchboard"]
+        ),
+        .testTarget(
             name: "SwitchboardServerTests",
             dependencies: [
                 "SwitchboardServer",

@@ -67,7 +67,7 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535, got \(port)") }
         configuration.port = port
 
-        let level = try self.logLevel ?? env.value("LOG_LEVEL") { $0 }
+        let level = try self.logLevel ?? env.string("LOG_LEVEL")
         if let level {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ValidationError("log level must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
@@ -79,7 +79,7 @@ struct Serve: AsyncParsableCommand {
             guard limit > 0 else { throw ValidationError("max-connections must be at least 1, got \(limit)") }
             configuration.maxConnections = limit
         }
-        if let origins = try self.allowedOrigins ?? env.value("ALLOWED_ORIGINS") { $0 } {
+        if let origins = try self.allowedOrigins ?? env.string("ALLOWED_ORIGINS") {
             do {
                 configuration.allowedOrigins = try OriginPolicy.parse(origins)
             } catch {
@@ -124,5 +124,9 @@ struct EnvironmentReader {
         guard let raw = self.environment[key] else { return nil }
         guard let value = parse(raw) else { throw ValidationError("\(key)='\(raw)' is not a valid value") }
         return value
+    }
+
+    func string(_ name: String) throws -> String? {
+        try self.value(name) { $0 }
     }
 }

@@ -1,0 +1,75 @@
+import ArgumentParser
+import SwitchboardServer
+import Testing
+
+@testable import switchboard
+
+@Suite struct ServeConfigurationTests {
+    @Test func defaultsWithoutFlagsOrEnvironment() throws {
+        let configuration = try Serve.parse([]).resolve(environment: [:])
+        #expect(configuration.host == "127.0.0.1")
+        #expect(configuration.port == 8000)
+        #expect(configuration.maxConnections == nil)
+        #expect(configuration.allowedOrigins == .sameOrigin)
+        #expect(configuration.maxMessageSize == 65536)
+        #expect(configuration.outboxLimit == 1_048_576)
+        #expect(configuration.pingInterval == .seconds(30))
+        #expect(configuration.closeTimeout == .seconds(5))
+        #expect(configuration.echoEndpoint)
+    }
+
+    @Test func environmentSetsEveryOption() throws {
+        let configuration = try Serve.parse([]).resolve(environment: [
+            "SWITCHBOARD_HOST": "0.0.0.0",
+            "SWITCHBOARD_PORT": "9000",
+            "SWITCHBOARD_LOG_LEVEL": "DEBUG",
+            "SWITCHBOARD_MAX_CONNECTIONS": "10",
+            "SWITCHBOARD_ALLOWED_ORIGINS": "*",
+            "SWITCHBOARD_MAX_MESSAGE_SIZE": "1024",
+            "SWITCHBOARD_OUTBOX_LIMIT": "4096",
+            "SWITCHBOARD_PING_INTERVAL": "0",
+            "SWITCHBOARD_CLOSE_TIMEOUT": "0.5",
+            "SWITCHBOARD_ECHO_ENDPOINT": "false",
+        ])
+        #expect(configuration.host == "0.0.0.0")
+        #expect(configuration.port == 9000)
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.maxConnections == 10)
+        #expect(configuration.allowedOrigins == .any)
+        #expect(configuration.maxMessageSize == 1024)
+        #expect(configuration.outboxLimit == 4096)
+        #expect(configuration.pingInterval == nil)
+        #expect(configuration.closeTimeout == .milliseconds(500))
+        #expect(!configuration.echoEndpoint)
+    }
+
+    @Test func flagsWinOverEnvironment() throws {
+        let configuration = try Serve.parse(["--port", "7000", "--max-connections", "3", "--echo-endpoint"])
+            .resolve(environment: ["SWITCHBOARD_PORT": "9000", "SWITCHBOARD_MAX_CONNECTIONS": "10", "SWITCHBOARD_ECHO_ENDPOINT": "0"])
+        #expect(configuration.port == 7000)
+        #expect(configuration.maxConnections == 3)
+        #expect(configuration.echoEndpoint)
+        #expect(try !Serve.parse(["--no-echo-endpoint"]).resolve(environment: [:]).echoEndpoint)
+    }
+
+    @Test(arguments: [
+        (["--port", "70000"], [String: String](), "port must be between 0 and 65535"),
+        ([], ["SWITCHBOARD_PORT": "eighty"], "SWITCHBOARD_PORT='eighty' is not a valid value"),
+        (["--max-connections", "0"], [:], "max-connections must be at least 1"),
+        (["--allowed-origins", "example.com"], [:], "invalid allowed origin 'example.com'"),
+        (["--log-level", "loud"], [:], "log level must be one of"),
+        (["--max-message-size", "0"], [:], "max-message-size must be between"),
+        (["--outbox-limit=-1"], [:], "outbox-limit must be at least 1"),
+        (["--ping-interval=-1"], [:], "ping-interval must be 0 (off) or more"),
+        (["--close-timeout", "0"], [:], "close-timeout must be more than 0"),
+        ([], ["SWITCHBOARD_ECHO_ENDPOINT": "maybe"], "SWITCHBOARD_ECHO_ENDPOINT='maybe'"),
+    ])
+    func badValuesAreRefusedWithAMessage(arguments: [String], environment: [String: String], message: String) throws {
+        let serve = try Serve.parse(arguments)
+        #expect {
+            try serve.resolve(environment: environment)
+        } throws: { error in
+            (error as? ValidationError)?.message.contains(message) == true
+        }
+    }
+}
