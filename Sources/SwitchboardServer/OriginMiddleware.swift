@@ -35,7 +35,7 @@ struct CORSPolicyMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         }
         let allowed = self.policy.allows(origin: origin, host: request.head.authority)
-        if request.method == .options, let requestedMethod = request.headers[.accessControlRequestMethod] {
+        if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
             guard allowed else {
                 return Response(status: .forbidden, headers: [.vary: "Origin"], body: .init(byteBuffer: .init(string: "origin not allowed\n")))
             }
@@ -46,14 +46,12 @@ struct CORSPolicyMiddleware<Context: RequestContext>: RouterMiddleware {
                 .vary: "Origin",
             ]
             headers[.accessControlAllowHeaders] = request.headers[.accessControlRequestHeaders] ?? "Content-Type"
-            _ = requestedMethod
             return Response(status: .noContent, headers: headers)
         }
         var response = try await next(request, context)
-        if allowed {
-            response.headers[.accessControlAllowOrigin] = origin
-            response.headers.append(.init(name: .vary, value: "Origin"))
-        }
+        // The response depends on Origin either way, so caches must key on it.
+        response.headers.append(.init(name: .vary, value: "Origin"))
+        if allowed { response.headers[.accessControlAllowOrigin] = origin }
         return response
     }
 }

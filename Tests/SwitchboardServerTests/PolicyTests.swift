@@ -126,6 +126,7 @@ import Testing
             let refused = try await rawHTTP(port: server.port, path: "/health", headers: ["Origin": "https://evil.example"])
             #expect(refused.status == 200)
             #expect(refused.headers["access-control-allow-origin"] == nil)
+            #expect(refused.headers["vary"] == "Origin")
 
             let preflight = try await rawHTTP(
                 port: server.port,
