@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import NIOPosix
+
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchboard-bench",
+        abstract: "Load generator for Switchboard and its peers. Prints one JSON object per scenario.",
+        discussion: "Run it through Benchmarks/run.sh, which starts the servers, pins them and compares them.",
+        subcommands: [Echo.self, Fanout.self, Connections.self]
+    )
+}
+
+struct Target: ParsableArguments {
+    @Option(help: "Server host (loopback only).") var host = "127.0.0.1"
+    @Option(help: "Server port.") var port: Int
+    @Option(help: "PID of the server process, for its CPU time and memory.") var serverPID: Int32
+    @Option(help: "Name of the server in the output.") var serverName = "server"
+
+    func validate() throws {
+        guard self.host == "127.0.0.1" || self.host == "localhost" || self.host.hasPrefix("127.") else {
+            throw ValidationError("benchmarks only target loopback addresses")
+        }
+    }
+
+    func run(_ body: (LoadGenerator) async throws -> ScenarioResult) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let generator = LoadGenerator(loop: group.next(), host: self.host, port: self.port)
+        let result = try await body(generator)
+        try await group.shutdownGracefully()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        print(String(decoding: try encoder.encode(result), as: UTF8.self))
+    }
+}
+
+struct Echo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Closed-loop echo on /ws.")
+    @OptionGroup var target: Target
+    @Option var connections = 50
+    @Option var warmup = 2.0
+    @Option var duration = 10.0
+
+    func run() async throws {
+        try await self.target.run { generator in
+            try await Scenarios.echo(
+                generator, serverPID: self.target.serverPID, serverName: self.target.serverName,
+                connections: self.connections, warmup: self.warmup, duration: self.duration)
+        }
+    }
+}
+
+struct Fanout: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "One publisher, S subscribers on the /ws/{id} chat.")
+    @OptionGroup var target: Target
+    @Option var subscribers = 1000
+    @Option(help: "Broadcasts per second in the latency phase.") var rate = 10.0
+    @Option(help: "Seconds of the latency phase.") var rateDuration = 5.0
+    @Option(help: "Seconds of the max-rate phase.") var maxDuration = 5.0
+    @Option(help: "Most broadcasts not yet delivered to every subscriber in the max-rate phase.") var window = 16
+
+    func run() async throws {
+        try await self.target.run { generator in
+            try await Scenarios.fanout(
+                generator, serverPID: self.target.serverPID, serverName: self.target.serverName,
+                subscribers: self.subscribers, rate: self.rate, rateDuration: self.rateDuration,
+                maxDuration: self.maxDuration, window: self.window)
+        }
+    }
+}
+
+struct Connections: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Open N idle connections on /ws as fast as allowed.")
+    @OptionGroup var target: Target
+    @Option var count = 10_000
+    @Option var concurrency = 256
+
+    func run() async throws {
+        try await self.target.run { generator in
+            try await Scenarios.connections(
+                generator, serverPID: self.target.serverPID, serverName: self.target.serverName,
+                count: self.count, concurrency: self.concurrency)
+        }
+    }
+}
