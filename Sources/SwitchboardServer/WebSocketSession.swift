@@ -1,15 +1,16 @@
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 import Switchboard
 
-/// Runs one WebSocket connection: registers it, drains its outbox into the socket from a writer task
-/// of its own, feeds inbound messages to the endpoint in order, and cleans up.
+/// Runs one WebSocket connection: registers it, puts an ``OutboxWriter`` in its pipeline, feeds
+/// inbound messages to the endpoint in order, and cleans up.
 ///
 /// Data flows one way: inbound frames go to the endpoint, which sends by enqueueing into outboxes
-/// (its own or a room's members'); only the writer task touches the outbound side of the socket.
+/// (its own or a room's members'); only the connection's writer, on its event loop, writes them.
 struct WebSocketSession: Sendable {
     let registry: ConnectionRegistry
     let configuration: SwitchboardConfiguration
@@ -25,21 +26,27 @@ struct WebSocketSession: Sendable {
         makeEndpoint: () throws(EndpointRefusal) -> Endpoint
     ) async throws {
         let channel = context.requestContext.channel
-        let closeTimeout = self.configuration.closeTimeout
         let logger = context.logger
-        let outbox = Outbox(limit: self.configuration.outboxLimit) { reason in
-            // The writer may be stuck writing to a client that does not read, and a peer may never
-            // answer our close frame: either way, drop the TCP connection after the grace period.
-            logger.debug("Closing WebSocket", metadata: ["close.code": "\(reason.code)", "close.reason": "\(reason.reason)"])
-            channel.eventLoop.scheduleTask(in: .init(closeTimeout)) { channel.close(promise: nil) }
-        }
+        let closeTimeout = self.configuration.closeTimeout
 
         let endpoint: Endpoint
         do {
             endpoint = try makeEndpoint()
         } catch {
             logger.info("Refused WebSocket request", metadata: ["close.code": "\(error.reason.code)", "close.reason": "\(error.reason.reason)"])
-            return try await Self.refuse(error.reason, outbox: outbox, inbound: inbound, outbound: outbound)
+            return try await Self.refuse(error.reason, channel: channel, closeTimeout: closeTimeout, inbound: inbound, outbound: outbound)
+        }
+
+        // The outbox wakes the writer, which lives in the channel's pipeline; the writer needs the
+        // outbox. Tie the knot through a box set before anything can be enqueued.
+        let writerBox = WriterBox()
+        let outbox = Outbox(limit: self.configuration.outboxLimit) {
+            if let writer = writerBox.writer { OutboxWriter.wake(writer, on: channel.eventLoop) }
+        } onClosing: { reason in
+            // A client that does not read may never take the close frame, and a peer may never
+            // answer it: either way, drop the TCP connection after the grace period.
+            logger.debug("Closing WebSocket", metadata: ["close.code": "\(reason.code)", "close.reason": "\(reason.reason)"])
+            channel.eventLoop.scheduleTask(in: .init(closeTimeout)) { channel.close(promise: nil) }
         }
 
         let id: ConnectionID
@@ -48,67 +55,58 @@ struct WebSocketSession: Sendable {
             id = registered
         case .atLimit(let limit):
             logger.notice("Refused WebSocket connection: at connection limit", metadata: ["limit": "\(limit)"])
-            return try await Self.refuse(.connectionLimit(limit), outbox: outbox, inbound: inbound, outbound: outbound)
+            return try await Self.refuse(.connectionLimit(limit), channel: channel, closeTimeout: closeTimeout, inbound: inbound, outbound: outbound)
         case .shuttingDown:
-            return try await Self.refuse(.serverShuttingDown, outbox: outbox, inbound: inbound, outbound: outbound)
+            return try await Self.refuse(.serverShuttingDown, channel: channel, closeTimeout: closeTimeout, inbound: inbound, outbound: outbound)
         }
         defer { self.registry.unregister(id) }
 
-        let connection = Connection(id: id, outbox: outbox)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await Self.drain(outbox, into: outbound) }
-            defer {
-                // The inbound side has ended: the peer closed or is gone. Whatever is still queued
-                // cannot be delivered, so stop the writer rather than wait for it.
-                outbox.finish()
-                group.cancelAll()
-            }
-            await endpoint.opened(connection)
-            do {
-                for try await message in inbound.messages(maxSize: self.configuration.maxMessageSize) {
-                    // Once the outbox has ended a close is under way: only the peer's close frame
-                    // matters now, and the inbound stream must still be read to get it.
-                    if outbox.isFinished { continue }
-                    await endpoint.receive(message, on: connection)
-                }
-            } catch {
-                await endpoint.closed(connection)
-                throw error
-            }
-            await endpoint.closed(connection)
+        let writer = OutboxWriter(outbox: outbox) { reason in
+            Task { try? await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.reason) }
         }
-    }
+        writerBox.writer = writer
+        try await channel.pipeline.addHandler(writer)
 
-    /// Write everything the outbox yields, in order, until it ends or the peer is gone.
-    static func drain(_ outbox: Outbox, into outbound: WebSocketOutboundWriter) async {
-        while let item = await outbox.next() {
-            do {
-                switch item {
-                case .message(let message):
-                    let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
-                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: opcode, data: message.bytes)))
-                case .close(let reason):
-                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.reason)
-                    return
-                }
-            } catch {
-                // The peer is gone or the task was cancelled: nothing more can be written.
-                outbox.finish()
-                return
+        let connection = Connection(id: id, outbox: outbox)
+        // When the inbound side ends the peer has closed or is gone: nothing more can be delivered.
+        defer { outbox.finish() }
+        await endpoint.opened(connection)
+        do {
+            for try await message in inbound.messages(maxSize: self.configuration.maxMessageSize) {
+                // Once the outbox has ended a close is under way: only the peer's close frame
+                // matters now, and the inbound stream must still be read to get it.
+                if outbox.isFinished { continue }
+                await endpoint.receive(message, on: connection)
             }
+        } catch {
+            await endpoint.closed(connection)
+            throw error
         }
+        await endpoint.closed(connection)
     }
 
     /// Close a connection that will not be served, then read until the peer answers the close (the
-    /// close handshake needs the inbound side read; the outbox's timer drops a peer that never does).
+    /// close handshake needs the inbound side read); a peer that never answers is dropped after
+    /// `closeTimeout`.
     static func refuse(
         _ reason: CloseReason,
-        outbox: Outbox,
+        channel: any Channel,
+        closeTimeout: Duration,
         inbound: WebSocketInboundStream,
         outbound: WebSocketOutboundWriter
     ) async throws {
-        outbox.finish(closing: reason)
-        await Self.drain(outbox, into: outbound)
+        channel.eventLoop.scheduleTask(in: .init(closeTimeout)) { channel.close(promise: nil) }
+        try await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.reason)
         for try await _ in inbound {}
+    }
+}
+
+/// Holds a connection's writer for the outbox's wake-up callback, which is created first.
+private final class WriterBox: Sendable {
+    private let box = NIOLockedValueBox<OutboxWriter?>(nil)
+
+    var writer: OutboxWriter? {
+        get { self.box.withLockedValue { $0 } }
+        set { self.box.withLockedValue { $0 = newValue } }
     }
 }

@@ -4,68 +4,93 @@ import Testing
 
 @testable import Switchboard
 
+/// Counts an outbox's callbacks.
+final class OutboxEvents: Sendable {
+    let readyCalls = Mutex(0)
+    let closings = Mutex<[CloseReason]>([])
+
+    func makeOutbox(limit: Int) -> Outbox {
+        Outbox(limit: limit) { self.readyCalls.withLock { $0 += 1 } } onClosing: { reason in
+            self.closings.withLock { $0.append(reason) }
+        }
+    }
+
+    var ready: Int { self.readyCalls.withLock { $0 } }
+    var closed: [CloseReason] { self.closings.withLock { $0 } }
+}
+
 @Suite struct OutboxTests {
-    @Test func deliversMessagesInOrder() async {
-        let outbox = Outbox(limit: 1000)
+    @Test func drainTakesEverythingInOrderAfterOneWakeUp() {
+        let events = OutboxEvents()
+        let outbox = events.makeOutbox(limit: 1000)
         for i in 0..<10 { #expect(outbox.enqueue(.text("m\(i)")) == .enqueued) }
-        for i in 0..<10 { #expect(await outbox.next() == .message(.text("m\(i)"))) }
+        #expect(events.ready == 1, "one wake-up until the writer drains")
+        let batch = outbox.drain()
+        #expect(batch.messages == (0..<10).map { .text("m\($0)") })
+        #expect(batch.close == nil)
+        #expect(!batch.isLast)
         #expect(outbox.queuedBytes == 0)
+        // The next message wakes the writer again.
+        outbox.enqueue(.text("again"))
+        #expect(events.ready == 2)
+        #expect(outbox.drain().messages == [.text("again")])
+        #expect(outbox.drain() == Outbox.Batch())
     }
 
-    @Test func waitingConsumerGetsMessageDirectly() async {
-        let outbox = Outbox(limit: 100)
-        async let received = outbox.next()
-        try? await Task.sleep(for: .milliseconds(20))
-        outbox.enqueue(.text("hello"))
-        #expect(await received == .message(.text("hello")))
-    }
-
-    @Test func overflowDropsQueueAndEndsWithSlowConsumer() async {
-        let closings = Mutex<[CloseReason]>([])
-        let outbox = Outbox(limit: 10) { reason in closings.withLock { $0.append(reason) } }
+    @Test func overflowDropsQueueAndEndsWithSlowConsumer() {
+        let events = OutboxEvents()
+        let outbox = events.makeOutbox(limit: 10)
         #expect(outbox.enqueue(.text("12345")) == .enqueued)
         #expect(outbox.enqueue(.text("12345")) == .enqueued)
         #expect(outbox.peakBytes == 10)
         #expect(outbox.enqueue(.text("1")) == .overflowed)
         #expect(outbox.queuedBytes == 0)
+        #expect(outbox.hasPendingClose)
         #expect(outbox.enqueue(.text("1")) == .closed)
-        #expect(closings.withLock { $0 } == [.slowConsumer])
+        #expect(events.closed == [.slowConsumer])
         // What was queued is dropped: the writer gets the close at once.
-        #expect(await outbox.next() == .close(.slowConsumer))
-        #expect(await outbox.next() == nil)
+        let batch = outbox.drain()
+        #expect(batch.messages.isEmpty)
+        #expect(batch.close == .slowConsumer)
+        #expect(batch.isLast)
+        #expect(!outbox.hasPendingClose)
         #expect(outbox.peakBytes <= outbox.limit)
     }
 
-    @Test func overflowWakesWaitingConsumerWithClose() async {
-        let outbox = Outbox(limit: 4)
-        async let received = outbox.next()
-        try? await Task.sleep(for: .milliseconds(20))
+    @Test func overflowWakesAWriterThatHadNothingToDo() {
+        let events = OutboxEvents()
+        let outbox = events.makeOutbox(limit: 4)
         #expect(outbox.enqueue(.text("too long")) == .overflowed)
-        #expect(await received == .close(.slowConsumer))
+        #expect(events.ready == 1)
+        #expect(outbox.drain().close == .slowConsumer)
     }
 
-    @Test func finishDeliversQueuedMessagesThenClose() async {
-        let closings = Mutex<[CloseReason]>([])
-        let outbox = Outbox(limit: 100) { reason in closings.withLock { $0.append(reason) } }
+    @Test func finishDeliversQueuedMessagesThenClose() {
+        let events = OutboxEvents()
+        let outbox = events.makeOutbox(limit: 100)
         outbox.enqueue(.text("a"))
         outbox.enqueue(.text("b"))
         outbox.finish(closing: .serverShuttingDown)
         outbox.finish(closing: .slowConsumer)  // ignored: already ended
         #expect(outbox.enqueue(.text("c")) == .closed)
-        #expect(await outbox.next() == .message(.text("a")))
-        #expect(await outbox.next() == .message(.text("b")))
-        #expect(await outbox.next() == .close(.serverShuttingDown))
-        #expect(await outbox.next() == nil)
-        #expect(closings.withLock { $0 } == [.serverShuttingDown])
+        let batch = outbox.drain()
+        #expect(batch.messages == [.text("a"), .text("b")])
+        #expect(batch.close == .serverShuttingDown)
+        #expect(batch.isLast)
+        #expect(events.closed == [.serverShuttingDown])
+        #expect(events.ready == 1)
     }
 
-    @Test func finishWithoutReasonEndsQuietly() async {
-        let outbox = Outbox(limit: 100)
-        async let received = outbox.next()
-        try? await Task.sleep(for: .milliseconds(20))
+    @Test func finishWithoutReasonEndsQuietly() {
+        let events = OutboxEvents()
+        let outbox = events.makeOutbox(limit: 100)
         outbox.finish()
-        #expect(await received == nil)
         #expect(outbox.isFinished)
+        #expect(events.ready == 1)
+        #expect(events.closed.isEmpty)
+        let batch = outbox.drain()
+        #expect(batch.isLast)
+        #expect(batch.close == nil)
     }
 
     @Test func sendWaitsForRoomInsteadOfOverflowing() async {
@@ -80,15 +105,15 @@ import Testing
         try? await Task.sleep(for: .milliseconds(50))
         #expect(sent.withLock { $0 } == false, "send must wait while the outbox is full")
         #expect(outbox.queuedBytes == 10)
-        #expect(await outbox.next() == .message(.text("0123456789")))
+        #expect(outbox.drain().messages == [.text("0123456789")])
         #expect(await sender.value == true)
-        #expect(await outbox.next() == .message(.text("abc")))
+        #expect(outbox.drain().messages == [.text("abc")])
     }
 
     @Test func sendAdmitsOneOversizedMessageIntoAnEmptyOutbox() async {
         let outbox = Outbox(limit: 4)
         #expect(await outbox.send(.text("longer than four")))
-        #expect(await outbox.next() == .message(.text("longer than four")))
+        #expect(outbox.drain().messages == [.text("longer than four")])
     }
 
     @Test func sendReturnsFalseWhenOutboxEndsWhileWaiting() async {
@@ -100,12 +125,13 @@ import Testing
         #expect(await sender.value == false)
     }
 
-    @Test func cancelledConsumerReturnsNil() async {
+    @Test func cancelledSenderReturnsFalse() async {
         let outbox = Outbox(limit: 4)
-        let consumer = Task { await outbox.next() }
+        outbox.enqueue(.text("full"))
+        let sender = Task { await outbox.send(.text("more")) }
         try? await Task.sleep(for: .milliseconds(30))
-        consumer.cancel()
-        #expect(await consumer.value == nil)
+        sender.cancel()
+        #expect(await sender.value == false)
     }
 
     @Test func concurrentProducersLoseNothing() async {
@@ -118,11 +144,7 @@ import Testing
             }
         }
         var next = [0, 0, 0, 0]
-        for _ in 0..<2000 {
-            guard case .message(let message) = await outbox.next() else {
-                Issue.record("expected a message")
-                return
-            }
+        for message in outbox.drain().messages {
             let parts = String(buffer: message.bytes).split(separator: ":").map { Int($0)! }
             #expect(parts[1] == next[parts[0]], "each producer's messages stay in order")
             next[parts[0]] += 1

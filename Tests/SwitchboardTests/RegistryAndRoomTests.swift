@@ -22,12 +22,12 @@ import Testing
         }
     }
 
-    @Test func closeAllEndsEveryOutboxAndRefusesNewcomers() async {
+    @Test func closeAllEndsEveryOutboxAndRefusesNewcomers() {
         let registry = ConnectionRegistry()
         let outboxes = (0..<3).map { _ in Outbox(limit: 10) }
         for outbox in outboxes { _ = registry.register(outbox) }
         #expect(registry.closeAll(.serverShuttingDown) == 3)
-        for outbox in outboxes { #expect(await outbox.next() == .close(.serverShuttingDown)) }
+        for outbox in outboxes { #expect(outbox.drain().close == .serverShuttingDown) }
         #expect(registry.register(Outbox(limit: 10)) == .shuttingDown)
     }
 
@@ -47,17 +47,17 @@ import Testing
 }
 
 @Suite struct RoomTests {
-    @Test func broadcastReachesEveryMemberInOneOrder() async {
+    @Test func broadcastReachesEveryMemberInOneOrder() {
         let room = Room()
         let outboxes = (0..<3).map { _ in Outbox(limit: 1 << 16) }
         for (i, outbox) in outboxes.enumerated() { room.join(ConnectionID(rawValue: UInt64(i)), outbox: outbox) }
         for i in 0..<50 { #expect(room.broadcast(.text("m\(i)")) == 3) }
         for outbox in outboxes {
-            for i in 0..<50 { #expect(await outbox.next() == .message(.text("m\(i)"))) }
+            #expect(outbox.drain().messages == (0..<50).map { .text("m\($0)") })
         }
     }
 
-    @Test func slowMemberIsDroppedWithoutAffectingOthers() async {
+    @Test func slowMemberIsDroppedWithoutAffectingOthers() {
         let room = Room()
         let fast = Outbox(limit: 1 << 16)
         let slow = Outbox(limit: 8)
@@ -67,10 +67,8 @@ import Testing
         #expect(room.broadcast(.text("12345")) == 1)  // slow overflows here
         #expect(room.count == 1)
         #expect(room.broadcast(.text("again")) == 1)
-        #expect(await slow.next() == .close(.slowConsumer))
-        #expect(await fast.next() == .message(.text("12345")))
-        #expect(await fast.next() == .message(.text("12345")))
-        #expect(await fast.next() == .message(.text("again")))
+        #expect(slow.drain().close == .slowConsumer)
+        #expect(fast.drain().messages == [.text("12345"), .text("12345"), .text("again")])
     }
 
     @Test func leaveStopsDelivery() {

@@ -1,0 +1,71 @@
+import NIOCore
+import NIOWebSocket
+import Switchboard
+
+/// Writes one connection's ``Outbox`` into its channel, on the channel's event loop.
+///
+/// It sits at the tail of the WebSocket channel's pipeline. When the outbox reports it is ready, the
+/// writer hops to the event loop once, takes everything queued, writes each message as a frame and
+/// flushes once: a burst of broadcasts costs one event-loop hop and one system call per connection,
+/// with no task or actor in the way. While the channel is not writable (the client is not reading)
+/// it leaves messages in the outbox, where they count against the outbox's limit, and drains again
+/// when the channel becomes writable. A pending close is drained regardless.
+///
+/// Frames written here bypass swift-websocket's `WebSocketOutboundWriter` (and so its extensions:
+/// per-message compression would have to be applied here). Close frames still go through it, via
+/// `close`, so that its close handshake state stays right; they are written after everything
+/// drained before them.
+final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = NIOAny
+    typealias OutboundOut = WebSocketFrame
+
+    private let outbox: Outbox
+    private let close: @Sendable (CloseReason) -> Void
+    private var context: ChannelHandlerContext?
+    private var done = false
+
+    /// - Parameter close: Sends the close frame (called on the event loop, after the last messages were written).
+    init(outbox: Outbox, close: @escaping @Sendable (CloseReason) -> Void) {
+        self.outbox = outbox
+        self.close = close
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        // The outbox may have become ready before the handler was in place.
+        self.drain()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { self.drain() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Called by the outbox's `onReady`, from any thread.
+    static func wake(_ writer: OutboxWriter, on eventLoop: any EventLoop) {
+        eventLoop.execute { writer.drain() }
+    }
+
+    private func drain() {
+        guard !self.done, let context = self.context else { return }
+        guard context.channel.isWritable || self.outbox.hasPendingClose else { return }
+        let batch = self.outbox.drain()
+        if !batch.messages.isEmpty {
+            for message in batch.messages {
+                let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
+                context.write(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: opcode, data: message.bytes)), promise: nil)
+            }
+            context.flush()
+        }
+        if let reason = batch.close { self.close(reason) }
+        if batch.isLast { self.done = true }
+    }
+}
