@@ -1,9 +1,11 @@
 public import NIOCore
 
-/// One WebSocket data message waiting to be written to a connection.
+/// One WebSocket data message waiting to be written to a connection, already framed.
 ///
-/// The payload is a `ByteBuffer`, so a broadcast encodes its text once and every
-/// recipient's outbox shares the same bytes (copy-on-write, nothing is copied).
+/// The message holds its complete server-to-client frame (RFC 6455 section 5.2: FIN, opcode, length,
+/// unmasked payload), encoded once when the message is made. A broadcast therefore frames its text
+/// once and every recipient's outbox shares the same bytes (`ByteBuffer` is copy-on-write), and a
+/// writer puts the frame on the wire as it is.
 public struct OutboundMessage: Sendable, Equatable {
     /// Whether the message goes out as a text or a binary frame.
     public enum Kind: Sendable, Equatable {
@@ -13,13 +15,30 @@ public struct OutboundMessage: Sendable, Equatable {
 
     /// Text or binary.
     public let kind: Kind
-    /// The payload: UTF-8 for text messages.
-    public let bytes: ByteBuffer
+    /// The whole frame: header and payload.
+    public let frame: ByteBuffer
+    /// Size of the frame's header.
+    private let headerLength: Int
 
-    /// Create a message from its kind and bytes.
+    /// Frame a message.
     public init(kind: Kind, bytes: ByteBuffer) {
         self.kind = kind
-        self.bytes = bytes
+        let length = bytes.readableBytes
+        self.headerLength = length < 126 ? 2 : (length < 65536 ? 4 : 10)
+        var frame = ByteBufferAllocator().buffer(capacity: self.headerLength + length)
+        frame.writeInteger(UInt8(0x80 | (kind == .text ? 0x1 : 0x2)))  // FIN + opcode
+        if length < 126 {
+            frame.writeInteger(UInt8(length))
+        } else if length < 65536 {
+            frame.writeInteger(UInt8(126))
+            frame.writeInteger(UInt16(length))
+        } else {
+            frame.writeInteger(UInt8(127))
+            frame.writeInteger(UInt64(length))
+        }
+        var payload = bytes
+        frame.writeBuffer(&payload)
+        self.frame = frame
     }
 
     /// A text message.
@@ -32,6 +51,15 @@ public struct OutboundMessage: Sendable, Equatable {
         .init(kind: .binary, bytes: bytes)
     }
 
+    /// The payload (a view into ``frame``, not a copy).
+    public var bytes: ByteBuffer {
+        self.frame.getSlice(at: self.frame.readerIndex + self.headerLength, length: self.byteCount)!
+    }
+
     /// Payload size in bytes, which is what an outbox counts against its limit.
-    public var byteCount: Int { self.bytes.readableBytes }
+    public var byteCount: Int { self.frame.readableBytes - self.headerLength }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.frame == rhs.frame
+    }
 }

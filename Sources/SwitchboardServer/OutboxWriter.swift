@@ -1,23 +1,23 @@
 import NIOCore
-import NIOWebSocket
 import Switchboard
 
 /// Writes one connection's ``Outbox`` into its channel, on the channel's event loop.
 ///
-/// It sits at the tail of the WebSocket channel's pipeline. When the outbox reports it is ready, the
-/// writer hops to the event loop once, takes everything queued, writes each message as a frame and
-/// flushes once: a burst of broadcasts costs one event-loop hop and one system call per connection,
-/// with no task or actor in the way. While the channel is not writable (the client is not reading)
+/// It sits at the head of the WebSocket channel's pipeline. When the outbox reports it is ready, the
+/// writer hops to the event loop once, takes everything queued, writes each message's ready-made
+/// frame straight to the socket (no encoder, no other handler: the frame was encoded once for all
+/// recipients) and flushes once: a burst of broadcasts costs one event-loop hop and one system call
+/// per connection, with no task or actor in the way. While the channel is not writable (the client is not reading)
 /// it leaves messages in the outbox, where they count against the outbox's limit, and drains again
 /// when the channel becomes writable. A pending close is drained regardless.
 ///
-/// Frames written here bypass swift-websocket's `WebSocketOutboundWriter` (and so its extensions:
-/// per-message compression would have to be applied here). Close frames still go through it, via
+/// Frames written here bypass swift-websocket's `WebSocketOutboundWriter` and NIO's frame encoder (and
+/// so any extension: per-message compression would have to be applied here). Close frames still go through it, via
 /// `close`, so that its close handshake state stays right; they are written after everything
 /// drained before them.
 final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
-    typealias InboundIn = NIOAny
-    typealias OutboundOut = WebSocketFrame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let outbox: Outbox
     private let close: @Sendable (CloseReason) -> Void
@@ -40,10 +40,6 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
         self.context = nil
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireChannelRead(data)
-    }
-
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { self.drain() }
         context.fireChannelWritabilityChanged()
@@ -60,8 +56,7 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
         let batch = self.outbox.drain()
         if !batch.messages.isEmpty {
             for message in batch.messages {
-                let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
-                context.write(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: opcode, data: message.bytes)), promise: nil)
+                context.write(self.wrapOutboundOut(message.frame), promise: nil)
             }
             context.flush()
         }

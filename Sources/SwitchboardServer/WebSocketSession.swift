@@ -65,7 +65,8 @@ struct WebSocketSession: Sendable {
             Task { try? await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.reason) }
         }
         writerBox.writer = writer
-        try await channel.pipeline.addHandler(writer)
+        // At the head: its frames are ready for the socket and must not pass through the encoder.
+        try await channel.pipeline.addHandler(writer, position: .first)
 
         let connection = Connection(id: id, outbox: outbox)
         // When the inbound side ends the peer has closed or is gone: nothing more can be delivered.
