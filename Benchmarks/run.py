@@ -123,6 +123,8 @@ FANOUT_ROWS = [
     ("server_cpu_us_per_delivery", "server CPU µs/delivery", False),
     ("fixed_rate_p50_us", "p50 µs at {rate}/s", False),
     ("fixed_rate_p99_us", "p99 µs at {rate}/s", False),
+    ("fixed_rate_server_cpu_us_per_delivery", "server CPU µs/delivery at {rate}/s", False),
+    ("fixed_rate_generator_cpu_us_per_delivery", "generator CPU µs/delivery at {rate}/s", None),
     ("lost", "lost", False),
     ("disconnects", "disconnects", False),
     ("generator_cpu_percent", "generator CPU %", None),

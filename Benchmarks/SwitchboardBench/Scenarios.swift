@@ -177,6 +177,7 @@ enum Scenarios {
 
         // Phase 1: fixed rate.
         let interval = TimeAmount.nanoseconds(Int64(1e9 / rate))
+        let fixedWindow = CPUWindow(pid: serverPID)
         let ticker = try await generator.onLoop { generator.loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { _ in publish() } }
         try await Task.sleep(for: .seconds(rateDuration))
         let fixedPublished = try await generator.onLoop {
@@ -184,9 +185,10 @@ enum Scenarios {
             return state.value.published
         }
         _ = await waitUntil(timeout: 10, generator) { state.value.delivered >= fixedPublished * subscriberCount }
-        let latency = try await generator.onLoop {
+        let fixedCPU = fixedWindow.end()
+        let (latency, fixedDelivered) = try await generator.onLoop {
             state.value.measuringLatency = false
-            return state.value.samples
+            return (state.value.samples, state.value.delivered)
         }
 
         // Phase 2: as fast as subscribers take it.
@@ -226,6 +228,13 @@ enum Scenarios {
             result.metrics["fixed_rate_p50_us"] = p[0]
             result.metrics["fixed_rate_p99_us"] = p[1]
             result.metrics["fixed_rate_p999_us"] = p[2]
+        }
+        // What one delivery costs each side at the fixed rate, where every read carries one message:
+        // the generator handles its S sockets one after the other on one core, so S times its cost
+        // per delivery is a floor under the latency it can measure.
+        if fixedDelivered > 0 {
+            result.metrics["fixed_rate_server_cpu_us_per_delivery"] = fixedCPU.server / Double(fixedDelivered)
+            result.metrics["fixed_rate_generator_cpu_us_per_delivery"] = fixedCPU.own / Double(fixedDelivered)
         }
         result.metrics["deliveries_per_s"] = Double(maxDelivered) / cpu.seconds
         result.metrics["server_cpu_us_per_delivery"] = maxDelivered > 0 ? cpu.server / Double(maxDelivered) : .nan
