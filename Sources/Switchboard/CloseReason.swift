@@ -27,6 +27,26 @@ public struct CloseReason: Sendable, Hashable, CustomStringConvertible {
     public static let serverShuttingDown = CloseReason(code: 1001, reason: "server shutting down")
     /// 1008: the connection's outbox overflowed because the client does not read fast enough.
     public static let slowConsumer = CloseReason(code: 1008, reason: "slow consumer")
+    /// 1001: the peer did not answer a heartbeat ping in time.
+    public static let pingTimeout = CloseReason(code: 1001, reason: "ping timeout")
+    /// 1007: a text message that is not valid UTF-8.
+    public static let invalidUTF8 = CloseReason(code: 1007, reason: "invalid UTF-8 in text message")
+
+    /// 1009: a message larger than the server accepts.
+    public static func messageTooLarge(limit: Int) -> CloseReason {
+        CloseReason(code: 1009, reason: "message larger than \(limit) bytes")
+    }
+
+    /// 1002: the peer broke the WebSocket protocol.
+    public static func protocolError(_ reason: String) -> CloseReason {
+        CloseReason(code: 1002, reason: reason)
+    }
+
+    /// Whether a peer may send `code` in a close frame (RFC 6455 section 7.4: the defined codes that
+    /// may appear on the wire, and 3000-4999 for registered and private use).
+    public static func isValidPeerCode(_ code: UInt16) -> Bool {
+        (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
+    }
 
     /// 1013: the server is at its connection limit.
     public static func connectionLimit(_ limit: Int) -> CloseReason {

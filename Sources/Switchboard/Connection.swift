@@ -1,6 +1,6 @@
 /// What an endpoint holds of one open connection: its id and the way to send to it.
 ///
-/// Everything sent goes through the connection's ``Outbox`` and is written by the connection's own
+/// Everything sent goes through the connection's ``Outbox`` and is written by the connection's
 /// writer, in order.
 public struct Connection: Sendable {
     /// The connection's process-wide id.
@@ -13,19 +13,14 @@ public struct Connection: Sendable {
         self.outbox = outbox
     }
 
-    /// Send a reply to this connection, waiting while its outbox is full: a client that sends
-    /// without reading slows down only itself.
-    ///
-    /// - Returns: `false` if the connection is closing and the message was dropped.
-    @discardableResult
-    public func send(_ message: OutboundMessage) async -> Bool {
-        await self.outbox.send(message)
+    /// Send a reply to this connection. See ``Outbox/reply(_:)``.
+    public func send(_ message: OutboundMessage) {
+        self.outbox.reply(message)
     }
 
-    /// Send a text reply. See ``send(_:)``.
-    @discardableResult
-    public func send(text: String) async -> Bool {
-        await self.outbox.send(.text(text))
+    /// Send a text reply. See ``Outbox/reply(_:)``.
+    public func send(text: String) {
+        self.outbox.reply(.text(text))
     }
 
     /// Close the connection after what is already queued, with this code and reason.

@@ -5,8 +5,8 @@ import Synchronization
 ///
 /// Producers never wait on a slow client: ``enqueue(_:)`` either queues the message or, when the
 /// queued bytes would exceed ``limit``, marks the outbox as overflowed, drops what it holds and
-/// ends it with ``CloseReason/slowConsumer``. The connection's own replies use ``send(_:)``
-/// instead, which waits for room, so a client that sends without reading slows down only itself.
+/// ends it with ``CloseReason/slowConsumer``. The connection's own replies use ``reply(_:)``, which is
+/// never refused for size: the connection stops reading its client while ``isOverLimit`` holds.
 ///
 /// The writer is woken, not polled: when an idle outbox gets a message (or its ending), it calls
 /// `onReady` once; the writer then calls ``drain()`` when it can write, which takes everything
@@ -41,8 +41,6 @@ public final class Outbox: Sendable {
         var ending: Ending?
         /// `onReady` was called and the writer has not drained since.
         var wakePending = false
-        var producer: CheckedContinuation<Bool, Never>?
-        var producerBytes = 0
     }
 
     private enum Ending {
@@ -103,48 +101,29 @@ public final class Outbox: Sendable {
     /// Queue a message without waiting. Used for broadcasts: it never blocks on the client.
     @discardableResult
     public func enqueue(_ message: OutboundMessage) -> EnqueueResult {
-        let action = self.state.withLock { self.insert(message, into: &$0, admitIntoEmpty: false) }
+        let action = self.state.withLock { self.insert(message, into: &$0, admitOverLimit: false) }
         return self.complete(action)
     }
 
-    /// Queue a message, waiting while the outbox is full.
+    /// Queue a reply of the connection to its own client. It is never refused for size: the
+    /// connection's reader stops reading while ``isOverLimit`` holds, so a client that sends without
+    /// reading slows down only itself, by at most one reply past the limit.
     ///
-    /// A message is admitted when it fits under ``limit``, or when the outbox is empty (so one message
-    /// larger than the limit still goes through). Only one task may wait in `send` at a time: the
-    /// connection's own reader.
-    ///
-    /// - Returns: `false` if the outbox ended (closed, overflowed or cancelled) and the message was dropped.
-    public func send(_ message: OutboundMessage) async -> Bool {
-        while true {
-            let action: EnqueueAction? = self.state.withLock { state in
-                guard state.ending == nil else { return .closed }
-                guard Self.fits(message.byteCount, in: state, limit: self.limit) else { return nil }
-                return self.insert(message, into: &state, admitIntoEmpty: true)
-            }
-            if let action { return self.complete(action) == .enqueued }
-            let proceed = await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                    let resumeNow: Bool? = self.state.withLock { state in
-                        if state.ending != nil || Task.isCancelled { return false }
-                        if Self.fits(message.byteCount, in: state, limit: self.limit) { return true }
-                        precondition(state.producer == nil, "only one task may wait in Outbox.send")
-                        state.producer = continuation
-                        state.producerBytes = message.byteCount
-                        return nil
-                    }
-                    if let resumeNow { continuation.resume(returning: resumeNow) }
-                }
-            } onCancel: {
-                self.state.withLock { $0.producer.take() }?.resume(returning: false)
-            }
-            if !proceed { return false }
-        }
+    /// - Returns: `false` if the outbox has ended and the message was dropped.
+    @discardableResult
+    public func reply(_ message: OutboundMessage) -> Bool {
+        let action = self.state.withLock { self.insert(message, into: &$0, admitOverLimit: true) }
+        return self.complete(action) == .enqueued
     }
+
+    /// Whether the outbox holds at least ``limit`` bytes: the connection should stop reading its
+    /// client until the writer has drained.
+    public var isOverLimit: Bool { self.state.withLock { $0.queuedBytes >= self.limit } }
 
     /// Take everything queued, with the ending once the queue is empty. Called by the writer after
     /// `onReady`; calling it on an empty outbox returns an empty batch.
     public func drain() -> Batch {
-        let (batch, producer): (Batch, CheckedContinuation<Bool, Never>?) = self.state.withLock { state in
+        self.state.withLock { state in
             state.wakePending = false
             var batch = Batch()
             batch.messages = Array(state.queue)
@@ -163,37 +142,28 @@ public final class Outbox: Sendable {
             case .delivered:
                 batch.isLast = true
             }
-            let producer = state.producer != nil && Self.fits(state.producerBytes, in: state, limit: self.limit) ? state.producer.take() : nil
-            return (batch, producer)
+            return batch
         }
-        producer?.resume(returning: true)
-        return batch
     }
 
     /// End the outbox. Messages already queued are still delivered; the batch that empties the
     /// outbox then carries `reason` (if any) and is the last. Enqueues after this are refused.
     /// Calling it on an outbox that has already ended does nothing.
     public func finish(closing reason: CloseReason? = nil) {
-        let (ended, wake, producer): (Bool, Bool, CheckedContinuation<Bool, Never>?) = self.state.withLock { state in
-            guard state.ending == nil else { return (false, false, nil) }
+        let (ended, wake): (Bool, Bool) = self.state.withLock { state in
+            guard state.ending == nil else { return (false, false) }
             state.ending = reason.map { .close($0) } ?? .finished
-            return (true, Self.requestWake(&state), state.producer.take())
+            return (true, Self.requestWake(&state))
         }
         guard ended else { return }
-        producer?.resume(returning: false)
         if wake { self.onReady() }
         if let reason { self.onClosing(reason) }
     }
 
     private enum EnqueueAction {
         case queued(wake: Bool)
-        case overflowed(wake: Bool, producer: CheckedContinuation<Bool, Never>?)
+        case overflowed(wake: Bool)
         case closed
-    }
-
-    /// Whether ``send(_:)`` may queue a message of this size now.
-    private static func fits(_ byteCount: Int, in state: borrowing State, limit: Int) -> Bool {
-        state.queuedBytes == 0 || state.queuedBytes + byteCount <= limit
     }
 
     /// Ask for the writer unless a wake-up is already pending.
@@ -204,14 +174,13 @@ public final class Outbox: Sendable {
     }
 
     /// Queue a message under the lock, or overflow the outbox if it does not fit.
-    private func insert(_ message: OutboundMessage, into state: inout State, admitIntoEmpty: Bool) -> EnqueueAction {
+    private func insert(_ message: OutboundMessage, into state: inout State, admitOverLimit: Bool) -> EnqueueAction {
         guard state.ending == nil else { return .closed }
-        let fits = state.queuedBytes + message.byteCount <= self.limit || (admitIntoEmpty && state.queuedBytes == 0)
-        guard fits else {
+        guard admitOverLimit || state.queuedBytes + message.byteCount <= self.limit else {
             state.queue.removeAll()
             state.queuedBytes = 0
             state.ending = .close(.slowConsumer)
-            return .overflowed(wake: Self.requestWake(&state), producer: state.producer.take())
+            return .overflowed(wake: Self.requestWake(&state))
         }
         state.queue.append(message)
         state.queuedBytes += message.byteCount
@@ -225,8 +194,7 @@ public final class Outbox: Sendable {
         case .queued(let wake):
             if wake { self.onReady() }
             return .enqueued
-        case .overflowed(let wake, let producer):
-            producer?.resume(returning: false)
+        case .overflowed(let wake):
             if wake { self.onReady() }
             self.onClosing(.slowConsumer)
             return .overflowed

@@ -1,24 +1,6 @@
 import HTTPTypes
 import Hummingbird
 
-/// Refuses WebSocket handshakes whose `Origin` the ``OriginPolicy`` does not allow, before any
-/// handler runs. HummingbirdWebSocket answers every refused upgrade with HTTP 400.
-struct WebSocketOriginMiddleware<Context: RequestContext>: RouterMiddleware {
-    let policy: OriginPolicy
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let origins = request.headers[values: .origin]
-        guard self.policy.allows(origins: origins, host: request.head.authority) else {
-            context.logger.notice(
-                "Refused WebSocket handshake from a disallowed origin",
-                metadata: ["origin": .string(origins.joined(separator: ", ")), "path": .string(request.uri.path)]
-            )
-            throw HTTPError(.forbidden, message: "origin not allowed")
-        }
-        return try await next(request, context)
-    }
-}
-
 /// CORS for the HTTP routes, driven by the same ``OriginPolicy`` as the WebSocket handshake.
 ///
 /// An allowed cross-origin request gets `Access-Control-Allow-Origin` naming its origin; a preflight

@@ -16,7 +16,8 @@ public struct SwitchboardConfiguration: Sendable {
     public var maxMessageSize: Int
     /// Most bytes queued for one connection. A broadcast that would exceed it closes that connection with 1008 `slow consumer`.
     public var outboxLimit: Int
-    /// How often the server pings each connection; a peer that misses a pong by the next ping is closed.
+    /// How often the server pings each connection; a peer that sends nothing, not even a pong, for two
+    /// intervals is closed with 1001 `ping timeout`.
     /// `nil` turns heartbeats off.
     public var pingInterval: Duration?
     /// How long the server waits for the peer's answer to its close frame (or for a stuck write) before dropping the TCP connection.

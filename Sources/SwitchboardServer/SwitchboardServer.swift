@@ -1,5 +1,5 @@
 import Hummingbird
-import HummingbirdWebSocket
+import HummingbirdCore
 public import Logging
 import NIOCore
 public import ServiceLifecycle
@@ -60,20 +60,17 @@ public struct SwitchboardServer: Sendable {
     func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let configuration = self.configuration
         let logger = self.logger
+        let acceptor = WebSocketAcceptor(
+            routes: WebSocketRoutes(echoEndpoint: configuration.echoEndpoint, chatRoom: self.chatRoom),
+            registry: self.registry,
+            configuration: configuration,
+            logger: logger
+        )
         return Application(
             router: self.makeHTTPRouter(),
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: self.makeWebSocketRouter(),
-                configuration: .init(
-                    http1: .init(),
-                    ws: .init(
-                        maxFrameSize: configuration.maxMessageSize,
-                        autoPing: configuration.pingInterval.map { .enabled(timePeriod: $0) } ?? .disabled,
-                        closeTimeout: configuration.closeTimeout,
-                        validateUTF8: true
-                    )
-                )
-            ),
+            server: HTTPServerBuilder { responder in
+                SwitchboardChildChannel(responder: responder, acceptor: acceptor, http1: .init())
+            },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchboard"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
@@ -102,36 +99,6 @@ public struct SwitchboardServer: Sendable {
                 headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok","connections":\#(registry.count)}"#))
             )
-        }
-        return router
-    }
-
-    func makeWebSocketRouter() -> Router<SwitchboardRequestContext> {
-        let router = Router(context: SwitchboardRequestContext.self)
-        router.middlewares.add(WebSocketOriginMiddleware(policy: self.configuration.allowedOrigins))
-        let session = WebSocketSession(registry: self.registry, configuration: self.configuration)
-        let room = self.chatRoom
-
-        router.ws("/ws") { inbound, outbound, context in
-            try await session.run(inbound: inbound, outbound: outbound, context: context) { EchoEndpoint() }
-        }
-        if self.configuration.echoEndpoint {
-            router.ws("/echo") { inbound, outbound, context in
-                try await session.run(inbound: inbound, outbound: outbound, context: context) { RawEchoEndpoint() }
-            }
-        }
-        router.ws("/json/ws") { inbound, outbound, context in
-            try await session.run(inbound: inbound, outbound: outbound, context: context) { JSONEndpoint() }
-        }
-        router.ws("/items/{item_id}/ws") { inbound, outbound, context in
-            try await session.run(inbound: inbound, outbound: outbound, context: context) { () throws(EndpointRefusal) in
-                try ItemsEndpoint(request: context.request, itemID: context.requestContext.parameters.get("item_id"))
-            }
-        }
-        router.ws("/ws/{client_id}") { inbound, outbound, context in
-            try await session.run(inbound: inbound, outbound: outbound, context: context) { () throws(EndpointRefusal) in
-                try ChatEndpoint(clientID: context.requestContext.parameters.get("client_id"), room: room)
-            }
         }
         return router
     }

@@ -1,24 +1,26 @@
-public import HummingbirdWebSocket
 public import Switchboard
 
 /// What one WebSocket connection does on a route. A route makes one endpoint value per connection
-/// from the upgrade request (or refuses with an ``EndpointRefusal``) and a ``WebSocketSession``
-/// runs it: ``opened(_:)`` once, ``receive(_:on:)`` for each inbound message in order, and
+/// from the upgrade request (or refuses with an ``EndpointRefusal``); the connection calls
+/// ``opened(_:)`` once, ``receive(_:on:)`` for each whole inbound message in order, and
 /// ``closed(_:)`` once the connection is gone, however it went.
+///
+/// All three run on the connection's event loop and must not block: they send by enqueueing into
+/// outboxes (``Connection/send(_:)``, or a ``Room``).
 public protocol WebSocketEndpoint: Sendable {
     /// The connection is open and registered.
-    func opened(_ connection: Connection) async
+    func opened(_ connection: Connection)
 
     /// A whole message arrived.
-    func receive(_ message: WebSocketMessage, on connection: Connection) async
+    func receive(_ message: InboundMessage, on connection: Connection)
 
     /// The connection is gone (closed by either side, or dropped).
-    func closed(_ connection: Connection) async
+    func closed(_ connection: Connection)
 }
 
 extension WebSocketEndpoint {
-    public func opened(_ connection: Connection) async {}
-    public func closed(_ connection: Connection) async {}
+    public func opened(_ connection: Connection) {}
+    public func closed(_ connection: Connection) {}
 }
 
 /// A route will not serve this request: the connection is accepted, then closed with this reason,

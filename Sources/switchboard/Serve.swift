@@ -35,7 +35,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most bytes queued for one connection before it is closed as a slow consumer (1008). [env: SWITCHBOARD_OUTBOX_LIMIT] (default: 1048576)")
     var outboxLimit: Int?
 
-    @Option(help: "Seconds between heartbeat pings; a peer that misses one is closed. 0 turns them off. [env: SWITCHBOARD_PING_INTERVAL] (default: 30)")
+    @Option(help: "Seconds between heartbeat pings; a peer that answers none for two intervals is closed (1001). 0 turns them off. [env: SWITCHBOARD_PING_INTERVAL] (default: 30)")
     var pingInterval: Double?
 
     @Option(help: "Seconds to wait for a peer to answer a close before dropping it. [env: SWITCHBOARD_CLOSE_TIMEOUT] (default: 5)")

@@ -2,7 +2,23 @@ import Foundation
 import Switchboard
 import Testing
 
-@Suite struct SlowConsumerTests {
+/// Tests of what the server does to peers that misbehave over time.
+@Suite struct SlowConsumerAndHeartbeatTests {
+    @Test func unresponsivePeerIsClosedByHeartbeatAndAnnounced() async throws {
+        try await withServer({ $0.pingInterval = .milliseconds(300) }) { server in
+            // The live peer answers pings from a thread of its own, started before this task
+            // resumes, so nothing in this busy test process can starve it; the silent one never reads.
+            let live = try await RawWebSocket.connect(port: server.port, path: "/ws/1", answerPings: true)
+            let silent = try await RawWebSocket.connect(port: server.port, path: "/ws/9")
+            #expect(await eventually { server.server.chatRoom.count == 2 })
+            #expect(await eventually(timeout: .seconds(15)) { live.receivedTexts.contains("Client #9 left the chat") })
+            #expect(server.server.chatRoom.count == 1, "the live peer stays")
+            let close = try await silent.readCloseFrame()
+            #expect(close.code == 1001)
+            #expect(close.reason == "ping timeout")
+        }
+    }
+
     /// One chat member never reads. The others keep receiving a 48 MiB broadcast stream without
     /// delay, the silent one is closed as a slow consumer, and the server's memory does not grow
     /// with the stream (it holds at most the outbox limit for the silent member).

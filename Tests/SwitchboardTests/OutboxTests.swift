@@ -93,45 +93,28 @@ final class OutboxEvents: Sendable {
         #expect(batch.close == nil)
     }
 
-    @Test func sendWaitsForRoomInsteadOfOverflowing() async {
+    @Test func repliesAreNeverRefusedForSizeButReportTheLimit() {
         let outbox = Outbox(limit: 10)
-        #expect(await outbox.send(.text("0123456789")))
-        let sent = Mutex(false)
-        let sender = Task {
-            let ok = await outbox.send(.text("abc"))
-            sent.withLock { $0 = true }
-            return ok
-        }
-        try? await Task.sleep(for: .milliseconds(50))
-        #expect(sent.withLock { $0 } == false, "send must wait while the outbox is full")
-        #expect(outbox.queuedBytes == 10)
-        #expect(outbox.drain().messages == [.text("0123456789")])
-        #expect(await sender.value == true)
-        #expect(outbox.drain().messages == [.text("abc")])
+        #expect(outbox.reply(.text("0123456789")))
+        #expect(outbox.isOverLimit, "the reader should stop reading now")
+        // A reply past the limit is queued (the reader is the one that holds back), and does not
+        // overflow the outbox the way a broadcast would.
+        #expect(outbox.reply(.text("more than ten bytes")))
+        #expect(!outbox.isFinished)
+        #expect(outbox.drain().messages == [.text("0123456789"), .text("more than ten bytes")])
+        #expect(!outbox.isOverLimit)
     }
 
-    @Test func sendAdmitsOneOversizedMessageIntoAnEmptyOutbox() async {
-        let outbox = Outbox(limit: 4)
-        #expect(await outbox.send(.text("longer than four")))
-        #expect(outbox.drain().messages == [.text("longer than four")])
+    @Test func broadcastStillOverflowsAnOutboxFullOfReplies() {
+        let outbox = Outbox(limit: 10)
+        outbox.reply(.text("0123456789"))
+        #expect(outbox.enqueue(.text("x")) == .overflowed)
     }
 
-    @Test func sendReturnsFalseWhenOutboxEndsWhileWaiting() async {
-        let outbox = Outbox(limit: 4)
-        outbox.enqueue(.text("full"))
-        let sender = Task { await outbox.send(.text("more")) }
-        try? await Task.sleep(for: .milliseconds(30))
+    @Test func replyToAnEndedOutboxIsDropped() {
+        let outbox = Outbox(limit: 10)
         outbox.finish()
-        #expect(await sender.value == false)
-    }
-
-    @Test func cancelledSenderReturnsFalse() async {
-        let outbox = Outbox(limit: 4)
-        outbox.enqueue(.text("full"))
-        let sender = Task { await outbox.send(.text("more")) }
-        try? await Task.sleep(for: .milliseconds(30))
-        sender.cancel()
-        #expect(await sender.value == false)
+        #expect(!outbox.reply(.text("late")))
     }
 
     @Test func concurrentProducersLoseNothing() async {

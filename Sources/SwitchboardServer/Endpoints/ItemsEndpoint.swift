@@ -1,5 +1,3 @@
-import Hummingbird
-import HummingbirdWebSocket
 import Switchboard
 
 /// `/items/{item_id}/ws`: the tutorial's authenticated endpoint.
@@ -12,16 +10,15 @@ struct ItemsEndpoint: WebSocketEndpoint {
     let credential: String
     let q: Int?
 
-    init(request: Request, itemID: String?) throws(EndpointRefusal) {
-        guard let itemID, !itemID.isEmpty else { throw EndpointRefusal(.policyViolation("missing item_id")) }
+    init(request: WebSocketRequest, itemID: String) throws(EndpointRefusal) {
         // Python's `session or token` skips an empty cookie as well as a missing one.
-        let session = request.cookies["session"]?.value
-        let token = request.uri.queryParameters["token"].map(String.init)
+        let session = request.cookies["session"]
+        let token = request.query["token"]
         guard let credential = [session, token].lazy.compactMap({ $0 }).first(where: { !$0.isEmpty }) else {
             throw EndpointRefusal(.policyViolation("missing credentials: send a 'session' cookie or a 'token' query parameter"))
         }
         var q: Int?
-        if let rawQ = request.uri.queryParameters["q"] {
+        if let rawQ = request.query["q"] {
             guard let parsed = Int(rawQ) else {
                 throw EndpointRefusal(.policyViolation("query parameter 'q' must be an integer, got '\(rawQ)'"))
             }
@@ -32,12 +29,12 @@ struct ItemsEndpoint: WebSocketEndpoint {
         self.q = q
     }
 
-    func receive(_ message: WebSocketMessage, on connection: Connection) async {
+    func receive(_ message: InboundMessage, on connection: Connection) {
         guard case .text(let text) = message else {
             return connection.close(.unsupportedData("binary messages are not supported on this endpoint; send text"))
         }
-        await connection.send(text: "Session cookie or query token value is: \(self.credential)")
-        if let q { await connection.send(text: "Query parameter q is: \(q)") }
-        await connection.send(text: "Message text was: \(text), for item ID: \(self.itemID)")
+        connection.send(text: "Session cookie or query token value is: \(self.credential)")
+        if let q { connection.send(text: "Query parameter q is: \(q)") }
+        connection.send(text: "Message text was: \(text), for item ID: \(self.itemID)")
     }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -26,7 +27,15 @@ final class RawWebSocket: @unchecked Sendable {
     /// Connect to 127.0.0.1 and complete the WebSocket handshake.
     ///
     /// - Parameter receiveBuffer: A small `SO_RCVBUF`, so that a peer that does not read fills up fast.
-    static func connect(port: Int, path: String, headers: [String: String] = [:], receiveBuffer: Int32? = nil) async throws -> RawWebSocket {
+    ///   - answerPings: Start answering pings (see ``keepAlive()``) right after the handshake, on the
+    ///     socket's own thread, before the test's task resumes (which a busy test process may delay).
+    static func connect(
+        port: Int,
+        path: String,
+        headers: [String: String] = [:],
+        receiveBuffer: Int32? = nil,
+        answerPings: Bool = false
+    ) async throws -> RawWebSocket {
         let fd = try connectLoopback(port: port, receiveBuffer: receiveBuffer)
         let raw = RawWebSocket(fd: fd)
         try await raw.onQueue {
@@ -45,45 +54,76 @@ final class RawWebSocket: @unchecked Sendable {
             guard String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
                 throw TestFailure("handshake refused: \(String(decoding: head, as: UTF8.self))")
             }
+            if answerPings { raw.keepAlive() }
         }
         return raw
     }
 
     /// Send one masked text frame.
     func sendText(_ text: String) async throws {
-        let payload = Array(text.utf8)
+        let bytes = Self.maskedFrame(opcode: 0x1, payload: Array(text.utf8))
+        try await self.onQueue { try self.writeAll(bytes) }
+    }
+
+    /// A client frame (FIN set, masked) of at most 65535 bytes of payload.
+    private static func maskedFrame(opcode: UInt8, payload: [UInt8]) -> [UInt8] {
+        precondition(payload.count < 65536, "frame too long for this helper")
         let mask: [UInt8] = [1, 2, 3, 4]
-        var frame: [UInt8] = [0x81]
-        switch payload.count {
-        case ..<126: frame.append(0x80 | UInt8(payload.count))
-        case ..<65536: frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
-        default: throw TestFailure("frame too long for this helper")
+        var frame: [UInt8] = [0x80 | opcode]
+        if payload.count < 126 {
+            frame.append(0x80 | UInt8(payload.count))
+        } else {
+            frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
         }
         frame += mask
         frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
-        let bytes = frame
-        try await self.onQueue { try self.writeAll(bytes) }
+        return frame
     }
+
+    private let received = NIOLockedValueBox<[String]>([])
+
+    /// Answer pings and collect text messages on a thread of its own, until the connection closes.
+    private func keepAlive() {
+        Thread {
+            while let frame = try? self.readFrame() {
+                switch frame.opcode {
+                case 0x1: self.received.withLockedValue { $0.append(String(decoding: frame.payload, as: UTF8.self)) }
+                case 0x9: try? self.writeAll(Self.maskedFrame(opcode: 0xA, payload: frame.payload))
+                case 0x8: return
+                default: break
+                }
+            }
+        }.start()
+    }
+
+    /// The text messages `keepAlive` has collected so far.
+    var receivedTexts: [String] { self.received.withLockedValue { $0 } }
 
     /// Read frames until a close frame arrives and return its code and reason (waits up to the socket's 5 s receive timeout).
     func readCloseFrame() async throws -> (code: UInt16, reason: String) {
         try await self.onQueue {
             while true {
-                let head = try self.readExactly(2)
-                guard head[1] & 0x80 == 0 else { throw TestFailure("server frames must not be masked") }
-                var length = Int(head[1] & 0x7F)
-                if length == 126 {
-                    let bytes = try self.readExactly(2)
-                    length = Int(bytes[0]) << 8 | Int(bytes[1])
-                } else if length == 127 {
-                    length = try self.readExactly(8).reduce(0) { $0 << 8 | Int($1) }
-                }
-                let payload = try self.readExactly(length)
-                guard head[0] & 0x0F == 0x8 else { continue }
+                let frame = try self.readFrame()
+                guard frame.opcode == 0x8 else { continue }
+                let payload = frame.payload
                 guard payload.count >= 2 else { return (code: 1005, reason: "") }
                 return (code: UInt16(payload[0]) << 8 | UInt16(payload[1]), reason: String(decoding: payload[2...], as: UTF8.self))
             }
         }
+    }
+
+    /// Read one frame (blocking, on the queue).
+    private func readFrame() throws -> (opcode: UInt8, payload: [UInt8]) {
+        let head = try self.readExactly(2)
+        guard head[1] & 0x80 == 0 else { throw TestFailure("server frames must not be masked") }
+        var length = Int(head[1] & 0x7F)
+        if length == 126 {
+            let bytes = try self.readExactly(2)
+            length = Int(bytes[0]) << 8 | Int(bytes[1])
+        } else if length == 127 {
+            length = try self.readExactly(8).reduce(0) { $0 << 8 | Int($1) }
+        }
+        return (opcode: head[0] & 0x0F, payload: try self.readExactly(length))
     }
 
     private func readExactly(_ count: Int) throws -> [UInt8] {

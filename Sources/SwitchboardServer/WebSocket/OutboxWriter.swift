@@ -11,23 +11,26 @@ import Switchboard
 /// it leaves messages in the outbox, where they count against the outbox's limit, and drains again
 /// when the channel becomes writable. A pending close is drained regardless.
 ///
-/// Frames written here bypass swift-websocket's `WebSocketOutboundWriter` and NIO's frame encoder (and
-/// so any extension: per-message compression would have to be applied here). Close frames still go through it, via
-/// `close`, so that its close handshake state stays right; they are written after everything
-/// drained before them.
+/// Frames written here bypass NIO's frame encoder (and so any extension: per-message compression
+/// would have to be applied here). A close the outbox asks for is handed to the connection's
+/// ``WebSocketConnectionHandler``, which runs the close handshake, after everything drained before it.
 final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let outbox: Outbox
-    private let close: @Sendable (CloseReason) -> Void
+    private let close: (CloseReason) -> Void
+    private let drained: () -> Void
     private var context: ChannelHandlerContext?
     private var done = false
 
-    /// - Parameter close: Sends the close frame (called on the event loop, after the last messages were written).
-    init(outbox: Outbox, close: @escaping @Sendable (CloseReason) -> Void) {
+    /// - Parameters:
+    ///   - close: Sends the close frame (called on the event loop, after the last messages were written).
+    ///   - drained: Called on the event loop after each drain, so the connection can read again.
+    init(outbox: Outbox, close: @escaping (CloseReason) -> Void, drained: @escaping () -> Void) {
         self.outbox = outbox
         self.close = close
+        self.drained = drained
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -45,12 +48,9 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
         context.fireChannelWritabilityChanged()
     }
 
-    /// Called by the outbox's `onReady`, from any thread.
-    static func wake(_ writer: OutboxWriter, on eventLoop: any EventLoop) {
-        eventLoop.execute { writer.drain() }
-    }
-
-    private func drain() {
+    /// Write what the outbox holds, if the channel can take it. Runs on the event loop: after the
+    /// outbox's `onReady`, when the handler is added, and on writability changes.
+    func drain() {
         guard !self.done, let context = self.context else { return }
         guard context.channel.isWritable || self.outbox.hasPendingClose else { return }
         let batch = self.outbox.drain()
@@ -62,5 +62,6 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
         }
         if let reason = batch.close { self.close(reason) }
         if batch.isLast { self.done = true }
+        self.drained()
     }
 }

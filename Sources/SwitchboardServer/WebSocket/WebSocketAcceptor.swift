@@ -1,0 +1,92 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import Switchboard
+
+/// Decides WebSocket upgrades and sets up the pipeline of each accepted connection.
+struct WebSocketAcceptor: Sendable {
+    let routes: WebSocketRoutes
+    let registry: ConnectionRegistry
+    let configuration: SwitchboardConfiguration
+    let logger: Logger
+
+    /// The extra response headers to upgrade with, or `nil` to refuse the handshake (HTTP 400):
+    /// a disallowed `Origin`, or no WebSocket route at this path.
+    func shouldUpgrade(_ head: HTTPRequestHead) -> HTTPHeaders? {
+        let origins = head.headers["Origin"]
+        guard self.configuration.allowedOrigins.allows(origins: origins, host: head.headers["Host"].first) else {
+            self.logger.notice(
+                "Refused WebSocket handshake from a disallowed origin",
+                metadata: ["origin": .string(origins.joined(separator: ", ")), "path": .string(head.uri)]
+            )
+            return nil
+        }
+        guard self.routes.endpoint(for: WebSocketRequest(head: head)) != nil else {
+            self.logger.info("Refused WebSocket handshake: no such endpoint", metadata: ["path": .string(head.uri)])
+            return nil
+        }
+        return [:]
+    }
+
+    /// Add the connection's handlers after a completed upgrade. Called on the channel's event loop.
+    func setUpConnection(on channel: any Channel, head: HTTPRequestHead) throws {
+        let settings = WebSocketConnectionHandler.Settings(
+            maxMessageSize: self.configuration.maxMessageSize,
+            pingInterval: self.configuration.pingInterval,
+            closeTimeout: self.configuration.closeTimeout
+        )
+        let endpoint: any WebSocketEndpoint
+        switch self.routes.endpoint(for: WebSocketRequest(head: head)) {
+        case .success(let made):
+            endpoint = made
+        case .failure(let refusal):
+            self.logger.info(
+                "Refused WebSocket request",
+                metadata: ["close.code": "\(refusal.reason.code)", "close.reason": "\(refusal.reason.reason)"]
+            )
+            return try self.refuse(refusal.reason, on: channel, settings: settings)
+        case .none:
+            return try self.refuse(.policyViolation("no such endpoint"), on: channel, settings: settings)
+        }
+
+        // The outbox wakes the writer; the writer drains the outbox. The reference cycle through
+        // `writerRef` is broken when the connection is gone.
+        let writerRef = NIOLockedValueBox<OutboxWriter?>(nil)
+        let eventLoop = channel.eventLoop
+        let drain: @Sendable () -> Void = {
+            eventLoop.execute { writerRef.withLockedValue { $0 }?.drain() }
+        }
+        // A close must get out even while an earlier wake-up is pending on a channel the client does
+        // not drain: the writer takes a pending close whether or not the channel is writable.
+        let outbox = Outbox(limit: self.configuration.outboxLimit, onReady: drain, onClosing: { _ in drain() })
+
+        let id: ConnectionID
+        switch self.registry.register(outbox) {
+        case .registered(let registered):
+            id = registered
+        case .atLimit(let limit):
+            self.logger.notice("Refused WebSocket connection: at connection limit", metadata: ["limit": "\(limit)"])
+            return try self.refuse(.connectionLimit(limit), on: channel, settings: settings)
+        case .shuttingDown:
+            return try self.refuse(.serverShuttingDown, on: channel, settings: settings)
+        }
+        let registry = self.registry
+        let handler = WebSocketConnectionHandler(
+            role: .serve(endpoint, Connection(id: id, outbox: outbox)) {
+                registry.unregister(id)
+                writerRef.withLockedValue { $0 = nil }
+            },
+            settings: settings
+        )
+        let writer = OutboxWriter(outbox: outbox, close: handler.sendClose, drained: handler.outboxDrained)
+        writerRef.withLockedValue { $0 = writer }
+        // The writer goes first: its frames are ready for the socket and must not pass the encoder.
+        try channel.pipeline.syncOperations.addHandler(writer, position: .first)
+        try channel.pipeline.syncOperations.addHandler(handler)
+    }
+
+    private func refuse(_ reason: CloseReason, on channel: any Channel, settings: WebSocketConnectionHandler.Settings) throws {
+        try channel.pipeline.syncOperations.addHandler(WebSocketConnectionHandler(role: .refuse(reason), settings: settings))
+    }
+}

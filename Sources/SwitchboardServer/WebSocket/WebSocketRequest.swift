@@ -1,0 +1,35 @@
+import HummingbirdCore
+import NIOHTTP1
+
+/// What a WebSocket route sees of its upgrade request.
+struct WebSocketRequest: Sendable {
+    /// The path, percent-decoded, split into its components (`/items/42/ws` → `["items", "42", "ws"]`).
+    let pathComponents: [String]
+    /// Query parameters, percent-decoded; the first value of each name.
+    let query: [String: String]
+    /// Cookies from the `Cookie` headers; the first value of each name.
+    let cookies: [String: String]
+
+    init(head: HTTPRequestHead) {
+        let uri = URI(head.uri)
+        self.pathComponents = uri.path.split(separator: "/", omittingEmptySubsequences: true).map {
+            String($0).removingPercentEncoding ?? String($0)
+        }
+        var query: [String: String] = [:]
+        for (name, value) in uri.queryParameters where query[String(name)] == nil {
+            query[String(name)] = String(value)
+        }
+        self.query = query
+        var cookies: [String: String] = [:]
+        for header in head.headers[canonicalForm: "cookie"] {
+            for pair in header.split(separator: ";") {
+                guard let equals = pair.firstIndex(of: "=") else { continue }
+                let name = pair[..<equals].trimmingCharacters(in: .whitespaces)
+                var value = pair[pair.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+                if cookies[name] == nil { cookies[name] = value }
+            }
+        }
+        self.cookies = cookies
+    }
+}
