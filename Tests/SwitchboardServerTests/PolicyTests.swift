@@ -166,7 +166,9 @@ import Testing
             let part = ByteBuffer(string: String(repeating: "b", count: 600))
             try await fragmented.send(frame: WebSocketFrame(fin: false, opcode: .text, data: part))
             try await fragmented.send(frame: WebSocketFrame(fin: true, opcode: .continuation, data: part))
-            #expect(try await fragmented.closedByServer()?.closeCode == .messageTooLarge)
+            let close = try await fragmented.closedByServer()
+            #expect(close?.closeCode == .messageTooLarge)
+            #expect(close?.reason == "message larger than 1024 bytes")
         }
     }
 
@@ -174,7 +176,28 @@ import Testing
         try await withServer { server in
             let client = try await TestClient.connect(server.url("/ws"))
             try await client.send(frame: WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: [0x68, 0xC3, 0x28])))
+            let close = try await client.closedByServer()
+            #expect(close?.closeCode == .dataInconsistentWithMessage)
+            #expect(close?.reason == "invalid UTF-8 in text message")
+        }
+    }
+
+    @Test func invalidUTF8InAFragmentClosesBeforeTheMessageEnds() async throws {
+        try await withServer { server in
+            let client = try await TestClient.connect(server.url("/echo"))
+            // The bad byte is in the first fragment; no final fragment is ever sent.
+            try await client.send(frame: WebSocketFrame(fin: false, opcode: .text, data: ByteBuffer(bytes: [0x68, 0xFF])))
             #expect(try await client.closedByServer()?.closeCode == .dataInconsistentWithMessage)
+        }
+    }
+
+    @Test func continuationWithoutAMessageCloses1002() async throws {
+        try await withServer { server in
+            let client = try await TestClient.connect(server.url("/echo"))
+            try await client.send(frame: WebSocketFrame(fin: true, opcode: .continuation, data: ByteBuffer(string: "x")))
+            let close = try await client.closedByServer()
+            #expect(close?.closeCode == .protocolError)
+            #expect(close?.reason == "continuation frame without a message to continue")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Switchboard
 import Testing
 
@@ -16,6 +17,24 @@ import Testing
             let close = try await silent.readCloseFrame()
             #expect(close.code == 1001)
             #expect(close.reason == "ping timeout")
+        }
+    }
+
+    /// A client that sends without reading its replies is slowed down, not dropped: the server stops
+    /// reading from it while its outbox is over the limit, and nothing is lost once it reads.
+    @Test func clientThatSendsWithoutReadingIsThrottledNotDropped() async throws {
+        try await withServer({ $0.outboxLimit = 64 * 1024 }) { server in
+            let client = try await RawWebSocket.connect(port: server.port, path: "/echo")
+            // 20 MB: more than the kernel's socket buffers on loopback can hold (they grow to a few MB),
+            // so the sender blocks only if the server really stops reading.
+            let messages = (0..<5000).map { "\($0):" + String(repeating: "x", count: 4000) }
+            let sent = client.sendInBackground(messages)
+            try await Task.sleep(for: .seconds(1))
+            #expect(!sent.withLockedValue { $0 }, "the server must stop reading a client that does not read")
+            #expect(server.registry.count == 1, "and must not drop it")
+            // Once it reads, every reply arrives, in order.
+            #expect(try await client.readTexts(messages.count) == messages)
+            #expect(await eventually { sent.withLockedValue { $0 } })
         }
     }
 

@@ -96,6 +96,31 @@ final class RawWebSocket: @unchecked Sendable {
         }.start()
     }
 
+    /// Send text frames from a thread of its own; blocks there (not here) while the server does not
+    /// read. Returns a flag that turns true once every frame is written.
+    func sendInBackground(_ texts: [String]) -> NIOLockedValueBox<Bool> {
+        let done = NIOLockedValueBox(false)
+        Thread {
+            for text in texts { try? self.writeAll(Self.maskedFrame(opcode: 0x1, payload: Array(text.utf8))) }
+            done.withLockedValue { $0 = true }
+        }.start()
+        return done
+    }
+
+    /// Read the next `count` text messages (skipping control frames), waiting up to the socket's
+    /// receive timeout for each.
+    func readTexts(_ count: Int) async throws -> [String] {
+        try await self.onQueue {
+            var texts: [String] = []
+            while texts.count < count {
+                let frame = try self.readFrame()
+                if frame.opcode == 0x8 { throw TestFailure("closed after \(texts.count) messages") }
+                if frame.opcode == 0x1 { texts.append(String(decoding: frame.payload, as: UTF8.self)) }
+            }
+            return texts
+        }
+    }
+
     /// The text messages `keepAlive` has collected so far.
     var receivedTexts: [String] { self.received.withLockedValue { $0 } }
 
