@@ -24,53 +24,82 @@ final class LoadGenerator: @unchecked Sendable {
         done: @escaping ([BenchConnection], _ failures: Int) -> Void
     ) {
         self.loop.preconditionInEventLoop()
+        let opening = Opening(generator: self, count: count, path: path, configure: configure, done: done)
+        for _ in 0..<min(concurrency, count) { opening.startNext() }
+        if count == 0 { done([], 0) }
+    }
+
+    /// The state of one ``open(count:concurrency:path:configure:done:)``, touched on the loop only.
+    private final class Opening: @unchecked Sendable {
+        let generator: LoadGenerator
+        let count: Int
+        let path: (Int) -> String
+        let configure: (BenchConnection) -> Void
+        let done: ([BenchConnection], Int) -> Void
         var started = 0
         var finished = 0
         var failures = 0
         var opened: [BenchConnection] = []
-        opened.reserveCapacity(count)
+
+        init(
+            generator: LoadGenerator,
+            count: Int,
+            path: @escaping (Int) -> String,
+            configure: @escaping (BenchConnection) -> Void,
+            done: @escaping ([BenchConnection], Int) -> Void
+        ) {
+            self.generator = generator
+            self.count = count
+            self.path = path
+            self.configure = configure
+            self.done = done
+            self.opened.reserveCapacity(count)
+        }
+
         func startNext() {
-            guard started < count else { return }
-            let index = started
-            started += 1
-            let connection = BenchConnection(host: "\(self.host):\(self.port)", path: path(index))
-            configure(connection)
+            guard self.started < self.count else { return }
+            let index = self.started
+            self.started += 1
+            let connection = BenchConnection(host: "\(self.generator.host):\(self.generator.port)", path: self.path(index))
+            self.configure(connection)
             let userOnOpen = connection.onOpen
             let userOnClose = connection.onClose
-            var settled = false
-            func settle(success: Bool) {
-                guard !settled else { return }
-                settled = true
-                finished += 1
-                if success { opened.append(connection) } else { failures += 1 }
-                if finished == count {
-                    done(opened, failures)
-                } else {
-                    startNext()
-                }
+            let settled = LoopBox(false)
+            let settle: @Sendable (Bool) -> Void = { success in
+                guard !settled.value else { return }
+                settled.value = true
+                self.settled(connection, success: success)
             }
             connection.onOpen = { connection in
-                settle(success: true)
+                settle(true)
                 userOnOpen(connection)
             }
             connection.onClose = { connection in
-                settle(success: false)
+                settle(false)
                 userOnClose(connection)
             }
-            ClientBootstrap(group: self.loop)
+            ClientBootstrap(group: self.generator.loop)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(connection) }
                 }
-                .connect(host: self.host, port: self.port)
-                .whenFailure { _ in settle(success: false) }
+                .connect(host: self.generator.host, port: self.generator.port)
+                .whenFailure { _ in settle(false) }
         }
-        for _ in 0..<min(concurrency, count) { startNext() }
-        if count == 0 { done([], 0) }
+
+        private func settled(_ connection: BenchConnection, success: Bool) {
+            self.finished += 1
+            if success { self.opened.append(connection) } else { self.failures += 1 }
+            if self.finished == self.count {
+                self.done(self.opened, self.failures)
+            } else {
+                self.startNext()
+            }
+        }
     }
 
     /// Run `body` on the loop and wait for its result.
-    func onLoop<T: Sendable>(_ body: @escaping () -> T) async throws -> T {
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
         try await self.loop.submit(body).get()
     }
 }

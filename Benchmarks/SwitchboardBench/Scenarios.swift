@@ -280,7 +280,7 @@ enum Scenarios {
     }
 
     /// Poll `condition` on the loop until it holds or `timeout` seconds pass.
-    static func waitUntil(timeout: Double, _ generator: LoadGenerator, _ condition: @escaping () -> Bool) async -> Bool {
+    static func waitUntil(timeout: Double, _ generator: LoadGenerator, _ condition: @escaping @Sendable () -> Bool) async -> Bool {
         let deadline = now() + UInt64(timeout * 1e9)
         while now() < deadline {
             if (try? await generator.onLoop(condition)) == true { return true }

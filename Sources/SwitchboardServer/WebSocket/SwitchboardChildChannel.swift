@@ -30,17 +30,22 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            // The handshake's decision, made once when it arrives and used once it has completed.
+            let decision = NIOLoopBoundBox<WebSocketAcceptor.Decision?>(nil, eventLoop: channel.eventLoop)
             let acceptor = self.acceptor
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: acceptor.configuration.maxMessageSize,
                 enableAutomaticErrorHandling: true,
                 shouldUpgrade: { channel, head in
                     upgradeAttempted.value = true
-                    return channel.eventLoop.makeSucceededFuture(acceptor.shouldUpgrade(head))
+                    decision.value = acceptor.decide(head)
+                    return channel.eventLoop.makeSucceededFuture(decision.value == nil ? nil : [:])
                 },
-                upgradePipelineHandler: { channel, head in
+                upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
-                        try acceptor.setUpConnection(on: channel, head: head)
+                        guard let decided = decision.value else { throw ChannelError.inappropriateOperationForState }
+                        decision.value = nil
+                        try acceptor.setUpConnection(on: channel, decision: decided)
                         return .websocket
                     }
                 }

@@ -11,9 +11,12 @@ struct WebSocketAcceptor: Sendable {
     let configuration: SwitchboardConfiguration
     let logger: Logger
 
-    /// The extra response headers to upgrade with, or `nil` to refuse the handshake (HTTP 400):
-    /// a disallowed `Origin`, or no WebSocket route at this path.
-    func shouldUpgrade(_ head: HTTPRequestHead) -> HTTPHeaders? {
+    /// What a handshake asks for: the endpoint it will get, or why it will be closed at once.
+    typealias Decision = Result<any WebSocketEndpoint, EndpointRefusal>
+
+    /// Decide a handshake: `nil` refuses it (HTTP 400) for a disallowed `Origin` or a path with no
+    /// WebSocket route; otherwise the upgrade goes ahead with this decision.
+    func decide(_ head: HTTPRequestHead) -> Decision? {
         let origins = head.headers["Origin"]
         guard self.configuration.allowedOrigins.allows(origins: origins, host: head.headers["Host"].first) else {
             self.logger.notice(
@@ -22,22 +25,22 @@ struct WebSocketAcceptor: Sendable {
             )
             return nil
         }
-        guard self.routes.endpoint(for: WebSocketRequest(head: head)) != nil else {
+        guard let decision = self.routes.endpoint(for: WebSocketRequest(head: head)) else {
             self.logger.info("Refused WebSocket handshake: no such endpoint", metadata: ["path": .string(head.uri)])
             return nil
         }
-        return [:]
+        return decision
     }
 
     /// Add the connection's handlers after a completed upgrade. Called on the channel's event loop.
-    func setUpConnection(on channel: any Channel, head: HTTPRequestHead) throws {
+    func setUpConnection(on channel: any Channel, decision: Decision) throws {
         let settings = WebSocketConnectionHandler.Settings(
             maxMessageSize: self.configuration.maxMessageSize,
             pingInterval: self.configuration.pingInterval,
             closeTimeout: self.configuration.closeTimeout
         )
         let endpoint: any WebSocketEndpoint
-        switch self.routes.endpoint(for: WebSocketRequest(head: head)) {
+        switch decision {
         case .success(let made):
             endpoint = made
         case .failure(let refusal):
@@ -46,8 +49,6 @@ struct WebSocketAcceptor: Sendable {
                 metadata: ["close.code": "\(refusal.reason.code)", "close.reason": "\(refusal.reason.reason)"]
             )
             return try self.refuse(refusal.reason, on: channel, settings: settings)
-        case .none:
-            return try self.refuse(.policyViolation("no such endpoint"), on: channel, settings: settings)
         }
 
         // The outbox wakes the writer; the writer drains the outbox. The reference cycle through
