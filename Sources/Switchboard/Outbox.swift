@@ -11,7 +11,8 @@ import Synchronization
 /// The writer is woken, not polled: when an idle outbox gets a message (or its ending), it calls
 /// `onReady` once; the writer then calls ``drain()`` when it can write, which takes everything
 /// queued at once so that many messages go out with one flush. Until the writer drains, further
-/// messages do not call `onReady` again.
+/// messages do not call `onReady` again, with one exception: ending with a close reason always
+/// calls it, because a writer that held back (its client not reading) must still take the close.
 public final class Outbox: Sendable {
     /// The result of ``enqueue(_:)``.
     public enum EnqueueResult: Sendable, Equatable {
@@ -56,28 +57,20 @@ public final class Outbox: Sendable {
     public let limit: Int
     private let state: Mutex<State>
     private let onReady: @Sendable () -> Void
-    private let onClosing: @Sendable (CloseReason) -> Void
 
     /// Create an outbox.
     ///
     /// - Parameters:
     ///   - limit: The most bytes of payload that may be queued at once.
     ///   - onReady: Called, outside the outbox's lock, when the outbox has something for the writer
-    ///     and the writer has drained since the last call. It must not block: schedule the drain.
-    ///   - onClosing: Called once, outside the lock, when the outbox ends with a close reason: on
-    ///     overflow or on ``finish(closing:)``. A client that does not read may never take the close
-    ///     frame, so this is where the connection arranges to be dropped after a grace period. It
-    ///     must not block and must not call back into whatever is enqueueing.
-    public init(
-        limit: Int,
-        onReady: @escaping @Sendable () -> Void = {},
-        onClosing: @escaping @Sendable (CloseReason) -> Void = { _ in }
-    ) {
+    ///     and the writer has drained since the last call, and whenever the outbox ends with a close
+    ///     reason. It must not block and must not call back into whatever is enqueueing: schedule the
+    ///     drain.
+    public init(limit: Int, onReady: @escaping @Sendable () -> Void = {}) {
         precondition(limit > 0, "outbox limit must be positive")
         self.limit = limit
         self.state = Mutex(State())
         self.onReady = onReady
-        self.onClosing = onClosing
     }
 
     /// Bytes queued now.
@@ -150,25 +143,30 @@ public final class Outbox: Sendable {
     /// outbox then carries `reason` (if any) and is the last. Enqueues after this are refused.
     /// Calling it on an outbox that has already ended does nothing.
     public func finish(closing reason: CloseReason? = nil) {
-        let (ended, wake): (Bool, Bool) = self.state.withLock { state in
-            guard state.ending == nil else { return (false, false) }
+        let wake: Bool = self.state.withLock { state in
+            guard state.ending == nil else { return false }
             state.ending = reason.map { .close($0) } ?? .finished
-            return (true, Self.requestWake(&state))
+            return reason != nil ? Self.forceWake(&state) : Self.requestWake(&state)
         }
-        guard ended else { return }
         if wake { self.onReady() }
-        if let reason { self.onClosing(reason) }
     }
 
     private enum EnqueueAction {
         case queued(wake: Bool)
-        case overflowed(wake: Bool)
+        case overflowed
         case closed
     }
 
     /// Ask for the writer unless a wake-up is already pending.
     private static func requestWake(_ state: inout State) -> Bool {
         if state.wakePending { return false }
+        state.wakePending = true
+        return true
+    }
+
+    /// Ask for the writer even if a wake-up is pending: the outbox now holds a close, which the
+    /// writer takes whether or not its client reads.
+    private static func forceWake(_ state: inout State) -> Bool {
         state.wakePending = true
         return true
     }
@@ -180,7 +178,8 @@ public final class Outbox: Sendable {
             state.queue.removeAll()
             state.queuedBytes = 0
             state.ending = .close(.slowConsumer)
-            return .overflowed(wake: Self.requestWake(&state))
+            _ = Self.forceWake(&state)
+            return .overflowed
         }
         state.queue.append(message)
         state.queuedBytes += message.byteCount
@@ -194,9 +193,8 @@ public final class Outbox: Sendable {
         case .queued(let wake):
             if wake { self.onReady() }
             return .enqueued
-        case .overflowed(let wake):
-            if wake { self.onReady() }
-            self.onClosing(.slowConsumer)
+        case .overflowed:
+            self.onReady()
             return .overflowed
         case .closed:
             return .closed

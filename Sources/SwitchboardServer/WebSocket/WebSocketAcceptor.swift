@@ -55,12 +55,9 @@ struct WebSocketAcceptor: Sendable {
         // `writerRef` is broken when the connection is gone.
         let writerRef = NIOLockedValueBox<OutboxWriter?>(nil)
         let eventLoop = channel.eventLoop
-        let drain: @Sendable () -> Void = {
+        let outbox = Outbox(limit: self.configuration.outboxLimit) {
             eventLoop.execute { writerRef.withLockedValue { $0 }?.drain() }
         }
-        // A close must get out even while an earlier wake-up is pending on a channel the client does
-        // not drain: the writer takes a pending close whether or not the channel is writable.
-        let outbox = Outbox(limit: self.configuration.outboxLimit, onReady: drain, onClosing: { _ in drain() })
 
         let id: ConnectionID
         switch self.registry.register(outbox) {
