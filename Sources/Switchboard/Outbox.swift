@@ -1,4 +1,3 @@
-import DequeModule
 import Synchronization
 
 /// A bounded queue of messages for one connection, drained by that connection's writer.
@@ -36,7 +35,7 @@ public final class Outbox: Sendable {
     }
 
     private struct State: ~Copyable {
-        var queue: Deque<OutboundMessage> = []
+        var queue: [OutboundMessage] = []
         var queuedBytes = 0
         var peakBytes = 0
         var ending: Ending?
@@ -119,8 +118,7 @@ public final class Outbox: Sendable {
         self.state.withLock { state in
             state.wakePending = false
             var batch = Batch()
-            batch.messages = Array(state.queue)
-            state.queue.removeAll(keepingCapacity: true)
+            swap(&batch.messages, &state.queue)  // hand the queue over without copying it
             state.queuedBytes = 0
             switch state.ending {
             case .none:
