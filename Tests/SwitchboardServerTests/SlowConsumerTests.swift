@@ -4,7 +4,11 @@ import Switchboard
 import Testing
 
 /// Tests of what the server does to peers that misbehave over time.
-@Suite struct SlowConsumerAndHeartbeatTests {
+///
+/// Serialized: the slow-consumer test measures this process's resident memory and its clients'
+/// timing, and the throttling test pushes 20 MB through this same process; run side by side, the one
+/// shows up in the other's measurements.
+@Suite(.serialized) struct SlowConsumerAndHeartbeatTests {
     @Test func unresponsivePeerIsClosedByHeartbeatAndAnnounced() async throws {
         try await withServer({ $0.pingInterval = .milliseconds(300) }) { server in
             // The live peer answers pings from a thread of its own, started before this task
