@@ -41,6 +41,8 @@ public final class Outbox: Sendable {
         var ending: Ending?
         /// `onReady` was called and the writer has not drained since.
         var wakePending = false
+        /// ``hold()`` was called: drains take nothing until ``release(first:)``.
+        var held = false
     }
 
     private enum Ending {
@@ -54,6 +56,8 @@ public final class Outbox: Sendable {
 
     /// The most bytes that may be queued at once.
     public let limit: Int
+    /// The close reason when a broadcast overflows the outbox.
+    public let overflowReason: CloseReason
     private let state: Mutex<State>
     private let onReady: @Sendable () -> Void
 
@@ -61,13 +65,15 @@ public final class Outbox: Sendable {
     ///
     /// - Parameters:
     ///   - limit: The most bytes of payload that may be queued at once.
+    ///   - overflowReason: How the connection is closed when a broadcast does not fit.
     ///   - onReady: Called, outside the outbox's lock, when the outbox has something for the writer
     ///     and the writer has drained since the last call, and whenever the outbox ends with a close
     ///     reason. It must not block and must not call back into whatever is enqueueing: schedule the
     ///     drain.
-    public init(limit: Int, onReady: @escaping @Sendable () -> Void = {}) {
+    public init(limit: Int, overflowReason: CloseReason = .slowConsumer, onReady: @escaping @Sendable () -> Void = {}) {
         precondition(limit > 0, "outbox limit must be positive")
         self.limit = limit
+        self.overflowReason = overflowReason
         self.state = Mutex(State())
         self.onReady = onReady
     }
@@ -118,6 +124,7 @@ public final class Outbox: Sendable {
         self.state.withLock { state in
             state.wakePending = false
             var batch = Batch()
+            if state.held, state.ending == nil { return batch }
             swap(&batch.messages, &state.queue)  // hand the queue over without copying it
             state.queuedBytes = 0
             switch state.ending {
@@ -135,6 +142,26 @@ public final class Outbox: Sendable {
             }
             return batch
         }
+    }
+
+    /// Hold back what is queued from the writer until ``release(first:)``, to put a message in
+    /// front of messages queued meanwhile (a connect reply in front of the publications of the
+    /// channels the connect subscribed to). Ending the outbox releases it.
+    public func hold() {
+        self.state.withLock { $0.held = true }
+    }
+
+    /// Put `message` at the head of the queue and let the writer take everything.
+    public func release(first message: OutboundMessage) {
+        let wake: Bool = self.state.withLock { state in
+            state.held = false
+            guard state.ending == nil else { return false }
+            state.queue.insert(message, at: 0)
+            state.queuedBytes += message.byteCount
+            state.peakBytes = max(state.peakBytes, state.queuedBytes)
+            return Self.requestWake(&state)
+        }
+        if wake { self.onReady() }
     }
 
     /// End the outbox. Messages already queued are still delivered; the batch that empties the
@@ -175,7 +202,7 @@ public final class Outbox: Sendable {
         guard admitOverLimit || state.queuedBytes + message.byteCount <= self.limit else {
             state.queue.removeAll()
             state.queuedBytes = 0
-            state.ending = .close(.slowConsumer)
+            state.ending = .close(self.overflowReason)
             _ = Self.forceWake(&state)
             return .overflowed
         }

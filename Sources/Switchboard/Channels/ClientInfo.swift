@@ -1,0 +1,28 @@
+/// Who a client is, as presence, join/leave and publications show it.
+public struct ClientInfo: Sendable, Equatable {
+    /// The user id (the token's `sub`; empty for anonymous clients).
+    public var user: String
+    /// The connection's client id.
+    public var client: String
+    /// The connection's `info` (from its token), as compact JSON text.
+    public var connectionInfo: String?
+    /// The subscription's `info` (from its subscription token), as compact JSON text.
+    public var channelInfo: String?
+
+    public init(user: String, client: String, connectionInfo: String? = nil, channelInfo: String? = nil) {
+        self.user = user
+        self.client = client
+        self.connectionInfo = connectionInfo
+        self.channelInfo = channelInfo
+    }
+
+    /// The protocol's `ClientInfo` object.
+    public var json: JSONValue {
+        .object([
+            "user": .string(self.user),
+            "client": .string(self.client),
+            "conn_info": self.connectionInfo.map(JSONValue.raw),
+            "chan_info": self.channelInfo.map(JSONValue.raw),
+        ])
+    }
+}

@@ -1,0 +1,282 @@
+import Synchronization
+
+/// The channels of one node: who is subscribed to what, each channel's stream and history, and
+/// fan-out of publications, joins and leaves into subscribers' outboxes.
+///
+/// Every call returns without waiting on a client: fan-out only enqueues. Each channel has its own
+/// lock, and everything a channel sends is enqueued under it, so every subscriber sees a channel's
+/// events in one order, offsets increasing. A message for one channel is framed once per
+/// ``Subscriber/Format`` and the bytes are shared by every recipient.
+///
+/// The hub checks no permissions: the client protocol (``ClientSession``) does that before calling
+/// it, and the server API is trusted.
+public final class Hub: Sendable {
+    /// What ``subscribe(_:options:subscriber:recoverFrom:reply:)`` found.
+    public struct SubscribeOutcome: Sendable, Equatable {
+        /// The stream's position after subscribing; `nil` when the channel keeps no history.
+        public var position: StreamPosition?
+        /// The publications missed since `recoverFrom` (empty unless recovered).
+        public var publications: [Publication] = []
+        /// Whether the subscriber asked to recover.
+        public var wasRecovering = false
+        /// Whether every publication after `recoverFrom` was still in history and is in ``publications``.
+        public var recovered = false
+    }
+
+    /// A channel's live state.
+    private struct ChannelState: ~Copyable {
+        var options: ChannelOptions
+        var subscribers: [String: Subscriber] = [:]
+        var stream: HistoryStream?
+        /// The channel was removed from the hub's table; whoever holds it must look it up again.
+        var removed = false
+
+        init(options: ChannelOptions) {
+            self.options = options
+        }
+
+        var isIdle: Bool { self.subscribers.isEmpty && (self.stream?.count ?? 0) == 0 }
+    }
+
+    private final class Channel: Sendable {
+        let state: Mutex<ChannelState>
+
+        init(options: ChannelOptions) {
+            self.state = Mutex(ChannelState(options: options))
+        }
+    }
+
+    private let channels = Mutex<[String: Channel]>([:])
+    private let now: @Sendable () -> ContinuousClock.Instant
+
+    /// Create a hub.
+    ///
+    /// - Parameter now: The clock history expiry uses (tests pass their own).
+    public init(now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+        self.now = now
+    }
+
+    // MARK: Subscriptions
+
+    /// Subscribe a connection to a channel, recovering what it missed if asked.
+    ///
+    /// Under the channel's lock, `reply` builds the subscriber's answer from the outcome, which goes
+    /// into its outbox before anything the channel publishes afterwards; then the others get a join
+    /// if the channel pushes them. A subscriber already subscribed under the same client id is replaced.
+    ///
+    /// - Parameters:
+    ///   - recoverFrom: The last position the subscriber saw, to get the publications after it.
+    ///   - reply: The message to queue for the subscriber first, or `nil` for none.
+    @discardableResult
+    public func subscribe(
+        _ channel: String,
+        options: ChannelOptions,
+        subscriber: Subscriber,
+        recoverFrom: StreamPosition? = nil,
+        reply: (SubscribeOutcome) -> OutboundMessage? = { _ in nil }
+    ) -> SubscribeOutcome {
+        let now = self.now()
+        return self.withChannel(channel, creatingWith: options) { state in
+            state.options = options
+            var outcome = SubscribeOutcome()
+            if options.keepsHistory {
+                if state.stream == nil { state.stream = HistoryStream() }
+                if let recoverFrom {
+                    outcome.wasRecovering = true
+                    if let missed = state.stream!.publications(after: recoverFrom, now: now, size: options.historySize) {
+                        outcome.publications = missed
+                        outcome.recovered = true
+                    }
+                }
+                outcome.position = state.stream!.position
+            } else if recoverFrom != nil {
+                outcome.wasRecovering = true
+            }
+            if let message = reply(outcome) { _ = subscriber.outbox.reply(message) }
+            state.subscribers[subscriber.client] = subscriber
+            if options.joinLeave {
+                Self.fanOut(to: state.subscribers, except: subscriber.client, protocolPush: Push.join(subscriber.info, channel: channel))
+            }
+            return outcome
+        }!
+    }
+
+    /// Remove a connection from a channel; the others get a leave if the channel pushes them.
+    ///
+    /// - Returns: Whether it was subscribed.
+    @discardableResult
+    public func unsubscribe(_ channel: String, client: String) -> Bool {
+        let left =
+            self.withChannel(channel) { state -> Bool in
+                guard let subscriber = state.subscribers.removeValue(forKey: client) else { return false }
+                if state.options.joinLeave {
+                    Self.fanOut(to: state.subscribers, except: nil, protocolPush: Push.leave(subscriber.info, channel: channel))
+                }
+                return true
+            } ?? false
+        self.removeIfIdle(channel)
+        return left
+    }
+
+    /// Whether a client is subscribed to a channel.
+    public func isSubscribed(_ channel: String, client: String) -> Bool {
+        self.withChannel(channel) { $0.subscribers[client] != nil } ?? false
+    }
+
+    // MARK: Publishing
+
+    /// Publish into a channel: give the publication an offset if the channel keeps history, keep
+    /// it there, and enqueue it for every subscriber.
+    ///
+    /// - Returns: The publication as sent (with its offset) and the stream's epoch (`nil` without history).
+    @discardableResult
+    public func publish(_ channel: String, options: ChannelOptions, publication: Publication) -> (Publication, epoch: String?) {
+        let now = self.now()
+        return self.withChannel(channel, creatingWith: options) { state in
+            state.options = options
+            var publication = publication
+            var epoch: String?
+            if options.keepsHistory {
+                if state.stream == nil { state.stream = HistoryStream() }
+                publication = state.stream!.append(publication, size: options.historySize, ttl: options.historyTTL, now: now)
+                epoch = state.stream!.epoch
+            }
+            if !state.subscribers.isEmpty {
+                Self.fanOut(
+                    to: state.subscribers,
+                    except: nil,
+                    protocolPush: Push.publication(publication, channel: channel),
+                    plainText: Self.plainText(publication.data)
+                )
+            }
+            return (publication, epoch)
+        }!
+    }
+
+    /// Enqueue one event for subscribers, framed once per format that is needed.
+    private static func fanOut(
+        to subscribers: [String: Subscriber],
+        except excluded: String?,
+        protocolPush: @autoclosure () -> OutboundMessage,
+        plainText: @autoclosure () -> OutboundMessage? = nil
+    ) {
+        var pushMessage: OutboundMessage?
+        var textMessage: OutboundMessage??
+        for (client, subscriber) in subscribers where client != excluded {
+            switch subscriber.format {
+            case .protocolPush:
+                if pushMessage == nil { pushMessage = protocolPush() }
+                _ = subscriber.outbox.enqueue(pushMessage!)
+            case .plainText:
+                if textMessage == nil { textMessage = plainText() }
+                if let message = textMessage! { _ = subscriber.outbox.enqueue(message) }
+            }
+        }
+        // A subscriber whose outbox overflowed stays listed until its connection's session leaves:
+        // its outbox refuses everything meanwhile, and leaving then tells the others.
+    }
+
+    /// A publication's data as a plain-text subscriber gets it.
+    private static func plainText(_ data: String) -> OutboundMessage {
+        if data.first == "\"", case .string(let text)? = try? JSONValue.parse(data) { return .text(text) }
+        return .text(data)
+    }
+
+    // MARK: Reading
+
+    /// The channel's subscribers' identities (presence).
+    public func presence(_ channel: String) -> [ClientInfo] {
+        self.withChannel(channel) { $0.subscribers.values.map(\.info) } ?? []
+    }
+
+    /// Number of subscribers and of distinct users among them.
+    public func presenceStats(_ channel: String) -> (clients: Int, users: Int) {
+        self.withChannel(channel) { state in
+            (state.subscribers.count, Set(state.subscribers.values.map(\.info.user)).count)
+        } ?? (0, 0)
+    }
+
+    /// The channel's history; see ``HistoryStream/query(since:limit:reverse:now:size:)``.
+    ///
+    /// - Returns: The publications and the stream's position (offset 0 and a new epoch for a channel
+    ///   that has never been published to).
+    public func history(
+        _ channel: String,
+        options: ChannelOptions,
+        since: StreamPosition?,
+        limit: Int,
+        reverse: Bool
+    ) -> Result<(publications: [Publication], position: StreamPosition), HistoryStream.QueryError> {
+        let now = self.now()
+        return self.withChannel(channel, creatingWith: options) { state in
+            if state.stream == nil { state.stream = HistoryStream() }
+            return state.stream!.query(since: since, limit: limit, reverse: reverse, now: now, size: options.historySize)
+                .map { ($0, state.stream!.position) }
+        }!
+    }
+
+    /// Forget a channel's retained publications (its epoch and offsets carry on).
+    public func removeHistory(_ channel: String) {
+        self.withChannel(channel) { $0.stream?.removeAll() }
+        self.removeIfIdle(channel)
+    }
+
+    /// Channels with at least one subscriber, with their subscriber counts.
+    public func activeChannels() -> [String: Int] {
+        let all = self.channels.withLock { $0 }
+        var result: [String: Int] = [:]
+        for (name, channel) in all {
+            let count = channel.state.withLock { $0.removed ? 0 : $0.subscribers.count }
+            if count > 0 { result[name] = count }
+        }
+        return result
+    }
+
+    /// Drop expired history and forget channels with neither subscribers nor history. Call it now
+    /// and then (the server does every few seconds).
+    public func sweep() {
+        let now = self.now()
+        let all = self.channels.withLock { $0 }
+        for (name, channel) in all {
+            channel.state.withLock { state in
+                let size = state.options.historySize
+                state.stream?.trim(size: size, now: now)
+            }
+            self.removeIfIdle(name)
+        }
+    }
+
+    // MARK: Table
+
+    /// Run `body` on a channel's state under its lock, creating the channel if `options` is given.
+    ///
+    /// - Returns: What `body` returned, or `nil` if the channel does not exist and was not created.
+    private func withChannel<R>(_ name: String, creatingWith options: ChannelOptions? = nil, _ body: (inout ChannelState) -> R) -> R? {
+        while true {
+            let channel = self.channels.withLock { table -> Channel? in
+                if let existing = table[name] { return existing }
+                guard let options else { return nil }
+                let created = Channel(options: options)
+                table[name] = created
+                return created
+            }
+            guard let channel else { return nil }
+            let result: R? = channel.state.withLock { state in state.removed ? nil : body(&state) }
+            if let result { return result }
+            // Removed between the lookup and the lock: look it up again.
+        }
+    }
+
+    /// Remove a channel that has no subscribers and no history left.
+    private func removeIfIdle(_ name: String) {
+        self.channels.withLock { table in
+            guard let channel = table[name] else { return }
+            let idle = channel.state.withLock { state in
+                guard state.isIdle else { return false }
+                state.removed = true
+                return true
+            }
+            if idle { table[name] = nil }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+/// Client protocol settings.
+public struct ProtocolSettings: Sendable, Equatable {
+    /// Accept `connect` without a token (as an anonymous user, `""`).
+    public var allowAnonymous: Bool
+    /// How often the server pings protocol connections (`{}`); `nil` for never. Sent to clients in the
+    /// connect result so they know when to expect pings.
+    public var pingInterval: Duration?
+    /// How long after its token's `exp` a connection (or subscription) that did not refresh is closed.
+    public var expiredCloseDelay: Duration
+    /// The `version` reported in the connect result.
+    public var version: String
+
+    public init(
+        allowAnonymous: Bool = false,
+        pingInterval: Duration? = .seconds(25),
+        expiredCloseDelay: Duration = .seconds(5),
+        version: String = "switchboard"
+    ) {
+        self.allowAnonymous = allowAnonymous
+        self.pingInterval = pingInterval
+        self.expiredCloseDelay = expiredCloseDelay
+        self.version = version
+    }
+}
+
+/// Everything the client protocol and the server API share on one node: the hub, the channel
+/// configuration, token checking, the directory of sessions and the protocol settings.
+public struct ChannelService: Sendable {
+    public let hub: Hub
+    public let channels: ChannelConfiguration
+    public let verifier: any TokenVerifier
+    public let sessions: SessionDirectory
+    public let settings: ProtocolSettings
+
+    public init(
+        hub: Hub = Hub(),
+        channels: ChannelConfiguration = ChannelConfiguration(),
+        verifier: any TokenVerifier,
+        sessions: SessionDirectory = SessionDirectory(),
+        settings: ProtocolSettings = ProtocolSettings()
+    ) {
+        self.hub = hub
+        self.channels = channels
+        self.verifier = verifier
+        self.sessions = sessions
+        self.settings = settings
+    }
+
+    /// The options of a channel, or the protocol error for a channel that cannot be used.
+    public func options(for channel: String) -> Result<ChannelOptions, ProtocolError> {
+        self.channels.options(for: channel).mapError { error in
+            switch error {
+            case .empty: .badRequest("channel name is empty")
+            case .tooLong(let limit): .badRequest("channel name longer than \(limit) bytes")
+            case .unknownNamespace(let namespace): .unknownChannel("namespace '\(namespace)' is not configured")
+            }
+        }
+    }
+
+    /// The `subscribe` result (or `subscribe` push, or connect `subs` entry) for an outcome.
+    static func subscribeResult(_ outcome: Hub.SubscribeOutcome, expiresIn: Duration?) -> JSONValue {
+        let ttl = expiresIn.map { max(1, Int($0.components.seconds)) }
+        return .object([
+            "expires": ttl != nil ? .bool(true) : nil,
+            "ttl": ttl.map { .integer($0) },
+            "recoverable": outcome.position != nil ? .bool(true) : nil,
+            "positioned": outcome.position != nil ? .bool(true) : nil,
+            "epoch": outcome.position.map { .string($0.epoch) },
+            "offset": outcome.position.map { .integer($0.offset) },
+            "publications": outcome.publications.isEmpty ? nil : .array(outcome.publications.map(\.json)),
+            "was_recovering": outcome.wasRecovering ? .bool(true) : nil,
+            "recovered": outcome.recovered ? .bool(true) : nil,
+        ])
+    }
+}

@@ -1,0 +1,570 @@
+import Synchronization
+
+/// One client connection speaking the Centrifugo client protocol (JSON): it reads commands, checks
+/// them against the channel configuration, acts on the ``Hub``, and replies through the connection's
+/// outbox.
+///
+/// Commands run in the order they arrive. Most complete at once; the ones that check a token
+/// (`connect`, `refresh`, `subscribe` with a token, `sub_refresh`) suspend the queue until the token
+/// is checked, so a reply never overtakes an earlier one.
+public final class ClientSession: Sendable {
+    private struct Subscription: Sendable {
+        var info: ClientInfo
+        var expiresAt: ContinuousClock.Instant?
+        /// Made by the server (token `channels` claim or server API), not by the client.
+        var serverSide: Bool
+    }
+
+    private enum Phase: Sendable {
+        case awaitingConnect, connected, closed
+    }
+
+    private struct State: ~Copyable {
+        var phase = Phase.awaitingConnect
+        var user = ""
+        var connectionInfo: String?
+        var expiresAt: ContinuousClock.Instant?
+        var subscriptions: [String: Subscription] = [:]
+        /// A command is waiting for a token check; later commands wait in `queue`.
+        var busy = false
+        var queue: [Queued] = []
+        var expiryTimer: Task<Void, Never>?
+    }
+
+    /// A command waiting its turn, or the error reply to a command that could not be decoded
+    /// (which waits its turn too, so replies keep the order of their commands).
+    private enum Queued: Sendable {
+        case command(ClientCommand)
+        case error(UInt32, ProtocolError)
+    }
+
+    /// What handling one command leaves to do.
+    private enum Step {
+        case done
+        /// Check a token, then finish the command; the queue waits.
+        case suspend(@Sendable () async -> Void)
+    }
+
+    /// The client id, reported in the connect result and in presence.
+    public let id: String
+    private let connection: Connection
+    private let service: ChannelService
+    private let state = Mutex(State())
+
+    public init(connection: Connection, service: ChannelService) {
+        self.id = Self.makeClientID()
+        self.connection = connection
+        self.service = service
+    }
+
+    // MARK: Input
+
+    /// A text message from the client: one command per line.
+    public func receive(_ text: String) {
+        for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+            if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
+            do {
+                guard let command = try ClientCommand.decode(line) else { continue }  // {} is a pong
+                self.state.withLock { $0.queue.append(.command(command)) }
+            } catch {
+                switch error {
+                case .malformed(let reason):
+                    self.pump()
+                    return self.disconnect(Disconnect.badRequest(reason))
+                case .reply(let id, let error):
+                    self.state.withLock { $0.queue.append(.error(id, error)) }
+                }
+            }
+        }
+        self.pump()
+    }
+
+    /// The connection is gone: leave every channel and the directory.
+    public func closed() {
+        let (user, channels, timer, wasConnected) = self.state.withLock { state in
+            let wasConnected = state.phase == .connected
+            state.phase = .closed
+            state.queue.removeAll()
+            let channels = Array(state.subscriptions.keys)
+            state.subscriptions.removeAll()
+            return (state.user, channels, state.expiryTimer, wasConnected)
+        }
+        timer?.cancel()
+        for channel in channels { self.service.hub.unsubscribe(channel, client: self.id) }
+        if wasConnected { self.service.sessions.remove(self, user: user) }
+    }
+
+    /// Close the connection with a protocol disconnect code.
+    public func disconnect(_ reason: CloseReason) {
+        self.state.withLock { state in
+            state.phase = .closed
+            state.queue.removeAll()
+        }
+        self.connection.close(reason)
+    }
+
+    /// The user id (empty before `connect` and for anonymous clients).
+    public var user: String { self.state.withLock { $0.user } }
+
+    /// Channels the session is subscribed to.
+    public var channels: [String] { self.state.withLock { Array($0.subscriptions.keys) } }
+
+    // MARK: Queue
+
+    /// Run queued commands until one has to wait for a token check.
+    private func pump() {
+        let work: (@Sendable () async -> Void)? = self.state.withLock { state in
+            while !state.busy, state.phase != .closed, !state.queue.isEmpty {
+                let next = state.queue.removeFirst()
+                guard case .command(let command) = next else {
+                    if case .error(let id, let error) = next { self.replyError(id, error) }
+                    continue
+                }
+                switch self.handle(command, &state) {
+                case .done:
+                    continue
+                case .suspend(let work):
+                    state.busy = true
+                    return work
+                }
+            }
+            return nil
+        }
+        if let work { Task { await work() } }
+    }
+
+    /// Finish a suspended command under the lock, then carry on with the queue.
+    private func resume(_ body: (inout State) -> Void) {
+        self.state.withLock { state in
+            state.busy = false
+            guard state.phase != .closed else { return }
+            body(&state)
+        }
+        self.pump()
+    }
+
+    private func handle(_ command: ClientCommand, _ state: inout State) -> Step {
+        do throws(Failure) {
+            if command.method == .connect {
+                guard state.phase == .awaitingConnect else { throw Failure.disconnect(Disconnect.badRequest("already connected")) }
+                return try self.connect(command, &state)
+            }
+            guard state.phase == .connected else {
+                throw Failure.disconnect(Disconnect.badRequest("'\(command.method.rawValue)' before 'connect'"))
+            }
+            switch command.method {
+            case .connect: return .done
+            case .subscribe: return try self.subscribe(command, &state)
+            case .unsubscribe: try self.unsubscribe(command, &state)
+            case .publish: try self.publish(command, &state)
+            case .presence: try self.presence(command, &state)
+            case .presenceStats: try self.presenceStats(command, &state)
+            case .history: try self.history(command, &state)
+            case .ping: self.reply(command.id, "ping", .object([]))
+            case .refresh: return try self.refresh(command)
+            case .subRefresh: return try self.subRefresh(command, &state)
+            case .rpc: throw Failure.reply(.notAvailable("rpc is not configured on this server"))
+            case .send:
+                // `send` has no reply; with an id, say why nothing happened.
+                if command.id > 0 { throw Failure.reply(.notAvailable("send is not configured on this server")) }
+            }
+        } catch {
+            switch error {
+            case .reply(let error): self.replyError(command.id, error)
+            case .disconnect(let reason):
+                state.phase = .closed
+                state.queue.removeAll()
+                self.connection.close(reason)
+            }
+        }
+        return .done
+    }
+
+    private enum Failure: Error {
+        case reply(ProtocolError)
+        case disconnect(CloseReason)
+    }
+
+    // MARK: Connect and refresh
+
+    private func connect(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
+        let token: String?
+        do throws(ProtocolError) { token = try command.string("token") } catch { throw .reply(error) }
+        let requestedSubs = command.params["subs"]?.members ?? []
+        guard let token, !token.isEmpty else {
+            guard self.service.settings.allowAnonymous else {
+                throw .disconnect(Disconnect.invalidToken("a connection token is required (anonymous connections are off)"))
+            }
+            self.completeConnect(command.id, ConnectCredentials(user: ""), requestedSubs: requestedSubs, &state)
+            return .done
+        }
+        return .suspend { [self] in
+            do throws(TokenError) {
+                let credentials = try await self.service.verifier.verifyConnectToken(token)
+                self.resume { state in self.completeConnect(command.id, credentials, requestedSubs: requestedSubs, &state) }
+            } catch {
+                self.resume { state in
+                    switch error {
+                    case .expired: self.replyError(command.id, .tokenExpired())
+                    case .invalid(let why):
+                        state.phase = .closed
+                        self.connection.close(Disconnect.invalidToken(why))
+                    }
+                }
+            }
+        }
+    }
+
+    private func completeConnect(_ id: UInt32, _ credentials: ConnectCredentials, requestedSubs: [JSONValue.Member], _ state: inout State) {
+        state.phase = .connected
+        state.user = credentials.user
+        state.connectionInfo = credentials.info
+        state.expiresAt = credentials.expiresIn.map { ContinuousClock.now + $0 }
+        self.service.sessions.add(self, user: credentials.user)
+
+        var subs: [JSONValue.Member] = []
+        // The connect reply must reach the client before publications of the channels subscribed
+        // here: hold them back, then put the reply first.
+        self.connection.outbox.hold()
+        for channel in credentials.channels {
+            guard case .success(let options) = self.service.options(for: channel), state.subscriptions[channel] == nil else { continue }
+            let recoverFrom = requestedSubs.last { $0.key == channel }.flatMap { member -> StreamPosition? in
+                guard member.value["recover"]?.boolValue == true else { return nil }
+                return try? StreamPosition(json: member.value, field: "subs")
+            }
+            let outcome = self.service.hub.subscribe(channel, options: options, subscriber: self.subscriber(channel: nil, &state), recoverFrom: recoverFrom)
+            state.subscriptions[channel] = Subscription(info: self.info(&state, channelInfo: nil), expiresAt: nil, serverSide: true)
+            subs.append(.init(key: channel, value: ChannelService.subscribeResult(outcome, expiresIn: nil)))
+        }
+        var result: [JSONValue.Member] = [
+            .init(key: "client", value: .string(self.id)),
+            .init(key: "version", value: .string(self.service.settings.version)),
+        ]
+        if let expiresIn = credentials.expiresIn {
+            result.append(.init(key: "expires", value: .bool(true)))
+            result.append(.init(key: "ttl", value: .integer(max(1, expiresIn.components.seconds))))
+        }
+        if let ping = self.service.settings.pingInterval {
+            result.append(.init(key: "ping", value: .integer(max(1, ping.components.seconds))))
+            result.append(.init(key: "pong", value: .bool(true)))
+        }
+        if !subs.isEmpty { result.append(.init(key: "subs", value: .object(subs))) }
+        self.connection.outbox.release(first: self.replyMessage(id, "connect", .object(result)))
+        self.scheduleExpiry(&state)
+    }
+
+    private func refresh(_ command: ClientCommand) throws(Failure) -> Step {
+        let token: String
+        do throws(ProtocolError) {
+            guard let given = try command.string("token"), !given.isEmpty else { throw ProtocolError.badRequest("'token' is required") }
+            token = given
+        } catch { throw .reply(error) }
+        return .suspend { [self] in
+            do throws(TokenError) {
+                let credentials = try await self.service.verifier.verifyConnectToken(token)
+                self.resume { state in
+                    guard credentials.user == state.user else {
+                        state.phase = .closed
+                        return self.connection.close(Disconnect.invalidToken("the new token is for another user"))
+                    }
+                    state.expiresAt = credentials.expiresIn.map { ContinuousClock.now + $0 }
+                    var result: JSONValue = .object([
+                        "client": .string(self.id),
+                        "version": .string(self.service.settings.version),
+                    ])
+                    if let expiresIn = credentials.expiresIn, case .object(var members) = result {
+                        members.append(.init(key: "expires", value: .bool(true)))
+                        members.append(.init(key: "ttl", value: .integer(max(1, expiresIn.components.seconds))))
+                        result = .object(members)
+                    }
+                    self.reply(command.id, "refresh", result)
+                    self.scheduleExpiry(&state)
+                }
+            } catch {
+                self.resume { state in
+                    switch error {
+                    case .expired: self.replyError(command.id, .tokenExpired())
+                    case .invalid(let why):
+                        state.phase = .closed
+                        self.connection.close(Disconnect.invalidToken(why))
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Subscriptions
+
+    private func subscribe(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
+        let channel: String
+        let options: ChannelOptions
+        let token: String?
+        var recoverFrom: StreamPosition?
+        do throws(ProtocolError) {
+            channel = try command.channel()
+            options = try self.service.options(for: channel).get()
+            token = try command.string("token")
+            if try command.bool("recover") {
+                recoverFrom = try StreamPosition(json: command.params, field: "subscribe")
+            }
+            guard state.subscriptions[channel] == nil else { throw ProtocolError.alreadySubscribed("already subscribed to '\(channel)'") }
+            guard state.subscriptions.count < self.service.channels.maxChannelsPerConnection else {
+                throw ProtocolError.limitExceeded("at most \(self.service.channels.maxChannelsPerConnection) channels per connection")
+            }
+        } catch {
+            throw .reply(error)
+        }
+        guard let token, !token.isEmpty else {
+            guard options.allowSubscribeForClient, !options.private else {
+                throw .reply(.permissionDenied(options.private ? "'\(channel)' needs a subscription token" : "subscribing to '\(channel)' needs a subscription token"))
+            }
+            self.completeSubscribe(command.id, channel, options, recoverFrom: recoverFrom, credentials: nil, &state)
+            return .done
+        }
+        return .suspend { [self, recoverFrom] in
+            do throws(TokenError) {
+                let credentials = try await self.service.verifier.verifySubscriptionToken(token)
+                self.resume { state in
+                    guard credentials.channel == channel, credentials.user == state.user else {
+                        return self.replyError(command.id, .permissionDenied("the subscription token is for another channel or user"))
+                    }
+                    guard state.subscriptions[channel] == nil else {
+                        return self.replyError(command.id, .alreadySubscribed("already subscribed to '\(channel)'"))
+                    }
+                    self.completeSubscribe(command.id, channel, options, recoverFrom: recoverFrom, credentials: credentials, &state)
+                }
+            } catch {
+                self.resume { _ in
+                    switch error {
+                    case .expired: self.replyError(command.id, .tokenExpired("the subscription token has expired"))
+                    case .invalid(let why): self.replyError(command.id, .permissionDenied("invalid subscription token: \(why)"))
+                    }
+                }
+            }
+        }
+    }
+
+    private func completeSubscribe(
+        _ id: UInt32,
+        _ channel: String,
+        _ options: ChannelOptions,
+        recoverFrom: StreamPosition?,
+        credentials: SubscriptionCredentials?,
+        _ state: inout State
+    ) {
+        let expiresIn = credentials?.expiresIn
+        let subscriber = self.subscriber(channel: credentials?.info, &state)
+        self.service.hub.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom) { outcome in
+            self.replyMessage(id, "subscribe", ChannelService.subscribeResult(outcome, expiresIn: expiresIn))
+        }
+        state.subscriptions[channel] = Subscription(
+            info: subscriber.info,
+            expiresAt: expiresIn.map { ContinuousClock.now + $0 },
+            serverSide: false
+        )
+        self.scheduleExpiry(&state)
+    }
+
+    private func subRefresh(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
+        let channel: String
+        let token: String
+        do throws(ProtocolError) {
+            channel = try command.channel()
+            guard let given = try command.string("token"), !given.isEmpty else { throw ProtocolError.badRequest("'token' is required") }
+            token = given
+            guard state.subscriptions[channel] != nil else { throw ProtocolError.badRequest("not subscribed to '\(channel)'") }
+        } catch { throw .reply(error) }
+        return .suspend { [self] in
+            do throws(TokenError) {
+                let credentials = try await self.service.verifier.verifySubscriptionToken(token)
+                self.resume { state in
+                    guard credentials.channel == channel, credentials.user == state.user, state.subscriptions[channel] != nil else {
+                        return self.replyError(command.id, .permissionDenied("the subscription token is for another channel or user"))
+                    }
+                    state.subscriptions[channel]!.expiresAt = credentials.expiresIn.map { ContinuousClock.now + $0 }
+                    let ttl = credentials.expiresIn.map { max(1, $0.components.seconds) }
+                    self.reply(command.id, "sub_refresh", .object(["expires": ttl != nil ? .bool(true) : nil, "ttl": ttl.map { .integer($0) }]))
+                    self.scheduleExpiry(&state)
+                }
+            } catch {
+                self.resume { _ in
+                    switch error {
+                    case .expired: self.replyError(command.id, .tokenExpired("the subscription token has expired"))
+                    case .invalid(let why): self.replyError(command.id, .permissionDenied("invalid subscription token: \(why)"))
+                    }
+                }
+            }
+        }
+    }
+
+    private func unsubscribe(_ command: ClientCommand, _ state: inout State) throws(Failure) {
+        do throws(ProtocolError) {
+            let channel = try command.channel()
+            if state.subscriptions.removeValue(forKey: channel) != nil {
+                self.service.hub.unsubscribe(channel, client: self.id)
+            }
+            self.reply(command.id, "unsubscribe", .object([]))
+        } catch { throw .reply(error) }
+    }
+
+    /// Subscribe on the server's initiative (server API `subscribe`): the client learns of it by a
+    /// `subscribe` push. Does nothing if already subscribed.
+    public func serverSubscribe(_ channel: String, options: ChannelOptions, recoverFrom: StreamPosition? = nil) {
+        self.state.withLock { state in
+            guard state.phase == .connected, state.subscriptions[channel] == nil else { return }
+            let subscriber = self.subscriber(channel: nil, &state)
+            self.service.hub.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom) { outcome in
+                Push.subscribe(channel: channel, result: ChannelService.subscribeResult(outcome, expiresIn: nil))
+            }
+            state.subscriptions[channel] = Subscription(info: subscriber.info, expiresAt: nil, serverSide: true)
+        }
+    }
+
+    /// End a subscription on the server's initiative (server API `unsubscribe`), telling the client
+    /// with an `unsubscribe` push.
+    public func serverUnsubscribe(_ channel: String) {
+        self.state.withLock { state in
+            guard state.subscriptions.removeValue(forKey: channel) != nil else { return }
+            self.service.hub.unsubscribe(channel, client: self.id)
+            self.connection.outbox.reply(Push.unsubscribe(channel: channel, code: 2000, reason: "server unsubscribe"))
+        }
+    }
+
+    // MARK: Publish, presence, history
+
+    private func publish(_ command: ClientCommand, _ state: inout State) throws(Failure) {
+        do throws(ProtocolError) {
+            let channel = try command.channel()
+            let options = try self.service.options(for: channel).get()
+            guard let data = command.params["data"] else { throw ProtocolError.badRequest("'data' is required") }
+            let subscribed = state.subscriptions[channel] != nil
+            guard options.allowPublishForClient || (options.allowPublishForSubscriber && subscribed) else {
+                throw ProtocolError.permissionDenied("clients may not publish to '\(channel)'")
+            }
+            let info = state.subscriptions[channel]?.info ?? self.info(&state, channelInfo: nil)
+            self.service.hub.publish(channel, options: options, publication: Publication(data: data.jsonText, info: info))
+            self.reply(command.id, "publish", .object([]))
+        } catch { throw .reply(error) }
+    }
+
+    private func presence(_ command: ClientCommand, _ state: inout State) throws(Failure) {
+        do throws(ProtocolError) {
+            let channel = try self.readableChannel(command, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
+            let members = self.service.hub.presence(channel).map { JSONValue.Member(key: $0.client, value: $0.json) }
+            self.reply(command.id, "presence", .object(["presence": .object(members)]))
+        } catch { throw .reply(error) }
+    }
+
+    private func presenceStats(_ command: ClientCommand, _ state: inout State) throws(Failure) {
+        do throws(ProtocolError) {
+            let channel = try self.readableChannel(command, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
+            let stats = self.service.hub.presenceStats(channel)
+            self.reply(command.id, "presence_stats", .object(["num_clients": .integer(stats.clients), "num_users": .integer(stats.users)]))
+        } catch { throw .reply(error) }
+    }
+
+    private func history(_ command: ClientCommand, _ state: inout State) throws(Failure) {
+        do throws(ProtocolError) {
+            let channel = try self.readableChannel(command, &state, enabled: \.keepsHistory, allowed: \.allowHistoryForSubscriber, what: "history")
+            let options = try self.service.options(for: channel).get()
+            let limit = try command.integer("limit", Int.self) ?? 0
+            let since = try command.params["since"].map { value throws(ProtocolError) in try StreamPosition(json: value, field: "since") }
+            let reverse = try command.bool("reverse")
+            switch self.service.hub.history(channel, options: options, since: since, limit: limit, reverse: reverse) {
+            case .success(let (publications, position)):
+                self.reply(
+                    command.id,
+                    "history",
+                    .object([
+                        "publications": .array(publications.map(\.json)),
+                        "epoch": .string(position.epoch),
+                        "offset": .integer(position.offset),
+                    ])
+                )
+            case .failure:
+                throw ProtocolError.unrecoverablePosition("'since' is not a position in this channel's stream")
+            }
+        } catch { throw .reply(error) }
+    }
+
+    /// The channel of a presence or history command, once the namespace offers the feature and the
+    /// client may use it (subscribers only, where allowed).
+    private func readableChannel(
+        _ command: ClientCommand,
+        _ state: inout State,
+        enabled: KeyPath<ChannelOptions, Bool>,
+        allowed: KeyPath<ChannelOptions, Bool>,
+        what: String
+    ) throws(ProtocolError) -> String {
+        let channel = try command.channel()
+        let options = try self.service.options(for: channel).get()
+        guard options[keyPath: enabled] else { throw .notAvailable("\(what) is not enabled for '\(channel)'") }
+        guard options[keyPath: allowed], state.subscriptions[channel] != nil else {
+            throw .permissionDenied(options[keyPath: allowed] ? "subscribe to '\(channel)' first" : "clients may not read \(what) of '\(channel)'")
+        }
+        return channel
+    }
+
+    // MARK: Expiry
+
+    /// Arm one timer for the earliest token expiry of the connection and its subscriptions.
+    private func scheduleExpiry(_ state: inout State) {
+        state.expiryTimer?.cancel()
+        state.expiryTimer = nil
+        let deadlines = [state.expiresAt].compactMap { $0 } + state.subscriptions.values.compactMap(\.expiresAt)
+        guard let earliest = deadlines.min() else { return }
+        let delay = self.service.settings.expiredCloseDelay
+        state.expiryTimer = Task { [self] in
+            try? await Task.sleep(until: earliest + delay, clock: .continuous)
+            guard !Task.isCancelled else { return }
+            self.checkExpiry()
+        }
+    }
+
+    private func checkExpiry() {
+        let reason: CloseReason? = self.state.withLock { state in
+            guard state.phase == .connected else { return nil }
+            let limit = ContinuousClock.now - self.service.settings.expiredCloseDelay
+            if let expiresAt = state.expiresAt, expiresAt <= limit { return Disconnect.expired }
+            if state.subscriptions.values.contains(where: { ($0.expiresAt ?? limit + .seconds(1)) <= limit }) {
+                return Disconnect.subscriptionExpired
+            }
+            self.scheduleExpiry(&state)
+            return nil
+        }
+        if let reason { self.disconnect(reason) }
+    }
+
+    // MARK: Helpers
+
+    private func info(_ state: inout State, channelInfo: String?) -> ClientInfo {
+        ClientInfo(user: state.user, client: self.id, connectionInfo: state.connectionInfo, channelInfo: channelInfo)
+    }
+
+    private func subscriber(channel info: String?, _ state: inout State) -> Subscriber {
+        Subscriber(info: self.info(&state, channelInfo: info), outbox: self.connection.outbox)
+    }
+
+    private func replyMessage(_ id: UInt32, _ method: String, _ result: JSONValue) -> OutboundMessage {
+        .text(JSONValue.object(["id": .integer(id), method: result]).jsonText)
+    }
+
+    private func reply(_ id: UInt32, _ method: String, _ result: JSONValue) {
+        self.connection.send(self.replyMessage(id, method, result))
+    }
+
+    private func replyError(_ id: UInt32, _ error: ProtocolError) {
+        guard id > 0 else { return }
+        self.connection.send(text: JSONValue.object(["id": .integer(id), "error": error.json]).jsonText)
+    }
+
+    /// A random version-4 UUID, as text.
+    static func makeClientID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes[6] = bytes[6] & 0x0F | 0x40
+        bytes[8] = bytes[8] & 0x3F | 0x80
+        let hex = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }
+        return [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(separator: "-")
+    }
+}

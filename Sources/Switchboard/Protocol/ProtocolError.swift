@@ -1,0 +1,75 @@
+/// An error reply of the Centrifugo client protocol: `{"id":…,"error":{"code":…,"message":…}}`.
+///
+/// Codes are the protocol's; messages start with the protocol's wording and add what went wrong.
+public struct ProtocolError: Error, Sendable, Equatable {
+    public var code: Int
+    public var message: String
+    /// Whether retrying may succeed (the client SDKs retry temporary errors).
+    public var temporary: Bool
+
+    public init(code: Int, message: String, temporary: Bool = false) {
+        self.code = code
+        self.message = message
+        self.temporary = temporary
+    }
+
+    public var json: JSONValue {
+        .object(["code": .integer(self.code), "message": .string(self.message), "temporary": self.temporary ? .bool(true) : nil])
+    }
+
+    private static func detailed(_ code: Int, _ base: String, _ detail: String?, temporary: Bool = false) -> ProtocolError {
+        ProtocolError(code: code, message: detail.map { "\(base): \($0)" } ?? base, temporary: temporary)
+    }
+
+    /// 100
+    public static func internalError(_ detail: String? = nil) -> Self { .detailed(100, "internal server error", detail, temporary: true) }
+    /// 101
+    public static func unauthorized(_ detail: String? = nil) -> Self { .detailed(101, "unauthorized", detail) }
+    /// 102
+    public static func unknownChannel(_ detail: String? = nil) -> Self { .detailed(102, "unknown channel", detail) }
+    /// 103
+    public static func permissionDenied(_ detail: String? = nil) -> Self { .detailed(103, "permission denied", detail) }
+    /// 104
+    public static func methodNotFound(_ detail: String? = nil) -> Self { .detailed(104, "method not found", detail) }
+    /// 105
+    public static func alreadySubscribed(_ detail: String? = nil) -> Self { .detailed(105, "already subscribed", detail) }
+    /// 106
+    public static func limitExceeded(_ detail: String? = nil) -> Self { .detailed(106, "limit exceeded", detail) }
+    /// 107
+    public static func badRequest(_ detail: String? = nil) -> Self { .detailed(107, "bad request", detail) }
+    /// 108
+    public static func notAvailable(_ detail: String? = nil) -> Self { .detailed(108, "not available", detail) }
+    /// 109
+    public static func tokenExpired(_ detail: String? = nil) -> Self { .detailed(109, "token expired", detail) }
+    /// 112
+    public static func unrecoverablePosition(_ detail: String? = nil) -> Self { .detailed(112, "unrecoverable position", detail) }
+}
+
+/// Close codes the protocol uses to end a connection (sent as the WebSocket close frame's code and
+/// reason). Codes 3000–3499 ask the client to reconnect; 3500–3999 tell it not to.
+public enum Disconnect {
+    /// 3001: the server is shutting down.
+    public static let shutdown = CloseReason(code: 3001, reason: "shutdown")
+    /// 3004
+    public static let serverError = CloseReason(code: 3004, reason: "internal server error")
+    /// 3005: the connection's token expired and was not refreshed.
+    public static let expired = CloseReason(code: 3005, reason: "connection expired")
+    /// 3006: a subscription's token expired and was not refreshed.
+    public static let subscriptionExpired = CloseReason(code: 3006, reason: "subscription expired")
+    /// 3008: the client does not read fast enough.
+    public static let slow = CloseReason(code: 3008, reason: "slow")
+    /// 3012: the client did not answer the server's pings.
+    public static let noPong = CloseReason(code: 3012, reason: "no pong")
+    /// 3503: the server API disconnected the client.
+    public static let forceDisconnect = CloseReason(code: 3503, reason: "force disconnect")
+
+    /// 3500: the connection token is invalid.
+    public static func invalidToken(_ detail: String) -> CloseReason {
+        CloseReason(code: 3500, reason: "invalid token: \(detail)")
+    }
+
+    /// 3501: the client broke the protocol (bad JSON, commands out of order).
+    public static func badRequest(_ detail: String) -> CloseReason {
+        CloseReason(code: 3501, reason: "bad request: \(detail)")
+    }
+}
