@@ -1,4 +1,5 @@
 public import Logging
+public import Switchboard
 
 /// Everything `switchboard serve` can be told. Every field has a working default.
 public struct SwitchboardConfiguration: Sendable {
@@ -24,6 +25,19 @@ public struct SwitchboardConfiguration: Sendable {
     public var closeTimeout: Duration
     /// Whether `/echo` (raw echo, for diagnostics and conformance tests) is served.
     public var echoEndpoint: Bool
+    /// Channel namespaces and limits of the client protocol and the server API.
+    public var channels: ChannelConfiguration
+    /// Keys that connection and subscription tokens (JWT) may be signed with.
+    public var tokenKeys: JWTTokenVerifier.Keys
+    /// Accept protocol connections without a token. `nil`: yes exactly when no token key is configured
+    /// (a server that can check no token has no other way in).
+    public var allowAnonymous: Bool?
+    /// The server API's key (`X-API-Key` or `Authorization: apikey …`); `nil` turns the API off.
+    public var apiKey: String?
+    /// Seconds a connection or subscription may outlive its token's `exp` without refreshing.
+    public var expiredCloseDelay: Duration
+    /// The channel the tutorial chat `/ws/{client_id}` broadcasts in.
+    public var chatChannel: String
 
     public init(
         host: String = "127.0.0.1",
@@ -35,7 +49,13 @@ public struct SwitchboardConfiguration: Sendable {
         outboxLimit: Int = 1024 * 1024,
         pingInterval: Duration? = .seconds(30),
         closeTimeout: Duration = .seconds(5),
-        echoEndpoint: Bool = true
+        echoEndpoint: Bool = true,
+        channels: ChannelConfiguration = SwitchboardConfiguration.defaultChannels,
+        tokenKeys: JWTTokenVerifier.Keys = .init(),
+        allowAnonymous: Bool? = nil,
+        apiKey: String? = nil,
+        expiredCloseDelay: Duration = .seconds(5),
+        chatChannel: String = "chat"
     ) {
         self.host = host
         self.port = port
@@ -47,5 +67,30 @@ public struct SwitchboardConfiguration: Sendable {
         self.pingInterval = pingInterval
         self.closeTimeout = closeTimeout
         self.echoEndpoint = echoEndpoint
+        self.channels = channels
+        self.tokenKeys = tokenKeys
+        self.allowAnonymous = allowAnonymous
+        self.apiKey = apiKey
+        self.expiredCloseDelay = expiredCloseDelay
+        self.chatChannel = chatChannel
     }
+
+    /// Whether protocol connections without a token are accepted, after the default is applied.
+    public var acceptsAnonymous: Bool { self.allowAnonymous ?? self.tokenKeys.isEmpty }
+
+    /// The channels of a server started without a configuration file: namespace `rooms` is a chat
+    /// (presence, join/leave, 100 messages of history kept 10 minutes, clients may subscribe and
+    /// publish), which the web page uses; channels without a namespace are for the server API only.
+    public static let defaultChannels: ChannelConfiguration = {
+        var rooms = ChannelOptions()
+        rooms.presence = true
+        rooms.joinLeave = true
+        rooms.historySize = 100
+        rooms.historyTTL = .seconds(600)
+        rooms.allowPublishForClient = true
+        rooms.allowSubscribeForClient = true
+        rooms.allowPresenceForSubscriber = true
+        rooms.allowHistoryForSubscriber = true
+        return ChannelConfiguration(namespaces: ["rooms": rooms])
+    }()
 }

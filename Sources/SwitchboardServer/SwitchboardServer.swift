@@ -13,18 +13,30 @@ public struct SwitchboardServer: Sendable {
     public let configuration: SwitchboardConfiguration
     /// Every open WebSocket connection.
     public let registry: ConnectionRegistry
-    /// The tutorial chat's room.
-    public let chatRoom: Room
+    /// Channels, protocol sessions and token checking.
+    public let service: ChannelService
     let logger: Logger
     let webPage: WebPage
 
+    /// The version reported by the protocol and the API.
+    public static let version = "0.2.0"
+
     /// Create a server. Nothing is bound until ``run(onRunning:)``.
     ///
-    /// - Throws: when the web page's resources are missing from the install.
-    public init(configuration: SwitchboardConfiguration, logger: Logger? = nil) throws {
+    /// - Throws: when the web page's resources are missing from the install, or a token key cannot be read.
+    public init(configuration: SwitchboardConfiguration, logger: Logger? = nil) async throws {
         self.configuration = configuration
         self.registry = ConnectionRegistry(limit: configuration.maxConnections)
-        self.chatRoom = Room()
+        self.service = ChannelService(
+            channels: configuration.channels,
+            verifier: try await JWTTokenVerifier(keys: configuration.tokenKeys),
+            settings: ProtocolSettings(
+                allowAnonymous: configuration.acceptsAnonymous,
+                pingInterval: configuration.pingInterval,
+                expiredCloseDelay: configuration.expiredCloseDelay,
+                version: "switchboard \(Self.version)"
+            )
+        )
         self.logger = logger ?? {
             var logger = Logger(label: "switchboard")
             logger.logLevel = configuration.logLevel
@@ -48,9 +60,10 @@ public struct SwitchboardServer: Sendable {
     ) -> ServiceGroup {
         let app = self.makeApplication(onRunning: onRunning)
         let shutdown = ShutdownService(registry: self.registry, closeTimeout: self.configuration.closeTimeout)
+        let sweeper = HubSweeper(hub: self.service.hub)
         return ServiceGroup(
             configuration: .init(
-                services: [app, shutdown],
+                services: [app, sweeper, shutdown],
                 gracefulShutdownSignals: gracefulShutdownSignals,
                 logger: self.logger
             )
@@ -61,7 +74,7 @@ public struct SwitchboardServer: Sendable {
         let configuration = self.configuration
         let logger = self.logger
         let acceptor = WebSocketAcceptor(
-            routes: WebSocketRoutes(echoEndpoint: configuration.echoEndpoint, chatRoom: self.chatRoom),
+            routes: WebSocketRoutes(echoEndpoint: configuration.echoEndpoint, service: self.service, chatChannel: configuration.chatChannel),
             registry: self.registry,
             configuration: configuration,
             logger: logger
@@ -80,6 +93,9 @@ public struct SwitchboardServer: Sendable {
                         "address": "http://\(configuration.host):\(port)",
                         "allowed_origins": "\(configuration.allowedOrigins)",
                         "max_connections": "\(configuration.maxConnections.map(String.init) ?? "unlimited")",
+                        "anonymous_connections": "\(configuration.acceptsAnonymous ? "allowed" : "refused")",
+                        "server_api": "\(configuration.apiKey == nil ? "off (no API key)" : "on")",
+                        "namespaces": "\(configuration.channels.namespaces.keys.sorted().joined(separator: ","))",
                     ]
                 )
                 await onRunning(port)
@@ -92,6 +108,11 @@ public struct SwitchboardServer: Sendable {
         let router = Router()
         router.middlewares.add(CORSPolicyMiddleware(policy: self.configuration.allowedOrigins))
         self.webPage.addRoutes(to: router)
+        ServerAPIRoutes(
+            api: ServerAPI(service: self.service, startedAt: .now, nodeID: ClientSession.makeClientID(), version: Self.version),
+            key: self.configuration.apiKey,
+            maxBodySize: max(self.configuration.maxMessageSize, 1 << 20)
+        ).addRoutes(to: router)
         let registry = self.registry
         router.get("/health") { _, _ in
             Response(

@@ -16,11 +16,28 @@ public protocol WebSocketEndpoint: Sendable {
 
     /// The connection is gone (closed by either side, or dropped).
     func closed(_ connection: Connection)
+
+    /// How the connection is closed when a broadcast overflows its outbox.
+    var overflowReason: CloseReason { get }
+
+    /// How the server checks that the peer is alive.
+    var heartbeat: Heartbeat { get }
 }
 
 extension WebSocketEndpoint {
     public func opened(_ connection: Connection) {}
     public func closed(_ connection: Connection) {}
+    public var overflowReason: CloseReason { .slowConsumer }
+    public var heartbeat: Heartbeat { .webSocketPing }
+}
+
+/// How a connection's liveness is checked, every heartbeat interval. Whatever the kind, a peer that
+/// sends nothing at all for two intervals is closed.
+public enum Heartbeat: Sendable {
+    /// WebSocket ping frames; the peer's silence closes with 1001 `ping timeout`.
+    case webSocketPing
+    /// An application message (for example the client protocol's `{}`); silence closes with `timeout`.
+    case message(OutboundMessage, timeout: CloseReason)
 }
 
 /// A route will not serve this request: the connection is accepted, then closed with this reason,

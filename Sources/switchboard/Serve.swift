@@ -47,6 +47,21 @@ struct Serve: AsyncParsableCommand {
     )
     var echoEndpoint: Bool?
 
+    @Option(help: "JSON configuration file: channel namespaces, token keys, API key (see docs/CONFIGURATION.md). [env: SWITCHBOARD_CONFIG]")
+    var config: String?
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Accept protocol connections without a token. [env: SWITCHBOARD_ALLOW_ANONYMOUS=true|false] (default: on only when no token key is configured)"
+    )
+    var allowAnonymous: Bool?
+
+    @Option(help: "HS256 secret (at least 32 bytes) for connection and subscription tokens. [env: SWITCHBOARD_TOKEN_HMAC_SECRET]")
+    var tokenHmacSecret: String?
+
+    @Option(help: "Key of the HTTP server API (/api/<method>); without one the API answers 401. [env: SWITCHBOARD_API_KEY]")
+    var apiKey: String?
+
     func run() async throws {
         let configuration = try self.resolve(environment: ProcessInfo.processInfo.environment)
         LoggingSystem.bootstrap { label in
@@ -54,7 +69,7 @@ struct Serve: AsyncParsableCommand {
             handler.logLevel = configuration.logLevel
             return handler
         }
-        let server = try SwitchboardServer(configuration: configuration)
+        let server = try await SwitchboardServer(configuration: configuration)
         try await server.run()
     }
 
@@ -62,6 +77,19 @@ struct Serve: AsyncParsableCommand {
     func resolve(environment: [String: String]) throws -> SwitchboardConfiguration {
         let env = EnvironmentReader(environment: environment)
         var configuration = SwitchboardConfiguration()
+        if let path = try self.config ?? env.string("CONFIG") {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ValidationError("cannot read the configuration file '\(path)': \(error.localizedDescription)")
+            }
+            do {
+                try ConfigurationFile.apply(text, to: &configuration)
+            } catch {
+                throw ValidationError("configuration file '\(path)': \(error.description)")
+            }
+        }
         configuration.host = try self.host ?? env.value("HOST") { $0.isEmpty ? nil : $0 } ?? configuration.host
         let port = try self.port ?? env.value("PORT", parse: Int.init) ?? configuration.port
         guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535, got \(port)") }
@@ -103,6 +131,19 @@ struct Serve: AsyncParsableCommand {
             configuration.closeTimeout = .milliseconds(Int64(seconds * 1000))
         }
         configuration.echoEndpoint = try self.echoEndpoint ?? env.value("ECHO_ENDPOINT", parse: Self.parseBool) ?? true
+        if let allow = try self.allowAnonymous ?? env.value("ALLOW_ANONYMOUS", parse: Self.parseBool) {
+            configuration.allowAnonymous = allow
+        }
+        if let secret = try self.tokenHmacSecret ?? env.string("TOKEN_HMAC_SECRET") {
+            configuration.tokenKeys.hmacSecret = secret
+        }
+        if let secret = configuration.tokenKeys.hmacSecret, secret.utf8.count < JWTTokenVerifier.minimumSecretLength {
+            throw ValidationError("the token HMAC secret must be at least \(JWTTokenVerifier.minimumSecretLength) bytes long")
+        }
+        if let key = try self.apiKey ?? env.string("API_KEY") {
+            guard !key.isEmpty else { throw ValidationError("the API key must not be empty") }
+            configuration.apiKey = key
+        }
         return configuration
     }
 

@@ -6,7 +6,7 @@ import Testing
             let one = try await TestClient.connect(server.url("/ws/1"))
             let two = try await TestClient.connect(server.url("/ws/2"))
             let three = try await TestClient.connect(server.url("/ws/3"))
-            #expect(await eventually { server.server.chatRoom.count == 3 })
+            #expect(await eventually { server.chatMembers == 3 })
 
             try await one.send("hello")
             #expect(try await one.nextText() == "You wrote: hello")
@@ -33,7 +33,7 @@ import Testing
             let close = try await client.readCloseFrame()
             #expect(close.code == 1008)
             #expect(close.reason == "client_id must be an integer, got 'abc'")
-            #expect(server.server.chatRoom.count == 0)
+            #expect(server.chatMembers == 0)
         }
     }
 
@@ -41,7 +41,7 @@ import Testing
         try await withServer { server in
             let watcher = try await TestClient.connect(server.url("/ws/1"))
             let dropper = try await RawWebSocket.connect(port: server.port, path: "/ws/7")
-            #expect(await eventually { server.server.chatRoom.count == 2 })
+            #expect(await eventually { server.chatMembers == 2 })
             dropper.abort()
             #expect(try await watcher.nextText() == "Client #7 left the chat")
             #expect(await eventually { server.registry.count == 1 })
@@ -53,7 +53,7 @@ import Testing
         try await withServer { server in
             let watcher = try await TestClient.connect(server.url("/ws/1"))
             let sender = try await TestClient.connect(server.url("/ws/5"))
-            #expect(await eventually { server.server.chatRoom.count == 2 })
+            #expect(await eventually { server.chatMembers == 2 })
             try await sender.send(binary: [0xFF])
             let close = try await sender.closedByServer()
             #expect(close?.closeCode == .unacceptableData)
@@ -67,7 +67,7 @@ import Testing
         try await withServer { server in
             let senders = [try await TestClient.connect(server.url("/ws/1")), try await TestClient.connect(server.url("/ws/2"))]
             let receivers = [try await TestClient.connect(server.url("/ws/3")), try await TestClient.connect(server.url("/ws/4"))]
-            #expect(await eventually { server.server.chatRoom.count == 4 })
+            #expect(await eventually { server.chatMembers == 4 })
             let count = 300
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (index, sender) in senders.enumerated() {

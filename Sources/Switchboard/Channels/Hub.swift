@@ -129,14 +129,20 @@ public final class Hub: Sendable {
     /// it there, and enqueue it for every subscriber.
     ///
     /// - Returns: The publication as sent (with its offset) and the stream's epoch (`nil` without history).
+    /// - Parameter storeInHistory: `false` sends the publication without keeping it or giving it an offset.
     @discardableResult
-    public func publish(_ channel: String, options: ChannelOptions, publication: Publication) -> (Publication, epoch: String?) {
+    public func publish(
+        _ channel: String,
+        options: ChannelOptions,
+        publication: Publication,
+        storeInHistory: Bool = true
+    ) -> (Publication, epoch: String?) {
         let now = self.now()
         return self.withChannel(channel, creatingWith: options) { state in
             state.options = options
             var publication = publication
             var epoch: String?
-            if options.keepsHistory {
+            if options.keepsHistory && storeInHistory {
                 if state.stream == nil { state.stream = HistoryStream() }
                 publication = state.stream!.append(publication, size: options.historySize, ttl: options.historyTTL, now: now)
                 epoch = state.stream!.epoch

@@ -45,6 +45,9 @@ public final class ClientSession: Sendable {
         case suspend(@Sendable () async -> Void)
     }
 
+    /// The largest `data` an anonymous client may give as its connection info.
+    public static let maximumAnonymousInfoBytes = 1024
+
     /// The client id, reported in the connect result and in presence.
     public let id: String
     private let connection: Connection
@@ -195,7 +198,18 @@ public final class ClientSession: Sendable {
             guard self.service.settings.allowAnonymous else {
                 throw .disconnect(Disconnect.invalidToken("a connection token is required (anonymous connections are off)"))
             }
-            self.completeConnect(command.id, ConnectCredentials(user: ""), requestedSubs: requestedSubs, &state)
+            // An anonymous client may describe itself (`{"name":"alice"}`): its `data` becomes the
+            // connection's info, which presence and join/leave show.
+            var info: String?
+            if let data = command.params["data"] {
+                guard data.members != nil else { throw .reply(.badRequest("'data' must be an object")) }
+                let text = data.jsonText
+                guard text.utf8.count <= Self.maximumAnonymousInfoBytes else {
+                    throw .reply(.badRequest("'data' is larger than \(Self.maximumAnonymousInfoBytes) bytes"))
+                }
+                info = text
+            }
+            self.completeConnect(command.id, ConnectCredentials(user: "", info: info), requestedSubs: requestedSubs, &state)
             return .done
         }
         return .suspend { [self] in
@@ -559,7 +573,7 @@ public final class ClientSession: Sendable {
     }
 
     /// A random version-4 UUID, as text.
-    static func makeClientID() -> String {
+    public static func makeClientID() -> String {
         var generator = SystemRandomNumberGenerator()
         var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
         bytes[6] = bytes[6] & 0x0F | 0x40

@@ -55,7 +55,7 @@ struct WebSocketAcceptor: Sendable {
         // `writerRef` is broken when the connection is gone.
         let writerRef = NIOLockedValueBox<OutboxWriter?>(nil)
         let eventLoop = channel.eventLoop
-        let outbox = Outbox(limit: self.configuration.outboxLimit) {
+        let outbox = Outbox(limit: self.configuration.outboxLimit, overflowReason: endpoint.overflowReason) {
             eventLoop.execute { writerRef.withLockedValue { $0 }?.drain() }
         }
 

@@ -237,10 +237,16 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// A heartbeat tick: ping, and close a peer that has sent nothing (not even a pong) for two
     /// intervals. One missed interval is forgiven: a live client on a busy machine may answer late.
     private func beat() {
-        guard !self.closeSent else { return }
-        if self.unansweredPings >= 2 { return self.sendClose(.pingTimeout) }
+        guard !self.closeSent, case .serve(let endpoint, let connection, _) = self.role else { return }
+        switch endpoint.heartbeat {
+        case .webSocketPing:
+            if self.unansweredPings >= 2 { return self.sendClose(.pingTimeout) }
+            self.write(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "heartbeat")))
+        case .message(let ping, let timeout):
+            if self.unansweredPings >= 2 { return self.sendClose(timeout) }
+            connection.send(ping)
+        }
         self.unansweredPings += 1
-        self.write(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "heartbeat")))
     }
 
     private func write(_ frame: WebSocketFrame) {

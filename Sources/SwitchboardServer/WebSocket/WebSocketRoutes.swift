@@ -3,7 +3,8 @@ import Switchboard
 /// The WebSocket endpoints and their paths.
 struct WebSocketRoutes: Sendable {
     let echoEndpoint: Bool
-    let chatRoom: Room
+    let service: ChannelService
+    let chatChannel: String
 
     /// The endpoint for a request, a refusal, or `nil` when no route has this path.
     func endpoint(for request: WebSocketRequest) -> WebSocketAcceptor.Decision? {
@@ -14,10 +15,12 @@ struct WebSocketRoutes: Sendable {
             return .success(RawEchoEndpoint())
         case ["json", "ws"]:
             return .success(JSONEndpoint())
+        case ["connection", "websocket"]:
+            return .success(ProtocolEndpoint(service: self.service))
         case let components where components.count == 3 && components[0] == "items" && components[2] == "ws":
             return Self.decide { () throws(EndpointRefusal) in try ItemsEndpoint(request: request, itemID: components[1]) }
         case let components where components.count == 2 && components[0] == "ws":
-            return Self.decide { () throws(EndpointRefusal) in try ChatEndpoint(clientID: components[1], room: self.chatRoom) }
+            return Self.decide { () throws(EndpointRefusal) in try ChatEndpoint(clientID: components[1], service: self.service, channel: self.chatChannel) }
         default:
             return nil
         }

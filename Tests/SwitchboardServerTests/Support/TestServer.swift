@@ -15,6 +15,18 @@ struct TestServer: Sendable {
 
     func url(_ path: String) -> String { "ws://127.0.0.1:\(self.port)\(path)" }
 
+    /// Members of the tutorial chat.
+    var chatMembers: Int { self.server.service.hub.presenceStats(self.server.configuration.chatChannel).clients }
+
+    /// Publish a line into the tutorial chat, as the server would.
+    func sayInChat(_ text: String) {
+        self.server.service.hub.publish(
+            self.server.configuration.chatChannel,
+            options: ChannelOptions(),
+            publication: Publication(data: JSONValue.string(text).jsonText)
+        )
+    }
+
     /// Start the graceful shutdown that SIGTERM would start.
     func shutDown() async { await self.group.triggerGracefulShutdown() }
 }
@@ -33,7 +45,7 @@ func withServer(
 ) async throws {
     var configuration = SwitchboardConfiguration(host: "127.0.0.1", port: 0, closeTimeout: .seconds(2))
     configure(&configuration)
-    let server = try SwitchboardServer(configuration: configuration, logger: testLogger)
+    let server = try await SwitchboardServer(configuration: configuration, logger: testLogger)
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let group = server.makeServiceGroup { port in portContinuation.yield(port) }
     try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -1,0 +1,297 @@
+import Switchboard
+
+/// The HTTP server API in Centrifugo's shape: `POST /api/<method>` with a JSON object body, answered
+/// with `{"result":{…}}` or `{"error":{"code":…,"message":…}}` (HTTP 200 either way, as Centrifugo
+/// does; `batch` answers `{"replies":[…]}`). The routes and the key check are in ``ServerAPIRoutes``.
+struct ServerAPI: Sendable {
+    let service: ChannelService
+    let startedAt: ContinuousClock.Instant
+    let nodeID: String
+    let version: String
+
+    /// The methods, in the order the documentation lists them.
+    static let methods = [
+        "publish", "broadcast", "subscribe", "unsubscribe", "disconnect", "presence", "presence_stats", "history",
+        "history_remove", "channels", "info", "batch",
+    ]
+
+    /// Run one method. `nil` if there is no such method.
+    func call(_ method: String, _ params: JSONValue) -> JSONValue? {
+        if method == "batch" { return self.batch(params) }
+        guard let result = self.result(method, params) else { return nil }
+        switch result {
+        case .success(let value): return .object(["result": value])
+        case .failure(let error): return .object(["error": error.json])
+        }
+    }
+
+    private func result(_ method: String, _ params: JSONValue) -> Result<JSONValue, ProtocolError>? {
+        guard params.members != nil else { return .failure(.badRequest("the body must be a JSON object")) }
+        let call = APICall(params: params)
+        do throws(ProtocolError) {
+            switch method {
+            case "publish": return .success(try self.publish(call))
+            case "broadcast": return .success(try self.broadcast(call))
+            case "subscribe": return .success(try self.subscribe(call))
+            case "unsubscribe": return .success(try self.unsubscribe(call))
+            case "disconnect": return .success(try self.disconnect(call))
+            case "presence": return .success(try self.presence(call))
+            case "presence_stats": return .success(try self.presenceStats(call))
+            case "history": return .success(try self.history(call))
+            case "history_remove": return .success(try self.historyRemove(call))
+            case "channels": return .success(try self.channels(call))
+            case "info": return .success(self.info())
+            default: return nil
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    // MARK: Methods
+
+    private func publish(_ call: APICall) throws(ProtocolError) -> JSONValue {
+        try self.publish(call, channel: try call.requiredString("channel"))
+    }
+
+    private func publish(_ call: APICall, channel: String) throws(ProtocolError) -> JSONValue {
+        let options = try self.service.options(for: channel).get()
+        if call.params["b64data"] != nil { throw .badRequest("'b64data' is not supported: the JSON protocol carries JSON data only") }
+        guard let data = call.params["data"] else { throw .badRequest("'data' is required") }
+        let tags = try call.tags()
+        let (publication, epoch) = self.service.hub.publish(
+            channel,
+            options: options,
+            publication: Publication(data: data.jsonText, tags: tags),
+            storeInHistory: !(try call.bool("skip_history"))
+        )
+        return .object([
+            "offset": epoch != nil ? .integer(publication.offset) : nil,
+            "epoch": epoch.map(JSONValue.string),
+        ])
+    }
+
+    private func broadcast(_ call: APICall) throws(ProtocolError) -> JSONValue {
+        guard let channels = call.params["channels"]?.arrayValue, !channels.isEmpty else {
+            throw .badRequest("'channels' must be a non-empty array of channel names")
+        }
+        var responses: [JSONValue] = []
+        for channel in channels {
+            do throws(ProtocolError) {
+                guard let name = channel.stringValue else { throw .badRequest("'channels' must hold strings") }
+                responses.append(.object(["result": try self.publish(call, channel: name)]))
+            } catch {
+                responses.append(.object(["error": error.json]))
+            }
+        }
+        return .object(["responses": .array(responses)])
+    }
+
+    private func subscribe(_ call: APICall) throws(ProtocolError) -> JSONValue {
+        let user = try call.requiredString("user", allowEmpty: true)
+        let channel = try call.requiredString("channel")
+        let options = try self.service.options(for: channel).get()
+        let recoverFrom = try call.params["recover_since"].map { value throws(ProtocolError) in try StreamPosition(apiJSON: value) }
+        for session in self.service.sessions.sessions(user: user, client: try call.optionalString("client")) {
+            session.serverSubscribe(channel, options: options, recoverFrom: recoverFrom)
+        }
+        return .object([])
+    }
+
+    private func unsubscribe(_ call: APICall) throws(ProtocolError) -> JSONValue {
+        let user = try call.requiredString("user", allowEmpty: true)
+        let channel = try call.requiredString("channel")
+        for session in self.service.sessions.sessions(user: user, client: try call.optionalString("client")) {
+            session.serverUnsubscribe(channel)
+        }
+        return .object([])
+    }
+
+    private func disconnect(_ call: APICall) throws(ProtocolError) -> JSONValue {
+        let user = try call.requiredString("user", allowEmpty: true)
+        var reason = Disconnect.forceDisconnect
+        if let custom = call.params["disconnect"] {
+            guard let code = custom["code"]?.integerValue(UInt16.self), (3000...4999).contains(code) else {
+                throw .badRequest("'disconnect.code' must be between 3000 and 4999")
+            }
+            reason = CloseReason(code: code, reason: custom["reason"]?.stringValue ?? "")
+        }
+        let whitelist = Set((call.params["whitelist"]?.arrayValue ?? []).compactMap(\.stringValue))
+        for session in self.service.sessions.sessions(user: user, client: try call.optionalString("client")) where !whitelist.contains(session.id) {
+            session.disconnect(reason)
+        }
+        return .object([])
+    }
+
+    private func presence(_ call: APICall) throws(ProtocolError) -> JSONValue {
+        let channel = try self.channel(call, enabled: \.presence, what: "presence")
+        let members = self.service.hub.presence(channel).map { JSONValue.Member(key: $0.client, value: $0.json) }
+        return .object(["presence": .object(members)])
+    }
+
+    private func presenceStats(_ call: APICall) throws(ProtocolError) -> JSONValue {
+        let channel = try self.channel(call, enabled: \.presence, what: "presence")
+        let stats = self.service.hub.presenceStats(channel)
+        return .object(["num_clients": .integer(stats.clients), "num_users": .integer(stats.users)])
+    }
+
+    private func history(_ call: APICall) throws(ProtocolError) -> JSONValue {
+        let channel = try self.channel(call, enabled: \.keepsHistory, what: "history")
+        let options = try self.service.options(for: channel).get()
+        let since = try call.params["since"].map { value throws(ProtocolError) in try StreamPosition(apiJSON: value) }
+        let limit = try call.integer("limit") ?? 0
+        switch self.service.hub.history(channel, options: options, since: since, limit: limit, reverse: try call.bool("reverse")) {
+        case .success(let (publications, position)):
+            return .object([
+                "publications": .array(publications.map(\.json)),
+                "offset": .integer(position.offset),
+                "epoch": .string(position.epoch),
+            ])
+        case .failure:
+            throw .unrecoverablePosition("'since' is not a position in this channel's stream")
+        }
+    }
+
+    private func historyRemove(_ call: APICall) throws(ProtocolError) -> JSONValue {
+        let channel = try self.channel(call, enabled: \.keepsHistory, what: "history")
+        self.service.hub.removeHistory(channel)
+        return .object([])
+    }
+
+    private func channels(_ call: APICall) throws(ProtocolError) -> JSONValue {
+        let pattern = try call.optionalString("pattern")
+        let channels = self.service.hub.activeChannels()
+            .filter { pattern == nil || GlobPattern(pattern!).matches($0.key) }
+            .sorted { $0.key < $1.key }
+            .map { JSONValue.Member(key: $0.key, value: .object(["num_clients": .integer($0.value)])) }
+        return .object(["channels": .object(channels)])
+    }
+
+    private func info() -> JSONValue {
+        let counts = self.service.sessions.counts
+        let channels = self.service.hub.activeChannels()
+        let uptime = (ContinuousClock.now - self.startedAt).components.seconds
+        let node: JSONValue = .object([
+            "uid": .string(self.nodeID),
+            "name": .string("switchboard"),
+            "version": .string(self.version),
+            "num_clients": .integer(counts.clients),
+            "num_users": .integer(counts.users),
+            "num_channels": .integer(channels.count),
+            "num_subs": .integer(channels.values.reduce(0, +)),
+            "uptime": .integer(uptime),
+        ])
+        return .object(["nodes": .array([node])])
+    }
+
+    private func batch(_ params: JSONValue) -> JSONValue {
+        guard let commands = params["commands"]?.arrayValue else {
+            return .object(["error": ProtocolError.badRequest("'commands' must be an array").json])
+        }
+        var replies: [JSONValue] = []
+        for command in commands {
+            guard let members = command.members, members.count == 1, let only = members.first, only.key != "batch" else {
+                replies.append(.object(["error": ProtocolError.badRequest("each command must be an object with exactly one method").json]))
+                continue
+            }
+            switch self.result(only.key, only.value) {
+            case .success(let value): replies.append(.object([only.key: value]))
+            case .failure(let error): replies.append(.object(["error": error.json]))
+            case nil: replies.append(.object(["error": ProtocolError.methodNotFound("unknown method '\(only.key)'").json]))
+            }
+        }
+        return .object(["replies": .array(replies)])
+    }
+
+    /// A channel whose namespace offers `what`.
+    private func channel(_ call: APICall, enabled: KeyPath<ChannelOptions, Bool>, what: String) throws(ProtocolError) -> String {
+        let channel = try call.requiredString("channel")
+        let options = try self.service.options(for: channel).get()
+        guard options[keyPath: enabled] else { throw .notAvailable("\(what) is not enabled for '\(channel)'") }
+        return channel
+    }
+}
+
+/// Typed access to an API call's parameters, with errors that name the parameter.
+private struct APICall {
+    let params: JSONValue
+
+    func requiredString(_ key: String, allowEmpty: Bool = false) throws(ProtocolError) -> String {
+        guard let value = self.params[key]?.stringValue, allowEmpty || !value.isEmpty else { throw .badRequest("'\(key)' is required (a string)") }
+        return value
+    }
+
+    func optionalString(_ key: String) throws(ProtocolError) -> String? {
+        guard let value = self.params[key], value != .null else { return nil }
+        guard let string = value.stringValue else { throw .badRequest("'\(key)' must be a string") }
+        return string.isEmpty ? nil : string
+    }
+
+    func bool(_ key: String) throws(ProtocolError) -> Bool {
+        guard let value = self.params[key], value != .null else { return false }
+        guard let bool = value.boolValue else { throw .badRequest("'\(key)' must be true or false") }
+        return bool
+    }
+
+    func integer(_ key: String) throws(ProtocolError) -> Int? {
+        guard let value = self.params[key], value != .null else { return nil }
+        guard let integer = value.integerValue(Int.self) else { throw .badRequest("'\(key)' must be an integer") }
+        return integer
+    }
+
+    func tags() throws(ProtocolError) -> [String: String] {
+        guard let value = self.params["tags"], value != .null else { return [:] }
+        guard let members = value.members else { throw .badRequest("'tags' must be an object of strings") }
+        var tags: [String: String] = [:]
+        for member in members {
+            guard let string = member.value.stringValue else { throw .badRequest("'tags.\(member.key)' must be a string") }
+            tags[member.key] = string
+        }
+        return tags
+    }
+}
+
+extension StreamPosition {
+    /// `{"offset":…,"epoch":…}` as the server API takes it.
+    init(apiJSON value: JSONValue) throws(ProtocolError) {
+        guard let offset = value["offset"]?.integerValue(UInt64.self) ?? (value["offset"] == nil ? 0 : nil),
+            let epoch = value["epoch"]?.stringValue ?? (value["epoch"] == nil ? "" : nil)
+        else { throw .badRequest("a stream position is {\"offset\": integer, \"epoch\": string}") }
+        self.init(offset: offset, epoch: epoch)
+    }
+}
+
+/// Channel name patterns for the `channels` method: `*` matches any run of characters, `?` one.
+struct GlobPattern {
+    let pattern: [Character]
+
+    init(_ pattern: String) {
+        self.pattern = Array(pattern)
+    }
+
+    func matches(_ text: String) -> Bool {
+        let text = Array(text)
+        var p = 0
+        var t = 0
+        var star: Int?
+        var mark = 0
+        while t < text.count {
+            if p < self.pattern.count, self.pattern[p] == "?" || self.pattern[p] == text[t] {
+                p += 1
+                t += 1
+            } else if p < self.pattern.count, self.pattern[p] == "*" {
+                star = p
+                mark = t
+                p += 1
+            } else if let starAt = star {
+                p = starAt + 1
+                mark += 1
+                t = mark
+            } else {
+                return false
+            }
+        }
+        while p < self.pattern.count, self.pattern[p] == "*" { p += 1 }
+        return p == self.pattern.count
+    }
+}

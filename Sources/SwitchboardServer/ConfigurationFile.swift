@@ -1,0 +1,127 @@
+import Switchboard
+
+/// Reads a JSON configuration file (`switchboard.json`) into a ``SwitchboardConfiguration``: channel
+/// namespaces, token keys, the API key. Flags and environment variables still win over the file.
+///
+/// ```json
+/// {
+///   "token_hmac_secret_key": "a secret of at least 32 bytes.........",
+///   "api_key": "…",
+///   "allow_anonymous": false,
+///   "presence": true,
+///   "namespaces": [{ "name": "rooms", "presence": true, "history_size": 100, "history_ttl": "10m" }]
+/// }
+/// ```
+///
+/// Top-level channel options apply to channels without a namespace. Unknown settings are errors, so
+/// a typo does not silently leave a default in place.
+public enum ConfigurationFile {
+    /// What is wrong with a file, naming the setting.
+    public struct Error: Swift.Error, CustomStringConvertible {
+        public let description: String
+
+        init(_ description: String) {
+            self.description = description
+        }
+    }
+
+    /// Apply the file's text to `configuration`.
+    public static func apply(_ text: String, to configuration: inout SwitchboardConfiguration) throws(Error) {
+        let root: JSONValue
+        do {
+            root = try JSONValue.parse(text)
+        } catch {
+            throw Error("not valid JSON: \(error)")
+        }
+        guard let members = root.members else { throw Error("the file must hold a JSON object") }
+        var channels = ChannelConfiguration()
+        var defaults = ChannelOptions()
+        for member in members {
+            let key = member.key
+            let value = member.value
+            if try Self.applyChannelOption(key, value, to: &defaults, at: key) { continue }
+            switch key {
+            case "token_hmac_secret_key": configuration.tokenKeys.hmacSecret = try Self.string(value, at: key)
+            case "token_rsa_public_key": configuration.tokenKeys.rsaPublicKeyPEM = try Self.string(value, at: key)
+            case "token_ecdsa_public_key": configuration.tokenKeys.ecdsaPublicKeyPEM = try Self.string(value, at: key)
+            case "api_key": configuration.apiKey = try Self.string(value, at: key)
+            case "allow_anonymous": configuration.allowAnonymous = try Self.bool(value, at: key)
+            case "channel_max_length": channels.maxChannelLength = try Self.integer(value, at: key, minimum: 1)
+            case "client_channel_limit": channels.maxChannelsPerConnection = try Self.integer(value, at: key, minimum: 1)
+            case "client_expired_close_delay": configuration.expiredCloseDelay = try Self.duration(value, at: key)
+            case "chat_channel": configuration.chatChannel = try Self.string(value, at: key)
+            case "namespaces":
+                guard let list = value.arrayValue else { throw Error("'namespaces' must be an array of objects") }
+                for (index, entry) in list.enumerated() {
+                    let path = "namespaces[\(index)]"
+                    guard let fields = entry.members else { throw Error("'\(path)' must be an object") }
+                    guard let name = entry["name"]?.stringValue, !name.isEmpty else { throw Error("'\(path).name' must be a non-empty string") }
+                    guard !name.contains(ChannelConfiguration.namespaceSeparator) else {
+                        throw Error("'\(path).name' must not contain '\(ChannelConfiguration.namespaceSeparator)'")
+                    }
+                    guard channels.namespaces[name] == nil else { throw Error("namespace '\(name)' is defined twice") }
+                    var options = ChannelOptions()
+                    for field in fields where field.key != "name" {
+                        guard try Self.applyChannelOption(field.key, field.value, to: &options, at: "\(path).\(field.key)") else {
+                            throw Error("unknown namespace setting '\(path).\(field.key)'")
+                        }
+                    }
+                    channels.namespaces[name] = options
+                }
+            default:
+                throw Error("unknown setting '\(key)'")
+            }
+        }
+        channels.defaultOptions = defaults
+        configuration.channels = channels
+    }
+
+    /// Apply one channel option; `false` if `key` is not a channel option.
+    private static func applyChannelOption(_ key: String, _ value: JSONValue, to options: inout ChannelOptions, at path: String) throws(Error) -> Bool {
+        switch key {
+        case "presence": options.presence = try Self.bool(value, at: path)
+        case "join_leave": options.joinLeave = try Self.bool(value, at: path)
+        case "history_size": options.historySize = try Self.integer(value, at: path, minimum: 0)
+        case "history_ttl": options.historyTTL = try Self.duration(value, at: path)
+        case "allow_publish_for_client": options.allowPublishForClient = try Self.bool(value, at: path)
+        case "allow_publish_for_subscriber": options.allowPublishForSubscriber = try Self.bool(value, at: path)
+        case "allow_subscribe_for_client": options.allowSubscribeForClient = try Self.bool(value, at: path)
+        case "allow_presence_for_subscriber": options.allowPresenceForSubscriber = try Self.bool(value, at: path)
+        case "allow_history_for_subscriber": options.allowHistoryForSubscriber = try Self.bool(value, at: path)
+        case "private": options.private = try Self.bool(value, at: path)
+        default: return false
+        }
+        return true
+    }
+
+    private static func string(_ value: JSONValue, at path: String) throws(Error) -> String {
+        guard let string = value.stringValue else { throw Error("'\(path)' must be a string") }
+        return string
+    }
+
+    private static func bool(_ value: JSONValue, at path: String) throws(Error) -> Bool {
+        guard let bool = value.boolValue else { throw Error("'\(path)' must be true or false") }
+        return bool
+    }
+
+    private static func integer(_ value: JSONValue, at path: String, minimum: Int) throws(Error) -> Int {
+        guard let integer = value.integerValue(Int.self), integer >= minimum else { throw Error("'\(path)' must be an integer of at least \(minimum)") }
+        return integer
+    }
+
+    /// A duration: seconds as a number, or a string with a unit (`"250ms"`, `"30s"`, `"10m"`, `"1h"`).
+    static func duration(_ value: JSONValue, at path: String) throws(Error) -> Duration {
+        let problem = Error("'\(path)' must be a duration: seconds as a number, or a string such as \"30s\", \"10m\", \"1h\" or \"250ms\"")
+        if let seconds = value.doubleValue {
+            guard seconds >= 0, seconds.isFinite else { throw problem }
+            return .milliseconds(Int64(seconds * 1000))
+        }
+        guard let text = value.stringValue else { throw problem }
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (unit, scale) in units where text.hasSuffix(unit) {
+            guard let number = Double(text.dropLast(unit.count)), number >= 0, number.isFinite else { throw problem }
+            return .milliseconds(Int64(number * scale * 1000))
+        }
+        throw problem
+    }
+}

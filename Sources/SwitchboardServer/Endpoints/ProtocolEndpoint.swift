@@ -1,0 +1,32 @@
+import Synchronization
+import Switchboard
+
+/// `/connection/websocket`: the Centrifugo client protocol (JSON) over one connection, run by a
+/// ``ClientSession``.
+final class ProtocolEndpoint: WebSocketEndpoint {
+    private let service: ChannelService
+    private let session = Mutex<ClientSession?>(nil)
+
+    init(service: ChannelService) {
+        self.service = service
+    }
+
+    var overflowReason: CloseReason { Disconnect.slow }
+
+    var heartbeat: Heartbeat { .message(Push.ping, timeout: Disconnect.noPong) }
+
+    func opened(_ connection: Connection) {
+        self.session.withLock { $0 = ClientSession(connection: connection, service: self.service) }
+    }
+
+    func receive(_ message: InboundMessage, on connection: Connection) {
+        guard case .text(let text) = message else {
+            return connection.close(Disconnect.badRequest("binary frames are not supported: this endpoint speaks the JSON protocol"))
+        }
+        self.session.withLock { $0 }?.receive(text)
+    }
+
+    func closed(_ connection: Connection) {
+        self.session.withLock { $0 }?.closed()
+    }
+}
