@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test Switchboard has, on a fresh machine:
 #   1. installs what the tests need and is missing (Debian: chromium, chromium-driver, python3-venv;
-#      PyPI, in a virtualenv under .build/: selenium),
+#      PyPI, in virtualenvs under .build/: selenium; centrifuge-python, cent, PyJWT and pytest),
 #   2. builds and runs the Swift suites (swift build --build-tests; swift test --skip-build),
-#   3. starts the built `switchboard serve` on free loopback ports and runs the browser test
-#      (two Chromium tabs chatting) and the Autobahn|Testsuite conformance cases 1-10 against /echo.
+#   3. starts the built `switchboard serve` on free loopback ports and runs the client-protocol tests
+#      with the real Centrifugo SDKs (Tests/Protocol), the browser test (Chromium tabs chatting) and
+#      the Autobahn|Testsuite conformance cases 1-10 against /echo.
 # Every server it starts is stopped again, by PID. Exits non-zero if anything fails.
 set -euo pipefail
 
@@ -38,18 +39,20 @@ install_system_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# A virtualenv with the browser test's pinned packages, rebuilt when requirements.txt changes.
-# Prints only its path on stdout.
-browser_venv() {
-    local venv="$ROOT/.build/test-venv-browser"
+# test_venv NAME: a virtualenv with Tests/NAME/requirements.txt (pinned), rebuilt when that file
+# changes. Prints only its path on stdout.
+test_venv() {
+    local name=$1
+    local venv="$ROOT/.build/test-venv-$name"
+    local requirements="Tests/$name/requirements.txt"
     local stamp
-    stamp=$(sha256sum Tests/Browser/requirements.txt | cut -d' ' -f1)
+    stamp=$(sha256sum "$requirements" | cut -d' ' -f1)
     if [ ! -f "$venv/.stamp" ] || [ "$(cat "$venv/.stamp")" != "$stamp" ]; then
         {
-            log "Creating the browser test's virtualenv"
+            log "Creating the $name tests' virtualenv"
             rm -rf "$venv"
             python3 -m venv "$venv"
-            "$venv/bin/pip" install -q --disable-pip-version-check -r Tests/Browser/requirements.txt
+            "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
         } >&2
         echo "$stamp" > "$venv/.stamp"
     fi
@@ -87,8 +90,17 @@ BIN="$(swift build --show-bin-path)/switchboard"
 log "Swift tests (swift test --skip-build)"
 swift test --skip-build
 
+log "Client protocol and server API with the real SDKs (centrifuge-python, cent)"
+VENV=$(test_venv Protocol)
+SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+API_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+start_server "$WORK/protocol-server.log" --config Tests/Protocol/switchboard.json \
+    --token-hmac-secret "$SECRET" --api-key "$API_KEY" --log-level warning
+SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_SECRET="$SECRET" SWITCHBOARD_API_KEY="$API_KEY" \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Protocol
+
 log "Browser test: the chat page in two headless Chromium tabs"
-VENV=$(browser_venv)
+VENV=$(test_venv Browser)
 start_server "$WORK/browser-server.log"
 "$VENV/bin/python" Tests/Browser/chat_two_tabs.py "http://127.0.0.1:$PORT" "$WORK/chat.png"
 
