@@ -1,0 +1,52 @@
+import Switchboard
+import SwitchboardServer
+import Testing
+
+@Suite struct ConfigurationFileTests {
+    @Test func readsNamespacesKeysAndLimits() throws {
+        var configuration = SwitchboardConfiguration()
+        try ConfigurationFile.apply(
+            """
+            {"api_key":"k","allow_anonymous":true,"client_channel_limit":3,"history_size":5,"history_ttl":30,
+             "namespaces":[{"name":"chat","presence":true,"history_size":10,"history_ttl":"2m","private":true}]}
+            """,
+            to: &configuration
+        )
+        #expect(configuration.apiKey == "k")
+        #expect(configuration.allowAnonymous == true)
+        #expect(configuration.channels.maxChannelsPerConnection == 3)
+        #expect(configuration.channels.defaultOptions.historySize == 5)
+        #expect(configuration.channels.defaultOptions.historyTTL == .seconds(30))
+        let chat = try #require(configuration.channels.namespaces["chat"])
+        #expect(chat.presence && chat.private && chat.historySize == 10 && chat.historyTTL == .seconds(120))
+        #expect(configuration.channels.namespaces["rooms"] == nil, "a file replaces the built-in namespaces")
+    }
+
+    @Test func mistakesNameTheSetting() {
+        func problem(_ text: String) -> String {
+            var configuration = SwitchboardConfiguration()
+            do {
+                try ConfigurationFile.apply(text, to: &configuration)
+                return "accepted"
+            } catch {
+                return error.description
+            }
+        }
+        #expect(problem(#"{"presense":true}"#) == "unknown setting 'presense'")
+        #expect(problem(#"{"namespaces":[{"name":"a","histroy_size":1}]}"#) == "unknown namespace setting 'namespaces[0].histroy_size'")
+        #expect(problem(#"{"history_ttl":"ten"}"#).hasPrefix("'history_ttl' must be a duration"))
+        #expect(problem(#"{"namespaces":[{"name":"a:b"}]}"#) == "'namespaces[0].name' must not contain ':'")
+        #expect(problem(#"{"namespaces":[{"name":"a"},{"name":"a"}]}"#) == "namespace 'a' is defined twice")
+        #expect(problem("[1]") == "the file must hold a JSON object")
+        #expect(problem("{").hasPrefix("not valid JSON"))
+    }
+
+    @Test func anonymousDefaultFollowsTokenKeys() {
+        var configuration = SwitchboardConfiguration()
+        #expect(configuration.acceptsAnonymous)
+        configuration.tokenKeys.hmacSecret = String(repeating: "s", count: 32)
+        #expect(!configuration.acceptsAnonymous)
+        configuration.allowAnonymous = true
+        #expect(configuration.acceptsAnonymous)
+    }
+}
