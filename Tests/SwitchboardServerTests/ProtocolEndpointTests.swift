@@ -55,6 +55,19 @@ import Testing
         }
     }
 
+    @Test func aSessionDisconnectedByTheServerLeavesTheDirectory() async throws {
+        try await withServer { server in
+            let client = try await TestClient.connect(server.url("/connection/websocket"))
+            try await client.send(#"{"id":1,"connect":{}}"#)
+            _ = try await client.nextText()
+            let sessions = server.server.service.sessions
+            #expect(sessions.counts.clients == 1)
+            for session in sessions.sessions(user: "") { session.disconnect(Disconnect.forceDisconnect) }
+            #expect(try await client.closedByServer()?.closeCode == .unknown(3503))
+            #expect(await eventually { sessions.counts.clients == 0 })
+        }
+    }
+
     @Test func withATokenKeyAnonymousConnectsAreRefused() async throws {
         try await withServer({ $0.tokenKeys.hmacSecret = String(repeating: "k", count: 32) }) { server in
             let client = try await TestClient.connect(server.url("/connection/websocket"))

@@ -21,6 +21,8 @@ public final class ClientSession: Sendable {
 
     private struct State: ~Copyable {
         var phase = Phase.awaitingConnect
+        /// Listed in the service's ``SessionDirectory`` (from a successful connect until closed).
+        var registered = false
         var user = ""
         var connectionInfo: String?
         var expiresAt: ContinuousClock.Instant?
@@ -84,17 +86,19 @@ public final class ClientSession: Sendable {
 
     /// The connection is gone: leave every channel and the directory.
     public func closed() {
-        let (user, channels, timer, wasConnected) = self.state.withLock { state in
-            let wasConnected = state.phase == .connected
+        let (user, channels, timer, registered) = self.state.withLock { state in
+            let registered = state.registered
+            state.registered = false
             state.phase = .closed
             state.queue.removeAll()
             let channels = Array(state.subscriptions.keys)
             state.subscriptions.removeAll()
-            return (state.user, channels, state.expiryTimer, wasConnected)
+            return (state.user, channels, state.expiryTimer, registered)
         }
         timer?.cancel()
         for channel in channels { self.service.hub.unsubscribe(channel, client: self.id) }
-        if wasConnected { self.service.sessions.remove(self, user: user) }
+        // Also after a disconnect by the server: the directory must not keep a closed session.
+        if registered { self.service.sessions.remove(self, user: user) }
     }
 
     /// Close the connection with a protocol disconnect code.
@@ -234,6 +238,7 @@ public final class ClientSession: Sendable {
         state.user = credentials.user
         state.connectionInfo = credentials.info
         state.expiresAt = credentials.expiresIn.map { ContinuousClock.now + $0 }
+        state.registered = true
         self.service.sessions.add(self, user: credentials.user)
 
         var subs: [JSONValue.Member] = []
