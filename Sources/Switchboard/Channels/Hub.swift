@@ -36,6 +36,12 @@ public final class Hub: Sendable {
         }
 
         var isIdle: Bool { self.subscribers.isEmpty && (self.stream?.count ?? 0) == 0 }
+
+        /// Run `body` on the channel's stream, in place, starting the stream on first use.
+        mutating func withStream<R>(_ body: (inout HistoryStream) -> R) -> R {
+            if self.stream == nil { self.stream = HistoryStream() }
+            return body(&self.stream!)
+        }
     }
 
     private final class Channel: Sendable {
@@ -80,15 +86,16 @@ public final class Hub: Sendable {
             state.options = options
             var outcome = SubscribeOutcome()
             if options.keepsHistory {
-                if state.stream == nil { state.stream = HistoryStream() }
-                if let recoverFrom {
-                    outcome.wasRecovering = true
-                    if let missed = state.stream!.publications(after: recoverFrom, now: now, size: options.historySize) {
-                        outcome.publications = missed
-                        outcome.recovered = true
+                state.withStream { stream in
+                    if let recoverFrom {
+                        outcome.wasRecovering = true
+                        if let missed = stream.publications(after: recoverFrom, now: now, size: options.historySize) {
+                            outcome.publications = missed
+                            outcome.recovered = true
+                        }
                     }
+                    outcome.position = stream.position
                 }
-                outcome.position = state.stream!.position
             } else if recoverFrom != nil {
                 outcome.wasRecovering = true
             }
@@ -143,9 +150,9 @@ public final class Hub: Sendable {
             var publication = publication
             var epoch: String?
             if options.keepsHistory && storeInHistory {
-                if state.stream == nil { state.stream = HistoryStream() }
-                publication = state.stream!.append(publication, size: options.historySize, ttl: options.historyTTL, now: now)
-                epoch = state.stream!.epoch
+                (publication, epoch) = state.withStream { stream in
+                    (stream.append(publication, size: options.historySize, ttl: options.historyTTL, now: now), stream.epoch)
+                }
             }
             if !state.subscribers.isEmpty {
                 Self.fanOut(
@@ -215,9 +222,9 @@ public final class Hub: Sendable {
     ) -> Result<(publications: [Publication], position: StreamPosition), HistoryStream.QueryError> {
         let now = self.now()
         return self.withChannel(channel, creatingWith: options) { state in
-            if state.stream == nil { state.stream = HistoryStream() }
-            return state.stream!.query(since: since, limit: limit, reverse: reverse, now: now, size: options.historySize)
-                .map { ($0, state.stream!.position) }
+            state.withStream { stream in
+                stream.query(since: since, limit: limit, reverse: reverse, now: now, size: options.historySize).map { ($0, stream.position) }
+            }
         }!
     }
 

@@ -59,10 +59,10 @@ public struct ChannelService: Sendable {
 
     /// The `subscribe` result (or `subscribe` push, or connect `subs` entry) for an outcome.
     static func subscribeResult(_ outcome: Hub.SubscribeOutcome, expiresIn: Duration?) -> JSONValue {
-        let ttl = expiresIn.map { max(1, Int($0.components.seconds)) }
+        let expiry = Self.expiry(expiresIn)
         return .object([
-            "expires": ttl != nil ? .bool(true) : nil,
-            "ttl": ttl.map { .integer($0) },
+            "expires": expiry.expires,
+            "ttl": expiry.ttl,
             "recoverable": outcome.position != nil ? .bool(true) : nil,
             "positioned": outcome.position != nil ? .bool(true) : nil,
             "epoch": outcome.position.map { .string($0.epoch) },
@@ -71,5 +71,12 @@ public struct ChannelService: Sendable {
             "was_recovering": outcome.wasRecovering ? .bool(true) : nil,
             "recovered": outcome.recovered ? .bool(true) : nil,
         ])
+    }
+
+    /// A result's `expires` and `ttl` (whole seconds, at least 1) for a token that expires in
+    /// `expiresIn`; both `nil` for one that does not expire.
+    static func expiry(_ expiresIn: Duration?) -> (expires: JSONValue?, ttl: JSONValue?) {
+        guard let expiresIn else { return (nil, nil) }
+        return (.bool(true), .integer(max(1, expiresIn.components.seconds)))
     }
 }

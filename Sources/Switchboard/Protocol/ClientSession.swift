@@ -103,10 +103,13 @@ public final class ClientSession: Sendable {
 
     /// Close the connection with a protocol disconnect code.
     public func disconnect(_ reason: CloseReason) {
-        self.state.withLock { state in
-            state.phase = .closed
-            state.queue.removeAll()
-        }
+        self.state.withLock { self.close(reason, &$0) }
+    }
+
+    /// Stop taking commands and close the connection (the queue is dropped; `closed()` cleans up).
+    private func close(_ reason: CloseReason, _ state: inout State) {
+        state.phase = .closed
+        state.queue.removeAll()
         self.connection.close(reason)
     }
 
@@ -178,10 +181,7 @@ public final class ClientSession: Sendable {
         } catch {
             switch error {
             case .reply(let error): self.replyError(command.id, error)
-            case .disconnect(let reason):
-                state.phase = .closed
-                state.queue.removeAll()
-                self.connection.close(reason)
+            case .disconnect(let reason): self.close(reason, &state)
             }
         }
         return .done
@@ -221,15 +221,17 @@ public final class ClientSession: Sendable {
                 let credentials = try await self.service.verifier.verifyConnectToken(token)
                 self.resume { state in self.completeConnect(command.id, credentials, requestedSubs: requestedSubs, &state) }
             } catch {
-                self.resume { state in
-                    switch error {
-                    case .expired: self.replyError(command.id, .tokenExpired())
-                    case .invalid(let why):
-                        state.phase = .closed
-                        self.connection.close(Disconnect.invalidToken(why))
-                    }
-                }
+                self.resume { state in self.connectionTokenRefused(error, command.id, &state) }
             }
+        }
+    }
+
+    /// An expired connection token gets error 109 (the client fetches a new one); any other bad
+    /// token ends the connection with 3500.
+    private func connectionTokenRefused(_ error: TokenError, _ id: UInt32, _ state: inout State) {
+        switch error {
+        case .expired: self.replyError(id, .tokenExpired())
+        case .invalid(let why): self.close(Disconnect.invalidToken(why), &state)
         }
     }
 
@@ -255,20 +257,18 @@ public final class ClientSession: Sendable {
             state.subscriptions[channel] = Subscription(info: self.info(&state, channelInfo: nil), expiresAt: nil, serverSide: true)
             subs.append(.init(key: channel, value: ChannelService.subscribeResult(outcome, expiresIn: nil)))
         }
-        var result: [JSONValue.Member] = [
-            .init(key: "client", value: .string(self.id)),
-            .init(key: "version", value: .string(self.service.settings.version)),
-        ]
-        if let expiresIn = credentials.expiresIn {
-            result.append(.init(key: "expires", value: .bool(true)))
-            result.append(.init(key: "ttl", value: .integer(max(1, expiresIn.components.seconds))))
-        }
-        if let ping = self.service.settings.pingInterval {
-            result.append(.init(key: "ping", value: .integer(max(1, ping.components.seconds))))
-            result.append(.init(key: "pong", value: .bool(true)))
-        }
-        if !subs.isEmpty { result.append(.init(key: "subs", value: .object(subs))) }
-        self.connection.outbox.release(first: self.replyMessage(id, "connect", .object(result)))
+        let expiry = ChannelService.expiry(credentials.expiresIn)
+        let ping = self.service.settings.pingInterval.map { max(1, $0.components.seconds) }
+        let result: JSONValue = .object([
+            "client": .string(self.id),
+            "version": .string(self.service.settings.version),
+            "expires": expiry.expires,
+            "ttl": expiry.ttl,
+            "ping": ping.map { .integer($0) },
+            "pong": ping != nil ? .bool(true) : nil,
+            "subs": subs.isEmpty ? nil : .object(subs),
+        ])
+        self.connection.outbox.release(first: self.replyMessage(id, "connect", result))
         self.scheduleExpiry(&state)
     }
 
@@ -283,31 +283,24 @@ public final class ClientSession: Sendable {
                 let credentials = try await self.service.verifier.verifyConnectToken(token)
                 self.resume { state in
                     guard credentials.user == state.user else {
-                        state.phase = .closed
-                        return self.connection.close(Disconnect.invalidToken("the new token is for another user"))
+                        return self.close(Disconnect.invalidToken("the new token is for another user"), &state)
                     }
                     state.expiresAt = credentials.expiresIn.map { ContinuousClock.now + $0 }
-                    var result: JSONValue = .object([
-                        "client": .string(self.id),
-                        "version": .string(self.service.settings.version),
-                    ])
-                    if let expiresIn = credentials.expiresIn, case .object(var members) = result {
-                        members.append(.init(key: "expires", value: .bool(true)))
-                        members.append(.init(key: "ttl", value: .integer(max(1, expiresIn.components.seconds))))
-                        result = .object(members)
-                    }
-                    self.reply(command.id, "refresh", result)
+                    let expiry = ChannelService.expiry(credentials.expiresIn)
+                    self.reply(
+                        command.id,
+                        "refresh",
+                        .object([
+                            "client": .string(self.id),
+                            "version": .string(self.service.settings.version),
+                            "expires": expiry.expires,
+                            "ttl": expiry.ttl,
+                        ])
+                    )
                     self.scheduleExpiry(&state)
                 }
             } catch {
-                self.resume { state in
-                    switch error {
-                    case .expired: self.replyError(command.id, .tokenExpired())
-                    case .invalid(let why):
-                        state.phase = .closed
-                        self.connection.close(Disconnect.invalidToken(why))
-                    }
-                }
+                self.resume { state in self.connectionTokenRefused(error, command.id, &state) }
             }
         }
     }
@@ -353,13 +346,16 @@ public final class ClientSession: Sendable {
                     self.completeSubscribe(command.id, channel, options, recoverFrom: recoverFrom, credentials: credentials, &state)
                 }
             } catch {
-                self.resume { _ in
-                    switch error {
-                    case .expired: self.replyError(command.id, .tokenExpired("the subscription token has expired"))
-                    case .invalid(let why): self.replyError(command.id, .permissionDenied("invalid subscription token: \(why)"))
-                    }
-                }
+                self.resume { _ in self.subscriptionTokenRefused(error, command.id) }
             }
+        }
+    }
+
+    /// An expired subscription token gets error 109; any other bad one 103. The connection stays.
+    private func subscriptionTokenRefused(_ error: TokenError, _ id: UInt32) {
+        switch error {
+        case .expired: self.replyError(id, .tokenExpired("the subscription token has expired"))
+        case .invalid(let why): self.replyError(id, .permissionDenied("invalid subscription token: \(why)"))
         }
     }
 
@@ -401,17 +397,12 @@ public final class ClientSession: Sendable {
                         return self.replyError(command.id, .permissionDenied("the subscription token is for another channel or user"))
                     }
                     state.subscriptions[channel]!.expiresAt = credentials.expiresIn.map { ContinuousClock.now + $0 }
-                    let ttl = credentials.expiresIn.map { max(1, $0.components.seconds) }
-                    self.reply(command.id, "sub_refresh", .object(["expires": ttl != nil ? .bool(true) : nil, "ttl": ttl.map { .integer($0) }]))
+                    let expiry = ChannelService.expiry(credentials.expiresIn)
+                    self.reply(command.id, "sub_refresh", .object(["expires": expiry.expires, "ttl": expiry.ttl]))
                     self.scheduleExpiry(&state)
                 }
             } catch {
-                self.resume { _ in
-                    switch error {
-                    case .expired: self.replyError(command.id, .tokenExpired("the subscription token has expired"))
-                    case .invalid(let why): self.replyError(command.id, .permissionDenied("invalid subscription token: \(why)"))
-                    }
-                }
+                self.resume { _ in self.subscriptionTokenRefused(error, command.id) }
             }
         }
     }
