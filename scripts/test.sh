@@ -4,8 +4,8 @@
 #      PyPI, in virtualenvs under .build/: selenium; centrifuge-python, cent, PyJWT and pytest),
 #   2. builds and runs the Swift suites (swift build --build-tests; swift test --skip-build),
 #   3. starts the built `switchboard serve` on free loopback ports and runs the client-protocol tests
-#      with the real Centrifugo SDKs (Tests/Protocol), the browser test (Chromium tabs chatting) and
-#      the Autobahn|Testsuite conformance cases 1-10 against /echo.
+#      with the real Centrifugo SDKs (Tests/Protocol), the browser tests (Chromium tabs chatting in
+#      rooms and on the tutorial page) and the Autobahn|Testsuite conformance cases 1-10 against /echo.
 # Every server it starts is stopped again, by PID. Exits non-zero if anything fails.
 set -euo pipefail
 
@@ -99,10 +99,12 @@ start_server "$WORK/protocol-server.log" --config Tests/Protocol/switchboard.jso
 SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_SECRET="$SECRET" SWITCHBOARD_API_KEY="$API_KEY" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Protocol
 
-log "Browser test: the chat page in two headless Chromium tabs"
+log "Browser tests: the chat app (rooms, presence, history, recovery) and the tutorial page in headless Chromium tabs"
 VENV=$(test_venv Browser)
-start_server "$WORK/browser-server.log"
-"$VENV/bin/python" Tests/Browser/chat_two_tabs.py "http://127.0.0.1:$PORT" "$WORK/chat.png"
+API_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+start_server "$WORK/browser-server.log" --api-key "$API_KEY"
+"$VENV/bin/python" Tests/Browser/rooms_chat.py "http://127.0.0.1:$PORT" "$API_KEY" "$WORK/rooms.png"
+"$VENV/bin/python" Tests/Browser/tutorial_chat.py "http://127.0.0.1:$PORT" "$WORK/tutorial.png"
 
 log "WebSocket conformance: Autobahn|Testsuite cases 1-10 against /echo"
 if [ ! -x "$AUTOBAHN" ]; then

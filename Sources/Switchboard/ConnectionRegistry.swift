@@ -2,9 +2,10 @@ import Synchronization
 
 /// Every open connection of the process: enforces the connection limit and closes them all on shutdown.
 ///
-/// A connection registers its ``Outbox`` when it opens and unregisters when it is gone. The registry
-/// never writes to a socket: to close connections it ends their outboxes with a ``CloseReason`` and
-/// each connection's writer sends the close frame.
+/// A connection registers its ``Outbox`` when it opens, with the ``CloseReason`` it gets on shutdown
+/// (the protocol endpoint says 3001 `shutdown`, the others 1001), and unregisters when it is gone. The
+/// registry never writes to a socket: to close connections it ends their outboxes and each
+/// connection's writer sends the close frame.
 public final class ConnectionRegistry: Sendable {
     /// The result of ``register(_:)``.
     public enum Registration: Sendable, Equatable {
@@ -18,8 +19,8 @@ public final class ConnectionRegistry: Sendable {
 
     private struct State {
         var nextID: UInt64 = 1
-        var connections: [ConnectionID: Outbox] = [:]
-        var closing: CloseReason?
+        var connections: [ConnectionID: (outbox: Outbox, shutdownReason: CloseReason)] = [:]
+        var closing = false
     }
 
     /// The most connections open at once, or `nil` for no limit.
@@ -38,13 +39,17 @@ public final class ConnectionRegistry: Sendable {
     public var count: Int { self.state.withLock { $0.connections.count } }
 
     /// Register a new connection, unless the registry is at its limit or shutting down.
-    public func register(_ outbox: Outbox) -> Registration {
+    ///
+    /// - Parameters:
+    ///   - outbox: The connection's outbox.
+    ///   - shutdownReason: How ``closeAll()`` closes this connection.
+    public func register(_ outbox: Outbox, shutdownReason: CloseReason = .serverShuttingDown) -> Registration {
         self.state.withLock { state in
-            if state.closing != nil { return .shuttingDown }
+            if state.closing { return .shuttingDown }
             if let limit = self.limit, state.connections.count >= limit { return .atLimit(limit) }
             let id = ConnectionID(rawValue: state.nextID)
             state.nextID += 1
-            state.connections[id] = outbox
+            state.connections[id] = (outbox, shutdownReason)
             return .registered(id)
         }
     }
@@ -54,17 +59,18 @@ public final class ConnectionRegistry: Sendable {
         _ = self.state.withLock { $0.connections.removeValue(forKey: id) }
     }
 
-    /// Refuse new connections from now on and end every open connection's outbox with `reason`.
+    /// Refuse new connections from now on and end every open connection's outbox with the shutdown
+    /// reason it registered with.
     ///
     /// - Returns: The number of connections asked to close.
     @discardableResult
-    public func closeAll(_ reason: CloseReason) -> Int {
-        let outboxes = self.state.withLock { state in
-            state.closing = reason
+    public func closeAll() -> Int {
+        let connections = self.state.withLock { state in
+            state.closing = true
             return Array(state.connections.values)
         }
-        for outbox in outboxes { outbox.finish(closing: reason) }
-        return outboxes.count
+        for connection in connections { connection.outbox.finish(closing: connection.shutdownReason) }
+        return connections.count
     }
 
     /// Wait until every connection has unregistered, or until `timeout` has passed.

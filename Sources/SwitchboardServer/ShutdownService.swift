@@ -1,8 +1,9 @@
 import ServiceLifecycle
 import Switchboard
 
-/// On graceful shutdown, closes every WebSocket with 1001 `server shutting down` and waits (bounded)
-/// until they are gone.
+/// On graceful shutdown, closes every WebSocket with its endpoint's shutdown reason (1001 `server
+/// shutting down`, or 3001 `shutdown` on the protocol endpoint, which clients reconnect after) and
+/// waits (bounded) until they are gone.
 ///
 /// It must be listed after the application in the ``ServiceGroup``: services stop in reverse order, so
 /// this one runs before the HTTP server starts its own shutdown (which would send 1000).
@@ -12,7 +13,7 @@ struct ShutdownService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        self.registry.closeAll(.serverShuttingDown)
+        self.registry.closeAll()
         // Each connection sends its close frame and waits up to closeTimeout for the answer before
         // dropping the TCP connection; allow a little more than that.
         _ = await self.registry.waitUntilEmpty(timeout: self.closeTimeout + .seconds(1))

@@ -1,14 +1,15 @@
 import Foundation
 import Hummingbird
 
-/// The chat page and its assets, read once from the module's `Public` resources at start-up.
+/// The web pages and their assets, read once from the module's `Public` resources at start-up:
+/// every file at `/static/<name>`, and each `<page>.html` also at `/<page>` (`index.html` at `/`).
 struct WebPage: Sendable {
     struct Asset: Sendable {
         let contentType: String
         let body: ByteBuffer
     }
 
-    /// Path served (`/` for the page) to asset.
+    /// Path served to asset.
     let assets: [String: Asset]
 
     /// Load every file of the `Public` resource folder.
@@ -24,7 +25,10 @@ struct WebPage: Sendable {
             let data = try Data(contentsOf: folder.appendingPathComponent(name))
             let asset = Asset(contentType: Self.contentType(of: name), body: ByteBuffer(bytes: data))
             assets["/static/" + name] = asset
-            if name == "index.html" { assets["/"] = asset }
+            if name.hasSuffix(".html") {
+                let page = String(name.dropLast(".html".count))
+                assets[page == "index" ? "/" : "/" + page] = asset
+            }
         }
         guard assets["/"] != nil else { throw WebPageError(message: "Public/index.html is missing from the SwitchboardServer bundle") }
         return WebPage(assets: assets)

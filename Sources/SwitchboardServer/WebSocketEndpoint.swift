@@ -22,6 +22,9 @@ public protocol WebSocketEndpoint: Sendable {
 
     /// How the server checks that the peer is alive.
     var heartbeat: Heartbeat { get }
+
+    /// How the connection is closed when the server shuts down.
+    var shutdownReason: CloseReason { get }
 }
 
 extension WebSocketEndpoint {
@@ -29,6 +32,7 @@ extension WebSocketEndpoint {
     public func closed(_ connection: Connection) {}
     public var overflowReason: CloseReason { .slowConsumer }
     public var heartbeat: Heartbeat { .webSocketPing }
+    public var shutdownReason: CloseReason { .serverShuttingDown }
 }
 
 /// How a connection's liveness is checked, every heartbeat interval. Whatever the kind, a peer that

@@ -21,21 +21,35 @@ import Testing
         }
     }
 
-    @Test func servesTheChatPageAndAssets() async throws {
+    @Test func servesTheChatAppItsClientModuleAndTheTutorialPage() async throws {
         try await withServer { server in
             let page = try await rawHTTP(port: server.port, path: "/")
             #expect(page.status == 200)
             #expect(page.headers["content-type"] == "text/html; charset=utf-8")
-            #expect(page.body.contains(#"<script src="/static/chat.js"></script>"#))
-            let script = try await rawHTTP(port: server.port, path: "/static/chat.js")
+            #expect(page.body.contains(#"<script type="module" src="/static/app.js"></script>"#))
+            let app = try await rawHTTP(port: server.port, path: "/static/app.js")
+            #expect(app.status == 200)
+            #expect(app.headers["content-type"] == "text/javascript; charset=utf-8")
+            #expect(app.body.contains(#"import { Client } from "/static/switchboard.js";"#))
+            let module = try await rawHTTP(port: server.port, path: "/static/switchboard.js")
+            #expect(module.status == 200)
+            #expect(module.body.contains("export class Client"))
+
+            let tutorial = try await rawHTTP(port: server.port, path: "/tutorial")
+            #expect(tutorial.status == 200)
+            #expect(tutorial.headers["content-type"] == "text/html; charset=utf-8")
+            #expect(tutorial.body.contains(#"<script src="/static/tutorial.js"></script>"#))
+            let script = try await rawHTTP(port: server.port, path: "/static/tutorial.js")
             #expect(script.status == 200)
-            #expect(script.headers["content-type"] == "text/javascript; charset=utf-8")
             #expect(script.body.contains("window.location.host"))
             #expect(!script.body.contains("localhost:8000"))
-            #expect(!script.body.contains("innerHTML"))
+
+            // Text from the network is shown with textContent only.
+            for body in [app.body, module.body, script.body] { #expect(!body.contains("innerHTML")) }
             let css = try await rawHTTP(port: server.port, path: "/static/chat.css")
             #expect(css.headers["content-type"] == "text/css; charset=utf-8")
             #expect(try await rawHTTP(port: server.port, path: "/static/missing.js").status == 404)
+            #expect(try await rawHTTP(port: server.port, path: "/index").status == 404)
         }
     }
 }
@@ -203,12 +217,15 @@ import Testing
 }
 
 @Suite struct ShutdownTests {
-    @Test func gracefulShutdownClosesEveryoneWith1001() async throws {
+    @Test func gracefulShutdownCloses1001AndProtocolClients3001() async throws {
         try await withServer { server in
             let chat = try await TestClient.connect(server.url("/ws/1"))
             let echo = try await TestClient.connect(server.url("/ws"))
             let items = try await TestClient.connect(server.url("/items/i/ws?token=t"))
-            #expect(await eventually { server.registry.count == 3 })
+            let protocolClient = try await TestClient.connect(server.url("/connection/websocket"))
+            try await protocolClient.send(#"{"id":1,"connect":{}}"#)
+            _ = try await protocolClient.nextText()
+            #expect(await eventually { server.registry.count == 4 })
             let started = ContinuousClock.now
             await server.shutDown()
             for client in [chat, echo, items] {
@@ -216,6 +233,10 @@ import Testing
                 #expect(close?.closeCode == .goingAway)
                 #expect(close?.reason == "server shutting down")
             }
+            // The protocol's own code, after which its SDKs reconnect.
+            let close = try await protocolClient.closedByServer()
+            #expect(close?.closeCode == .unknown(3001))
+            #expect(close?.reason == "shutdown")
             #expect(ContinuousClock.now - started < .seconds(5))
         }
     }

@@ -22,12 +22,16 @@ import Testing
         }
     }
 
-    @Test func closeAllEndsEveryOutboxAndRefusesNewcomers() {
+    @Test func closeAllEndsEveryOutboxWithItsOwnReasonAndRefusesNewcomers() {
         let registry = ConnectionRegistry()
         let outboxes = (0..<3).map { _ in Outbox(limit: 10) }
         for outbox in outboxes { _ = registry.register(outbox) }
-        #expect(registry.closeAll(.serverShuttingDown) == 3)
+        let protocolOutbox = Outbox(limit: 10)
+        let shutdown = CloseReason(code: 3001, reason: "shutdown")
+        _ = registry.register(protocolOutbox, shutdownReason: shutdown)
+        #expect(registry.closeAll() == 4)
         for outbox in outboxes { #expect(outbox.drain().close == .serverShuttingDown) }
+        #expect(protocolOutbox.drain().close == shutdown)
         #expect(registry.register(Outbox(limit: 10)) == .shuttingDown)
     }
 

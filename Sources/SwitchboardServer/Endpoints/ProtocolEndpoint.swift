@@ -14,6 +14,7 @@ final class ProtocolEndpoint: WebSocketEndpoint {
     var overflowReason: CloseReason { Disconnect.slow }
 
     var heartbeat: Heartbeat { .message(Push.ping, timeout: Disconnect.noPong) }
+    var shutdownReason: CloseReason { Disconnect.shutdown }
 
     func opened(_ connection: Connection) {
         self.session.withLock { $0 = ClientSession(connection: connection, service: self.service) }

@@ -60,7 +60,7 @@ struct WebSocketAcceptor: Sendable {
         }
 
         let id: ConnectionID
-        switch self.registry.register(outbox) {
+        switch self.registry.register(outbox, shutdownReason: endpoint.shutdownReason) {
         case .registered(let registered):
             id = registered
         case .atLimit(let limit):

@@ -1,0 +1,54 @@
+"""What the browser tests share: a headless Chromium driven by Selenium, and waiting for the page.
+
+Uses Debian's chromium and chromium-driver (no driver download).
+"""
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+TIMEOUT = 15
+
+
+def chromium():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1000,700"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+
+
+def texts(driver, selector):
+    return [item.text for item in driver.find_elements(By.CSS_SELECTOR, selector)]
+
+
+def messages(driver):
+    return texts(driver, "#messages li")
+
+
+def wait_until(driver, condition, what, show=messages):
+    """Waits for `condition(driver)`; fails naming `what` and showing the page's messages."""
+    try:
+        WebDriverWait(driver, TIMEOUT).until(lambda d: condition(d))
+    except Exception:
+        raise AssertionError(f"{what}; the page shows {show(driver)!r}") from None
+
+
+def wait_for_message(driver, text):
+    wait_until(driver, lambda d: text in messages(d), f"never saw {text!r}")
+
+
+def run(test):
+    """Runs `test(driver)` in a fresh Chromium; prints one result line and exits non-zero on failure."""
+    import sys
+
+    driver = chromium()
+    try:
+        summary = test(driver)
+        print(f"browser: 1 passed, 0 failed ({summary})")
+    except AssertionError as error:
+        print(f"browser: 0 passed, 1 failed: {error}")
+        sys.exit(1)
+    finally:
+        driver.quit()
