@@ -196,7 +196,7 @@ public final class ClientSession: Sendable {
 
     private func connect(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
         let token: String?
-        do throws(ProtocolError) { token = try command.string("token") } catch { throw .reply(error) }
+        do throws(ProtocolError) { token = try command.params.string("token") } catch { throw .reply(error) }
         let requestedSubs = command.params["subs"]?.members ?? []
         guard let token, !token.isEmpty else {
             guard self.service.settings.allowAnonymous else {
@@ -275,7 +275,7 @@ public final class ClientSession: Sendable {
     private func refresh(_ command: ClientCommand) throws(Failure) -> Step {
         let token: String
         do throws(ProtocolError) {
-            guard let given = try command.string("token"), !given.isEmpty else { throw ProtocolError.badRequest("'token' is required") }
+            guard let given = try command.params.string("token"), !given.isEmpty else { throw ProtocolError.badRequest("'token' is required") }
             token = given
         } catch { throw .reply(error) }
         return .suspend { [self] in
@@ -313,11 +313,11 @@ public final class ClientSession: Sendable {
         let token: String?
         var recoverFrom: StreamPosition?
         do throws(ProtocolError) {
-            channel = try command.channel()
+            channel = try command.params.requiredString("channel")
             options = try self.service.options(for: channel).get()
-            token = try command.string("token")
-            if try command.bool("recover") {
-                recoverFrom = try StreamPosition(json: command.params, field: "subscribe")
+            token = try command.params.string("token")
+            if try command.params.bool("recover") {
+                recoverFrom = try StreamPosition(json: command.params.json, field: "subscribe")
             }
             guard state.subscriptions[channel] == nil else { throw ProtocolError.alreadySubscribed("already subscribed to '\(channel)'") }
             guard state.subscriptions.count < self.service.channels.maxChannelsPerConnection else {
@@ -384,8 +384,8 @@ public final class ClientSession: Sendable {
         let channel: String
         let token: String
         do throws(ProtocolError) {
-            channel = try command.channel()
-            guard let given = try command.string("token"), !given.isEmpty else { throw ProtocolError.badRequest("'token' is required") }
+            channel = try command.params.requiredString("channel")
+            guard let given = try command.params.string("token"), !given.isEmpty else { throw ProtocolError.badRequest("'token' is required") }
             token = given
             guard state.subscriptions[channel] != nil else { throw ProtocolError.badRequest("not subscribed to '\(channel)'") }
         } catch { throw .reply(error) }
@@ -409,7 +409,7 @@ public final class ClientSession: Sendable {
 
     private func unsubscribe(_ command: ClientCommand, _ state: inout State) throws(Failure) {
         do throws(ProtocolError) {
-            let channel = try command.channel()
+            let channel = try command.params.requiredString("channel")
             if state.subscriptions.removeValue(forKey: channel) != nil {
                 self.service.hub.unsubscribe(channel, client: self.id)
             }
@@ -444,7 +444,7 @@ public final class ClientSession: Sendable {
 
     private func publish(_ command: ClientCommand, _ state: inout State) throws(Failure) {
         do throws(ProtocolError) {
-            let channel = try command.channel()
+            let channel = try command.params.requiredString("channel")
             let options = try self.service.options(for: channel).get()
             guard let data = command.params["data"] else { throw ProtocolError.badRequest("'data' is required") }
             let subscribed = state.subscriptions[channel] != nil
@@ -477,9 +477,9 @@ public final class ClientSession: Sendable {
         do throws(ProtocolError) {
             let channel = try self.readableChannel(command, &state, enabled: \.keepsHistory, allowed: \.allowHistoryForSubscriber, what: "history")
             let options = try self.service.options(for: channel).get()
-            let limit = try command.integer("limit", Int.self) ?? 0
-            let since = try command.params["since"].map { value throws(ProtocolError) in try StreamPosition(json: value, field: "since") }
-            let reverse = try command.bool("reverse")
+            let limit = try command.params.integer("limit") ?? 0
+            let since = try command.params.position("since")
+            let reverse = try command.params.bool("reverse")
             switch self.service.hub.history(channel, options: options, since: since, limit: limit, reverse: reverse) {
             case .success(let (publications, position)):
                 self.reply(
@@ -506,7 +506,7 @@ public final class ClientSession: Sendable {
         allowed: KeyPath<ChannelOptions, Bool>,
         what: String
     ) throws(ProtocolError) -> String {
-        let channel = try command.channel()
+        let channel = try command.params.requiredString("channel")
         let options = try self.service.options(for: channel).get()
         guard options[keyPath: enabled] else { throw .notAvailable("\(what) is not enabled for '\(channel)'") }
         guard options[keyPath: allowed], state.subscriptions[channel] != nil else {

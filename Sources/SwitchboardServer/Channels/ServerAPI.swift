@@ -27,7 +27,7 @@ struct ServerAPI: Sendable {
 
     private func result(_ method: String, _ params: JSONValue) -> Result<JSONValue, ProtocolError>? {
         guard params.members != nil else { return .failure(.badRequest("the body must be a JSON object")) }
-        let call = APICall(params: params)
+        let call = Parameters(params)
         do throws(ProtocolError) {
             switch method {
             case "publish": return .success(try self.publish(call))
@@ -50,14 +50,14 @@ struct ServerAPI: Sendable {
 
     // MARK: Methods
 
-    private func publish(_ call: APICall) throws(ProtocolError) -> JSONValue {
+    private func publish(_ call: Parameters) throws(ProtocolError) -> JSONValue {
         try self.publish(call, channel: try call.requiredString("channel"))
     }
 
-    private func publish(_ call: APICall, channel: String) throws(ProtocolError) -> JSONValue {
+    private func publish(_ call: Parameters, channel: String) throws(ProtocolError) -> JSONValue {
         let options = try self.service.options(for: channel).get()
-        if call.params["b64data"] != nil { throw .badRequest("'b64data' is not supported: the JSON protocol carries JSON data only") }
-        guard let data = call.params["data"] else { throw .badRequest("'data' is required") }
+        if call["b64data"] != nil { throw .badRequest("'b64data' is not supported: the JSON protocol carries JSON data only") }
+        guard let data = call["data"] else { throw .badRequest("'data' is required") }
         let tags = try call.tags()
         let (publication, epoch) = self.service.hub.publish(
             channel,
@@ -71,8 +71,8 @@ struct ServerAPI: Sendable {
         ])
     }
 
-    private func broadcast(_ call: APICall) throws(ProtocolError) -> JSONValue {
-        guard let channels = call.params["channels"]?.arrayValue, !channels.isEmpty else {
+    private func broadcast(_ call: Parameters) throws(ProtocolError) -> JSONValue {
+        guard let channels = call["channels"]?.arrayValue, !channels.isEmpty else {
             throw .badRequest("'channels' must be a non-empty array of channel names")
         }
         var responses: [JSONValue] = []
@@ -87,58 +87,58 @@ struct ServerAPI: Sendable {
         return .object(["responses": .array(responses)])
     }
 
-    private func subscribe(_ call: APICall) throws(ProtocolError) -> JSONValue {
+    private func subscribe(_ call: Parameters) throws(ProtocolError) -> JSONValue {
         let user = try call.requiredString("user", allowEmpty: true)
         let channel = try call.requiredString("channel")
         let options = try self.service.options(for: channel).get()
-        let recoverFrom = try call.params["recover_since"].map { value throws(ProtocolError) in try StreamPosition(apiJSON: value) }
-        for session in self.service.sessions.sessions(user: user, client: try call.optionalString("client")) {
+        let recoverFrom = try call.position("recover_since")
+        for session in self.service.sessions.sessions(user: user, client: try call.nonEmptyString("client")) {
             session.serverSubscribe(channel, options: options, recoverFrom: recoverFrom)
         }
         return .object([])
     }
 
-    private func unsubscribe(_ call: APICall) throws(ProtocolError) -> JSONValue {
+    private func unsubscribe(_ call: Parameters) throws(ProtocolError) -> JSONValue {
         let user = try call.requiredString("user", allowEmpty: true)
         let channel = try call.requiredString("channel")
-        for session in self.service.sessions.sessions(user: user, client: try call.optionalString("client")) {
+        for session in self.service.sessions.sessions(user: user, client: try call.nonEmptyString("client")) {
             session.serverUnsubscribe(channel)
         }
         return .object([])
     }
 
-    private func disconnect(_ call: APICall) throws(ProtocolError) -> JSONValue {
+    private func disconnect(_ call: Parameters) throws(ProtocolError) -> JSONValue {
         let user = try call.requiredString("user", allowEmpty: true)
         var reason = Disconnect.forceDisconnect
-        if let custom = call.params["disconnect"] {
+        if let custom = call["disconnect"] {
             guard let code = custom["code"]?.integerValue(UInt16.self), (3000...4999).contains(code) else {
                 throw .badRequest("'disconnect.code' must be between 3000 and 4999")
             }
             reason = CloseReason(code: code, reason: custom["reason"]?.stringValue ?? "")
         }
-        let whitelist = Set((call.params["whitelist"]?.arrayValue ?? []).compactMap(\.stringValue))
-        for session in self.service.sessions.sessions(user: user, client: try call.optionalString("client")) where !whitelist.contains(session.id) {
+        let whitelist = Set((call["whitelist"]?.arrayValue ?? []).compactMap(\.stringValue))
+        for session in self.service.sessions.sessions(user: user, client: try call.nonEmptyString("client")) where !whitelist.contains(session.id) {
             session.disconnect(reason)
         }
         return .object([])
     }
 
-    private func presence(_ call: APICall) throws(ProtocolError) -> JSONValue {
+    private func presence(_ call: Parameters) throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.presence, what: "presence")
         let members = self.service.hub.presence(channel).map { JSONValue.Member(key: $0.client, value: $0.json) }
         return .object(["presence": .object(members)])
     }
 
-    private func presenceStats(_ call: APICall) throws(ProtocolError) -> JSONValue {
+    private func presenceStats(_ call: Parameters) throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.presence, what: "presence")
         let stats = self.service.hub.presenceStats(channel)
         return .object(["num_clients": .integer(stats.clients), "num_users": .integer(stats.users)])
     }
 
-    private func history(_ call: APICall) throws(ProtocolError) -> JSONValue {
+    private func history(_ call: Parameters) throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.keepsHistory, what: "history")
         let options = try self.service.options(for: channel).get()
-        let since = try call.params["since"].map { value throws(ProtocolError) in try StreamPosition(apiJSON: value) }
+        let since = try call.position("since")
         let limit = try call.integer("limit") ?? 0
         switch self.service.hub.history(channel, options: options, since: since, limit: limit, reverse: try call.bool("reverse")) {
         case .success(let (publications, position)):
@@ -152,14 +152,14 @@ struct ServerAPI: Sendable {
         }
     }
 
-    private func historyRemove(_ call: APICall) throws(ProtocolError) -> JSONValue {
+    private func historyRemove(_ call: Parameters) throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.keepsHistory, what: "history")
         self.service.hub.removeHistory(channel)
         return .object([])
     }
 
-    private func channels(_ call: APICall) throws(ProtocolError) -> JSONValue {
-        let pattern = try call.optionalString("pattern")
+    private func channels(_ call: Parameters) throws(ProtocolError) -> JSONValue {
+        let pattern = try call.nonEmptyString("pattern")
         let channels = self.service.hub.activeChannels()
             .filter { pattern == nil || GlobPattern(pattern!).matches($0.key) }
             .sorted { $0.key < $1.key }
@@ -204,7 +204,7 @@ struct ServerAPI: Sendable {
     }
 
     /// A channel whose namespace offers `what`.
-    private func channel(_ call: APICall, enabled: KeyPath<ChannelOptions, Bool>, what: String) throws(ProtocolError) -> String {
+    private func channel(_ call: Parameters, enabled: KeyPath<ChannelOptions, Bool>, what: String) throws(ProtocolError) -> String {
         let channel = try call.requiredString("channel")
         let options = try self.service.options(for: channel).get()
         guard options[keyPath: enabled] else { throw .notAvailable("\(what) is not enabled for '\(channel)'") }
@@ -212,35 +212,16 @@ struct ServerAPI: Sendable {
     }
 }
 
-/// Typed access to an API call's parameters, with errors that name the parameter.
-private struct APICall {
-    let params: JSONValue
-
-    func requiredString(_ key: String, allowEmpty: Bool = false) throws(ProtocolError) -> String {
-        guard let value = self.params[key]?.stringValue, allowEmpty || !value.isEmpty else { throw .badRequest("'\(key)' is required (a string)") }
-        return value
+extension Parameters {
+    /// A string that may be absent, `null` or empty, all meaning "not given".
+    fileprivate func nonEmptyString(_ key: String) throws(ProtocolError) -> String? {
+        guard let string = try self.string(key), !string.isEmpty else { return nil }
+        return string
     }
 
-    func optionalString(_ key: String) throws(ProtocolError) -> String? {
-        guard let value = self.params[key], value != .null else { return nil }
-        guard let string = value.stringValue else { throw .badRequest("'\(key)' must be a string") }
-        return string.isEmpty ? nil : string
-    }
-
-    func bool(_ key: String) throws(ProtocolError) -> Bool {
-        guard let value = self.params[key], value != .null else { return false }
-        guard let bool = value.boolValue else { throw .badRequest("'\(key)' must be true or false") }
-        return bool
-    }
-
-    func integer(_ key: String) throws(ProtocolError) -> Int? {
-        guard let value = self.params[key], value != .null else { return nil }
-        guard let integer = value.integerValue(Int.self) else { throw .badRequest("'\(key)' must be an integer") }
-        return integer
-    }
-
-    func tags() throws(ProtocolError) -> [String: String] {
-        guard let value = self.params["tags"], value != .null else { return [:] }
+    /// The `tags` object of a publication: string values only.
+    fileprivate func tags() throws(ProtocolError) -> [String: String] {
+        guard let value = self["tags"] else { return [:] }
         guard let members = value.members else { throw .badRequest("'tags' must be an object of strings") }
         var tags: [String: String] = [:]
         for member in members {
@@ -248,16 +229,6 @@ private struct APICall {
             tags[member.key] = string
         }
         return tags
-    }
-}
-
-extension StreamPosition {
-    /// `{"offset":…,"epoch":…}` as the server API takes it.
-    init(apiJSON value: JSONValue) throws(ProtocolError) {
-        guard let offset = value["offset"]?.integerValue(UInt64.self) ?? (value["offset"] == nil ? 0 : nil),
-            let epoch = value["epoch"]?.stringValue ?? (value["epoch"] == nil ? "" : nil)
-        else { throw .badRequest("a stream position is {\"offset\": integer, \"epoch\": string}") }
-        self.init(offset: offset, epoch: epoch)
     }
 }
 
