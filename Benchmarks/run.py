@@ -75,7 +75,8 @@ class Server:
 def start_server(name, args):
     port = free_port()
     if name == "switchboard":
-        command = [args.switchboard, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        command = [args.switchboard, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                   "--config", os.path.join(ROOT, "Benchmarks", "switchboard.json")]
         return Server(name, command, port)
     if name == "fastapi":
         uvicorn = os.path.join(args.fastapi_venv, "bin", "uvicorn")
@@ -141,10 +142,11 @@ def table(results, servers, rate):
     rows = []
     for key, metric, label, better in ROWS:
         rows.append((key, metric, label, better))
-    for key in sorted(k for k in results if k.startswith("fanout")):
-        subscribers = key.split("-")[1]
-        for metric, label, better in FANOUT_ROWS:
-            rows.append((key, metric, f"fan-out S={subscribers}: " + label.format(rate=int(rate)), better))
+    for prefix, name in (("fanout", "chat fan-out"), ("channel", "channel fan-out")):
+        for key in sorted((k for k in results if k.startswith(prefix + "-")), key=lambda k: int(k.split("-")[1])):
+            subscribers = key.split("-")[1]
+            for metric, label, better in FANOUT_ROWS:
+                rows.append((key, metric, f"{name} S={subscribers}: " + label.format(rate=int(rate)), better))
     for key in sorted(k for k in results if k.startswith("connections")):
         for metric, label, better in CONNECTION_ROWS:
             rows.append((key, metric, f"{key.replace('-', ' N=')}: {label}", better))
@@ -186,7 +188,8 @@ def main():
     parser.add_argument("--switchboard", required=True, help="path of the switchboard binary")
     parser.add_argument("--fastapi-venv", help="virtualenv with fastapi and uvicorn")
     parser.add_argument("--servers", default="switchboard,fastapi")
-    parser.add_argument("--scenarios", default="echo,fanout,connections")
+    parser.add_argument("--scenarios", default="echo,fanout,channel,connections",
+                        help="echo, fanout (the tutorial chat), channel (a protocol channel; Switchboard only), connections")
     parser.add_argument("--quick", action="store_true", help="short runs and smaller sizes, to try the benchmark out")
     parser.add_argument("--subscribers", default=None, help="fan-out sizes, comma-separated (default 100,1000,10000)")
     parser.add_argument("--connections", type=int, default=None, help="idle connections to open (default 10000)")
@@ -218,6 +221,12 @@ def main():
                 print(f"... {server}: fan-out to {s}", file=sys.stderr, flush=True)
                 results.setdefault(f"fanout-{s}", {})[server] = run_scenario(
                     args, server, "fanout", ["--subscribers", str(s), "--rate", str(args.rate),
+                                             "--rate-duration", str(duration), "--max-duration", str(duration)])
+        if "channel" in scenarios and server == "switchboard":
+            for s in subscribers:
+                print(f"... {server}: fan-out to {s} in a protocol channel", file=sys.stderr, flush=True)
+                results.setdefault(f"channel-{s}", {})[server] = run_scenario(
+                    args, server, "fanout", ["--transport", "protocol", "--subscribers", str(s), "--rate", str(args.rate),
                                              "--rate-duration", str(duration), "--max-duration", str(duration)])
         if "connections" in scenarios:
             print(f"... {server}: {connections} connections", file=sys.stderr, flush=True)

@@ -53,8 +53,12 @@ struct Echo: AsyncParsableCommand {
 }
 
 struct Fanout: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "One publisher, S subscribers on the /ws/{id} chat.")
+    static let configuration = CommandConfiguration(
+        abstract: "One publisher, S subscribers: on the /ws/{id} chat, or in a protocol channel.",
+        discussion: "With --transport protocol the server needs the namespace 'bench' (Benchmarks/switchboard.json)."
+    )
     @OptionGroup var target: Target
+    @Option(help: "chat (/ws/{id}) or protocol (/connection/websocket, channel \(FanoutTransport.channel)).") var transport = FanoutTransport.tutorialChat
     @Option var subscribers = 1000
     @Option(help: "Broadcasts per second in the latency phase.") var rate = 10.0
     @Option(help: "Seconds of the latency phase.") var rateDuration = 5.0
@@ -65,7 +69,7 @@ struct Fanout: AsyncParsableCommand {
         try await self.target.run { generator in
             try await Scenarios.fanout(
                 generator, serverPID: self.target.serverPID, serverName: self.target.serverName,
-                subscribers: self.subscribers, rate: self.rate, rateDuration: self.rateDuration,
+                transport: self.transport, subscribers: self.subscribers, rate: self.rate, rateDuration: self.rateDuration,
                 maxDuration: self.maxDuration, window: self.window)
         }
     }

@@ -90,7 +90,7 @@ enum Scenarios {
         return result
     }
 
-    /// Fan-out on the tutorial chat: S subscribers and one publisher in the room.
+    /// Fan-out: S subscribers and one publisher, in the tutorial chat or in a protocol channel.
     ///
     /// Phase 1 publishes at a fixed rate and measures delivery latency; phase 2 publishes as fast as
     /// the subscribers take it (at most `window` broadcasts not yet delivered to everyone) and measures
@@ -100,6 +100,7 @@ enum Scenarios {
         _ generator: LoadGenerator,
         serverPID: Int32,
         serverName: String,
+        transport: FanoutTransport,
         subscribers: Int,
         rate: Double,
         rateDuration: Double,
@@ -113,6 +114,7 @@ enum Scenarios {
             var delivered = 0
             var gaps = 0
             var disconnects = 0
+            var subscribed = 0
             var ready = false
             var measuringLatency = false
             var samples = LatencySamples(capacity: 1 << 20)
@@ -129,7 +131,7 @@ enum Scenarios {
         @Sendable func publish() {
             let s = state.value
             guard let publisher = s.publisher else { return }
-            publisher.send(ByteBuffer(string: "\(s.published) \(now())"))
+            publisher.send(transport.publication(sequence: s.published, time: now()))
             s.published += 1
         }
         @Sendable func publishWhileWindowAllows() {
@@ -138,7 +140,18 @@ enum Scenarios {
         }
         @Sendable func received(_ connection: BenchConnection, _ payload: ByteBuffer) {
             let s = state.value
-            guard s.ready, let (seq, sentAt) = parseSequenceAndTime(payload) else { return }
+            switch transport.classify(payload) {
+            case .publication: break
+            case .subscribed:
+                s.subscribed += 1
+                return
+            case .ping:
+                connection.send(ByteBuffer(string: "{}"))
+                return
+            case .other:
+                return
+            }
+            guard s.ready, let (seq, sentAt) = transport.parse(payload) else { return }
             let t = now()
             if seq > connection.counter { s.gaps += seq - connection.counter }
             connection.counter = seq + 1
@@ -156,19 +169,30 @@ enum Scenarios {
 
         let failures: Int = try await withCheckedThrowingContinuation { continuation in
             generator.loop.execute {
-                generator.open(count: subscribers, concurrency: 256, path: { "/ws/\($0 + 1)" }) { connection in
+                generator.open(count: subscribers, concurrency: 256, path: { transport.path(client: $0 + 1) }) { connection in
+                    connection.onOpen = { transport.opened($0, subscribe: true) }
                     connection.onMessage = received
                     connection.onClose = { _ in if state.value.ready { state.value.disconnects += 1 } }
                 } done: { opened, failures in
                     state.value.subscribers = opened
-                    generator.open(count: 1, concurrency: 1, path: { _ in "/ws/0" }) { _ in } done: { publisher, _ in
+                    generator.open(count: 1, concurrency: 1, path: { _ in transport.path(client: 0) }) { publisher in
+                        publisher.onOpen = { transport.opened($0, subscribe: false) }
+                        // Answer pings; publish replies need nothing.
+                        publisher.onMessage = { connection, payload in
+                            if transport.classify(payload) == .ping { connection.send(ByteBuffer(string: "{}")) }
+                        }
+                    } done: { publisher, _ in
                         state.value.publisher = publisher.first
                         continuation.resume(returning: failures)
                     }
                 }
             }
         }
-        // Let the server add the last members to the room before the first broadcast.
+        // Let the server add the last members to the room before the first broadcast (protocol
+        // subscribers say when they are in).
+        if transport == .protocolChannel {
+            _ = await waitUntil(timeout: 30, generator) { state.value.subscribed >= subscriberCount - failures }
+        }
         try await Task.sleep(for: .milliseconds(500))
         _ = try await generator.onLoop {
             state.value.ready = true
@@ -219,7 +243,7 @@ enum Scenarios {
             return summary
         }
 
-        var result = ScenarioResult(scenario: "fanout", server: serverName)
+        var result = ScenarioResult(scenario: transport == .tutorialChat ? "fanout" : "channel-fanout", server: serverName)
         result.parameters = [
             "subscribers": Double(subscribers), "rate_per_s": rate, "rate_duration_s": rateDuration,
             "max_duration_s": cpu.seconds, "window": Double(window),
@@ -244,6 +268,7 @@ enum Scenarios {
         result.metrics["lost"] = Double(summary.gaps + summary.missing)
         result.metrics["disconnects"] = Double(summary.disconnects)
         result.metrics["failed_connections"] = Double(failures)
+        result.metrics["subscribed"] = Double(transport == .tutorialChat ? subscribers - failures : (try await generator.onLoop { state.value.subscribed }))
         return result
     }
 
