@@ -23,12 +23,18 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
         case failedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
     }
 
+    /// Receive buffers start small: a channel keeps its receive buffer between reads, so its first
+    /// size is memory every idle connection holds. NIO's default starts at 2 KiB; an upgrade request
+    /// fits in 512 bytes and the buffer still grows (up to 64 KiB) when reads fill it.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+
     let responder: Responder
     let acceptor: WebSocketAcceptor
     let http1: HTTP1Channel.Configuration
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            try channel.syncOptions?.setOption(.recvAllocator, value: Self.receiveBuffers)
             let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             // The handshake's decision, made once when it arrives and used once it has completed.
             let decision = NIOLoopBoundBox<WebSocketAcceptor.Decision?>(nil, eventLoop: channel.eventLoop)
