@@ -24,6 +24,28 @@ import Testing
         }
     }
 
+    /// Connections share one heartbeat timer per event loop: every silent peer among several is
+    /// closed, and once all have gone (which stops the timer) a new connection is watched again.
+    @Test func everySilentPeerIsClosedAndTheHeartbeatRestartsForNewcomers() async throws {
+        try await withServer({ $0.pingInterval = .milliseconds(200) }) { server in
+            let silent = [
+                try await RawWebSocket.connect(port: server.port, path: "/ws"),
+                try await RawWebSocket.connect(port: server.port, path: "/echo"),
+                try await RawWebSocket.connect(port: server.port, path: "/ws/3"),
+                try await RawWebSocket.connect(port: server.port, path: "/ws/4"),
+            ]
+            for peer in silent {
+                let close = try await peer.readCloseFrame()
+                #expect(close.code == 1001)
+                #expect(close.reason == "ping timeout")
+            }
+            #expect(await eventually(timeout: .seconds(10)) { server.registry.count == 0 })
+            let newcomer = try await RawWebSocket.connect(port: server.port, path: "/ws")
+            let close = try await newcomer.readCloseFrame()
+            #expect(close.reason == "ping timeout")
+        }
+    }
+
     /// A client that sends without reading its replies is slowed down, not dropped: the server stops
     /// reading from it while its outbox is over the limit, and nothing is lost once it reads.
     @Test func clientThatSendsWithoutReadingIsThrottledNotDropped() async throws {

@@ -10,6 +10,16 @@ struct WebSocketAcceptor: Sendable {
     let registry: ConnectionRegistry
     let configuration: SwitchboardConfiguration
     let logger: Logger
+    /// The connections' heartbeat timers (one per event loop), or `nil` when pings are off.
+    let heartbeats: Heartbeats?
+
+    init(routes: WebSocketRoutes, registry: ConnectionRegistry, configuration: SwitchboardConfiguration, logger: Logger) {
+        self.routes = routes
+        self.registry = registry
+        self.configuration = configuration
+        self.logger = logger
+        self.heartbeats = configuration.pingInterval.map(Heartbeats.init(interval:))
+    }
 
     /// What a handshake asks for: the endpoint it will get, or why it will be closed at once.
     typealias Decision = Result<any WebSocketEndpoint, EndpointRefusal>
@@ -36,7 +46,7 @@ struct WebSocketAcceptor: Sendable {
     func setUpConnection(on channel: any Channel, decision: Decision) throws {
         let settings = WebSocketConnectionHandler.Settings(
             maxMessageSize: self.configuration.maxMessageSize,
-            pingInterval: self.configuration.pingInterval,
+            heartbeats: self.heartbeats,
             closeTimeout: self.configuration.closeTimeout
         )
         let endpoint: any WebSocketEndpoint

@@ -29,7 +29,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     struct Settings {
         var maxMessageSize: Int
-        var pingInterval: Duration?
+        /// The heartbeat timers, or `nil` for no heartbeat.
+        var heartbeats: Heartbeats?
         var closeTimeout: Duration
     }
 
@@ -43,7 +44,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private var closeReceived = false
     /// Heartbeat pings sent since the peer last sent anything.
     private var unansweredPings = 0
-    private var heartbeat: RepeatedTask?
+    private var heartbeat: LoopHeartbeat?
+    /// This handler's place in its ``LoopHeartbeat`` (-1 when not in one); the heartbeat's to manage.
+    var heartbeatSlot = -1
     private var readHeldBack = false
     private var finished = false
 
@@ -60,10 +63,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         case .refuse(let reason):
             self.sendClose(reason)
         case .serve(let endpoint, let connection, _):
-            if let interval = self.settings.pingInterval {
-                self.heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: .init(interval), delay: .init(interval)) { _ in
-                    self.beat()
-                }
+            if let heartbeats = self.settings.heartbeats {
+                let heartbeat = heartbeats.heartbeat(on: context.eventLoop)
+                heartbeat.add(self)
+                self.heartbeat = heartbeat
             }
             endpoint.opened(connection)
         }
@@ -97,7 +100,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private func finish() {
         guard !self.finished else { return }
         self.finished = true
-        self.heartbeat?.cancel()
+        self.heartbeat?.remove(self)
+        self.heartbeat = nil
         if case .serve(let endpoint, let connection, let gone) = self.role {
             connection.outbox.finish()
             endpoint.closed(connection)
@@ -236,8 +240,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     /// A heartbeat tick: ping, and close a peer that has sent nothing (not even a pong) for two
     /// intervals. One missed interval is forgiven: a live client on a busy machine may answer late.
-    private func beat() {
-        guard !self.closeSent, case .serve(let endpoint, let connection, _) = self.role else { return }
+    func beat() {
+        guard !self.finished, !self.closeSent, case .serve(let endpoint, let connection, _) = self.role else { return }
         switch endpoint.heartbeat {
         case .webSocketPing:
             if self.unansweredPings >= 2 { return self.sendClose(.pingTimeout) }
