@@ -17,15 +17,25 @@ public struct SwitchboardServer: Sendable {
     public let service: ChannelService
     let logger: Logger
     let webPage: WebPage
+    /// Where connections run; `nil` for NIO's shared singleton group.
+    let eventLoopGroup: (any EventLoopGroup)?
 
     /// The version reported by the protocol and the API.
     public static let version = "0.2.0"
 
     /// Create a server. Nothing is bound until ``run(onRunning:)``.
     ///
+    /// - Parameters:
+    ///   - eventLoopGroup: Where connections run; NIO's shared singleton group by default. The caller
+    ///     owns a group it passes and shuts it down after the server has stopped.
     /// - Throws: when the web page's resources are missing from the install, or a token key cannot be read.
-    public init(configuration: SwitchboardConfiguration, logger: Logger? = nil) async throws {
+    public init(
+        configuration: SwitchboardConfiguration,
+        logger: Logger? = nil,
+        eventLoopGroup: (any EventLoopGroup)? = nil
+    ) async throws {
         self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
         self.registry = ConnectionRegistry(limit: configuration.maxConnections)
         self.service = ChannelService(
             channels: configuration.channels,
@@ -100,6 +110,7 @@ public struct SwitchboardServer: Sendable {
                 )
                 await onRunning(port)
             },
+            eventLoopGroupProvider: self.eventLoopGroup.map { .shared($0) } ?? .singleton,
             logger: logger
         )
     }

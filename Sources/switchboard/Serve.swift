@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import SwitchboardServer
 
 /// `switchboard serve`: every option can also come from an environment variable `SWITCHBOARD_<NAME>`;
@@ -62,15 +64,41 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Key of the HTTP server API (/api/<method>); without one the API answers 401. [env: SWITCHBOARD_API_KEY]")
     var apiKey: String?
 
+    @Option(
+        help: """
+            Event loop threads. More threads than the CPUs the process may use only add thread switches.             [env: SWITCHBOARD_THREADS] (default: the CPUs this process may run on, from its affinity mask             (taskset) and cgroup)
+            """
+    )
+    var threads: Int?
+
     func run() async throws {
-        let configuration = try self.resolve(environment: ProcessInfo.processInfo.environment)
+        let environment = ProcessInfo.processInfo.environment
+        let configuration = try self.resolve(environment: environment)
+        let threads = try self.resolveThreads(environment: environment)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = configuration.logLevel
             return handler
         }
-        let server = try await SwitchboardServer(configuration: configuration)
-        try await server.run()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        do {
+            let server = try await SwitchboardServer(configuration: configuration, eventLoopGroup: group)
+            Logger(label: "switchboard").info("Event loop threads", metadata: ["threads": "\(threads)"])
+            try await server.run()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+    }
+
+    /// `--threads`, `SWITCHBOARD_THREADS`, or the CPUs this process may run on.
+    func resolveThreads(environment: [String: String]) throws -> Int {
+        guard let threads = try self.threads ?? EnvironmentReader(environment: environment).value("THREADS", parse: Int.init) else {
+            return AvailableCPUs.count
+        }
+        guard (1...1024).contains(threads) else { throw ValidationError("threads must be between 1 and 1024, got \(threads)") }
+        return threads
     }
 
     /// Merge flags, environment and defaults into a configuration, checking every value.

@@ -73,3 +73,28 @@ import Testing
         }
     }
 }
+
+@Suite struct EventLoopThreadsTests {
+    @Test func flagThenEnvironmentThenTheCPUsThisProcessMayUse() throws {
+        #expect(try Serve.parse(["--threads", "3"]).resolveThreads(environment: ["SWITCHBOARD_THREADS": "5"]) == 3)
+        #expect(try Serve.parse([]).resolveThreads(environment: ["SWITCHBOARD_THREADS": "5"]) == 5)
+        #expect(try Serve.parse([]).resolveThreads(environment: [:]) == AvailableCPUs.count)
+        #expect(throws: ValidationError.self) { try Serve.parse(["--threads", "0"]).resolveThreads(environment: [:]) }
+        #expect(throws: ValidationError.self) { try Serve.parse([]).resolveThreads(environment: ["SWITCHBOARD_THREADS": "many"]) }
+    }
+
+    @Test func cpuListsAreCounted() {
+        #expect(AvailableCPUs.count(ofList: "0") == 1)
+        #expect(AvailableCPUs.count(ofList: "\t0-3,8,10-11") == 7)
+        #expect(AvailableCPUs.count(ofList: "") == nil)
+        #expect(AvailableCPUs.count(ofList: "3-1") == nil)
+        #expect(AvailableCPUs.count(ofList: "a-b") == nil)
+    }
+
+    /// This process's own mask, as the kernel reports it (the test suite may run under taskset).
+    @Test func theAffinityMaskIsRead() throws {
+        let count = try #require(AvailableCPUs.affinityCount)
+        #expect(count >= 1)
+        #expect(AvailableCPUs.count <= count)
+    }
+}
