@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test Switchboard has, on a fresh machine:
-#   1. installs what the tests need and is missing (Debian: chromium, chromium-driver, python3-venv;
-#      PyPI, in virtualenvs under .build/: selenium; centrifuge-python, cent, PyJWT and pytest),
+#   1. installs what the tests need and is missing (Debian: chromium, chromium-driver, python3-venv,
+#      postgresql; PyPI, in virtualenvs under .build/: selenium; centrifuge-python, cent, PyJWT and
+#      pytest), and starts a throwaway PostgreSQL cluster on a free loopback port in a temp dir,
 #   2. builds and runs the Swift suites (swift build --build-tests; swift test --skip-build),
 #   3. starts the built `switchboard serve` on free loopback ports and runs the client-protocol tests
 #      with the real Centrifugo SDKs (Tests/Protocol), the browser tests (Chromium tabs chatting in
 #      rooms and on the tutorial page) and the Autobahn|Testsuite conformance cases 1-10 against /echo.
-# Every server it starts is stopped again, by PID. Exits non-zero if anything fails.
+# Every server it starts is stopped again (by PID; PostgreSQL with pg_ctl) and its temp dir removed.
+# Exits non-zero if anything fails.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,9 +20,17 @@ PIDS=()
 
 log() { printf '\n==> %s\n' "$*"; }
 
+PG_DIR=""
+PG_BIN=""
+PG_PORT=""
+
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ -n "$PG_DIR" ]; then
+        as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop > /dev/null 2>&1 || true
+        rm -rf "$PG_DIR"
+    fi
 }
 trap cleanup EXIT
 
@@ -29,6 +39,7 @@ install_system_packages() {
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
     python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+    postgres_bin > /dev/null || missing+=(postgresql)
     if [ ${#missing[@]} -eq 0 ]; then return; fi
     log "Installing Debian packages: ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then
@@ -59,6 +70,38 @@ test_venv() {
     echo "$venv"
 }
 
+# The newest installed PostgreSQL's server binaries (Debian puts them in /usr/lib/postgresql/N/bin).
+postgres_bin() {
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2> /dev/null | sort -V | tail -n 1)
+    [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
+}
+
+# PostgreSQL refuses to run as root: as root, run its tools as the postgres user Debian's package made.
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres: a throwaway cluster (trust auth, fsync off) on a free loopback port, its socket and
+# data in a temp dir; sets SWITCHBOARD_TEST_POSTGRES_URL for the tests.
+start_postgres() {
+    PG_BIN=$(postgres_bin)
+    PG_DIR=$(mktemp -d /tmp/switchboard-test-pg.XXXXXX)
+    if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG_DIR"; fi
+    PG_PORT=$(free_port)
+    as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U switchboard -A trust -E UTF8 > "$PG_DIR/initdb.log" 2>&1 || {
+        cat "$PG_DIR/initdb.log" >&2
+        exit 1
+    }
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start > /dev/null || {
+        cat "$PG_DIR/server.log" >&2
+        exit 1
+    }
+    export SWITCHBOARD_TEST_POSTGRES_URL="postgres://switchboard@127.0.0.1:$PG_PORT/postgres"
+    export SWITCHBOARD_REQUIRE_POSTGRES=1
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
@@ -83,12 +126,26 @@ start_server() {
 
 install_system_packages
 
+log "Starting a throwaway PostgreSQL"
+start_postgres
+echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') at $SWITCHBOARD_TEST_POSTGRES_URL"
+
 log "Building (swift build --build-tests)"
 swift build --build-tests
 BIN="$(swift build --show-bin-path)/switchboard"
 
 log "Swift tests (swift test --skip-build)"
 swift test --skip-build
+
+log "switchboard migrate: creates the schema once, then finds it up to date"
+"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard migrate_check
+MIGRATE_DB="postgres://switchboard@127.0.0.1:$PG_PORT/migrate_check"
+FIRST=$("$BIN" migrate --postgres-url "$MIGRATE_DB")
+SECOND=$(SWITCHBOARD_POSTGRES_URL="$MIGRATE_DB" "$BIN" migrate)
+echo "$FIRST"
+echo "$SECOND"
+case "$FIRST" in *"applied 1"*) ;; *) echo "error: the first migrate applied nothing" >&2; exit 1 ;; esac
+case "$SECOND" in *"already at version"*) ;; *) echo "error: the second migrate was not a no-op" >&2; exit 1 ;; esac
 
 log "Client protocol and server API with the real SDKs (centrifuge-python, cent)"
 VENV=$(test_venv Protocol)

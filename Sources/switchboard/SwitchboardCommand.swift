@@ -5,6 +5,6 @@ struct SwitchboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "A real-time WebSocket hub.",
-        subcommands: [Serve.self]
+        subcommands: [Serve.self, Migrate.self]
     )
 }

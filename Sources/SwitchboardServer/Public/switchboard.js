@@ -280,7 +280,9 @@ export class Client extends EventTarget {
   #drop(socket, code, reason) {
     if (socket !== this.#socket) return;
     this.#transportLost(socket);
-    try { socket.close(code >= 4000 ? code : 4000, reason.slice(0, 120)); } catch { /* already closing */ }
+    // The close frame gets a code of the application range and no reason (a reason is limited to
+    // 123 bytes); the event below carries the real one.
+    try { socket.close(code >= 4000 ? code : 4000); } catch { /* already closing */ }
     this.#afterClose(code, reason);
   }
 
@@ -404,6 +406,11 @@ export class Subscription extends EventTarget {
       params.epoch = this.#epoch;
     }
     this.#client.call("subscribe", params, (error, result) => {
+      if (this.#state === "unsubscribed" && !error) {
+        // unsubscribe() was called while the subscribe was on its way: undo it on the server too.
+        this.#client.call("unsubscribe", { channel: this.channel }).catch(() => {});
+        return;
+      }
       if (this.#state !== "subscribing") return;
       if (error) {
         if (error.code === 0) return; // the connection dropped: subscribe again once reconnected
