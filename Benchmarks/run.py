@@ -82,6 +82,10 @@ def start_server(name, args):
         uvicorn = os.path.join(args.fastapi_venv, "bin", "uvicorn")
         command = [uvicorn, "fastapi_tutorial:app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
         return Server(name, command, port, cwd=os.path.join(ROOT, "Benchmarks", "peers"))
+    if name == "socketify":
+        python = os.path.join(args.fastapi_venv, "bin", "python")
+        command = [python, "socketify_peer.py", str(port)]
+        return Server(name, command, port, cwd=os.path.join(ROOT, "Benchmarks", "peers"))
     raise ValueError(f"unknown server {name}")
 
 
@@ -150,18 +154,20 @@ def table(results, servers, rate):
     for key in sorted(k for k in results if k.startswith("connections")):
         for metric, label, better in CONNECTION_ROWS:
             rows.append((key, metric, f"{key.replace('-', ' N=')}: {label}", better))
-    header = ["metric"] + servers + (["switchboard / fastapi"] if {"switchboard", "fastapi"} <= set(servers) else [])
+    peers = [s for s in servers if s != "switchboard"] if "switchboard" in servers else []
+    header = ["metric"] + servers + [f"switchboard / {peer}" for peer in peers]
     lines = []
     for key, metric, label, better in rows:
         if key not in results:
             continue
         values = [results[key].get(server, {}).get("metrics", {}).get(metric) for server in servers]
         cells = [label] + [fmt(v) for v in values]
-        if len(header) > len(servers) + 1:
-            sb, fa = (results[key].get(s, {}).get("metrics", {}).get(metric) for s in ("switchboard", "fastapi"))
+        sb = results[key].get("switchboard", {}).get("metrics", {}).get(metric)
+        for peer in peers:
+            other = results[key].get(peer, {}).get("metrics", {}).get(metric)
             ratio = ""
-            if isinstance(sb, (int, float)) and isinstance(fa, (int, float)) and fa not in (0, 0.0):
-                ratio = f"{sb / fa:.2f}×" + ("" if better is None else (" (higher is better)" if better else " (lower is better)"))
+            if isinstance(sb, (int, float)) and isinstance(other, (int, float)) and other not in (0, 0.0):
+                ratio = f"{sb / other:.2f}×" + ("" if better is None else (" (higher better)" if better else " (lower better)"))
             cells.append(ratio)
         lines.append(cells)
     widths = [max(len(str(row[i])) for row in [header] + lines) for i in range(len(header))]
@@ -187,7 +193,8 @@ def main():
     parser.add_argument("--bench", required=True, help="path of the switchboard-bench binary")
     parser.add_argument("--switchboard", required=True, help="path of the switchboard binary")
     parser.add_argument("--fastapi-venv", help="virtualenv with fastapi and uvicorn")
-    parser.add_argument("--servers", default="switchboard,fastapi")
+    parser.add_argument("--servers", default="switchboard,fastapi,socketify",
+                        help="switchboard, fastapi (the tutorial's code on uvicorn), socketify (the same endpoints on uWebSockets)")
     parser.add_argument("--scenarios", default="echo,fanout,channel,connections",
                         help="echo, fanout (the tutorial chat), channel (a protocol channel; Switchboard only), connections")
     parser.add_argument("--quick", action="store_true", help="short runs and smaller sizes, to try the benchmark out")
@@ -203,8 +210,8 @@ def main():
         sys.exit("error: the benchmark pins the server and the generator to different CPUs and needs 2")
 
     servers = args.servers.split(",")
-    if "fastapi" in servers and not args.fastapi_venv:
-        sys.exit("error: --fastapi-venv is needed to run the FastAPI peer")
+    if {"fastapi", "socketify"} & set(servers) and not args.fastapi_venv:
+        sys.exit("error: --fastapi-venv (the peers' virtualenv) is needed to run the FastAPI and socketify peers")
     duration = args.duration or (3.0 if args.quick else 10.0)
     subscribers = [int(s) for s in (args.subscribers or ("100,1000" if args.quick else "100,1000,10000")).split(",")]
     connections = args.connections or (2000 if args.quick else 10000)
