@@ -25,4 +25,15 @@ public struct ClientInfo: Sendable, Equatable {
             "chan_info": self.channelInfo.map(JSONValue.raw),
         ])
     }
+
+    /// Read the protocol's `ClientInfo` object back (as ``json`` writes it), or `nil` if it is not one.
+    public init?(json: JSONValue) {
+        guard let user = json["user"]?.stringValue, let client = json["client"]?.stringValue else { return nil }
+        self.init(
+            user: user,
+            client: client,
+            connectionInfo: json["conn_info"].map(\.jsonText),
+            channelInfo: json["chan_info"].map(\.jsonText)
+        )
+    }
 }

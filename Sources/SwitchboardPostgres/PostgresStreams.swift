@@ -1,0 +1,197 @@
+public import Logging
+public import PostgresNIO
+public import Switchboard
+
+/// The channels' publication streams of a cluster, in PostgreSQL.
+///
+/// One row per channel (`switchboard_streams`) gives out offsets: the publishing transaction
+/// increments it under its row lock, so offsets increase by one per publication whichever node
+/// publishes, and the epoch, made when the stream starts, survives node restarts. Publications are
+/// kept in `switchboard_publications` for two uses: delivery to every node (the transaction ends
+/// with `pg_notify` of the channel and offset, so the notification stays small whatever the
+/// payload), and history (the last `historySize` of them, none older than the TTL).
+public struct PostgresStreams: Sendable {
+    /// The `LISTEN` channel of publication notifications; each payload is `<offset> <channel>`.
+    public static let notificationChannel = "switchboard_publication"
+
+    let client: PostgresClient
+    let logger: Logger
+    /// How long a publication stays fetchable for delivery even when history does not keep it (a
+    /// channel without history, or one pushed out of a full history): longer than any node needs to
+    /// catch up after a notification.
+    let deliveryGrace: Duration
+
+    public init(client: PostgresClient, logger: Logger, deliveryGrace: Duration = .seconds(60)) {
+        self.client = client
+        self.logger = logger
+        self.deliveryGrace = deliveryGrace
+    }
+
+    /// Append a publication to a channel's stream and notify every listening node.
+    ///
+    /// - Parameters:
+    ///   - historySize: How many publications the channel keeps as history (0: none).
+    ///   - historyTTL: How long history keeps each publication.
+    ///   - newEpoch: The epoch of the stream if this publication starts it.
+    /// - Returns: The publication with its offset, and the stream's epoch.
+    public func append(
+        _ publication: Publication,
+        to channel: String,
+        historySize: Int,
+        historyTTL: Duration,
+        newEpoch: String = HistoryStream.makeEpoch()
+    ) async throws -> (publication: Publication, epoch: String) {
+        let keepMilliseconds = Self.milliseconds(max(historyTTL, self.deliveryGrace))
+        let info = publication.info.map(\.json.jsonText)
+        let tags = publication.tags.isEmpty ? nil : JSONValue.object(publication.tags.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) }).jsonText
+        let graceMilliseconds = Self.milliseconds(self.deliveryGrace)
+        return try await self.client.withTransaction(logger: self.logger) { connection in
+            var top: Int64 = 0
+            var epoch = newEpoch
+            let stream = try await connection.query(
+                """
+                INSERT INTO switchboard_streams (channel, epoch, top_offset) VALUES (\(channel), \(newEpoch), 1)
+                ON CONFLICT (channel) DO UPDATE SET top_offset = switchboard_streams.top_offset + 1
+                RETURNING top_offset, epoch
+                """,
+                logger: self.logger
+            )
+            for try await (offset, streamEpoch) in stream.decode((Int64, String).self) {
+                top = offset
+                epoch = streamEpoch
+            }
+            try await connection.query(
+                """
+                INSERT INTO switchboard_publications (channel, "offset", data, info, tags, expires_at)
+                VALUES (\(channel), \(top), \(publication.data), \(info), \(tags), now() + \(keepMilliseconds) * interval '1 millisecond')
+                """,
+                logger: self.logger
+            ).collect()
+            // History keeps the last `historySize`; older rows stay only for the delivery grace.
+            try await connection.query(
+                """
+                DELETE FROM switchboard_publications
+                WHERE channel = \(channel) AND "offset" <= \(top - Int64(max(historySize, 0)))
+                  AND published_at < now() - \(graceMilliseconds) * interval '1 millisecond'
+                """,
+                logger: self.logger
+            ).collect()
+            try await connection.query(
+                "SELECT pg_notify(\(Self.notificationChannel), \("\(top) \(channel)"))",
+                logger: self.logger
+            ).collect()
+            var stored = publication
+            stored.offset = UInt64(top)
+            return (stored, epoch)
+        }
+    }
+
+    /// The stream's position, or `nil` if nothing was ever published to the channel.
+    public func position(of channel: String) async throws -> StreamPosition? {
+        let rows = try await self.client.query(
+            "SELECT top_offset, epoch FROM switchboard_streams WHERE channel = \(channel)",
+            logger: self.logger
+        )
+        for try await (top, epoch) in rows.decode((Int64, String).self) {
+            return StreamPosition(offset: UInt64(top), epoch: epoch)
+        }
+        return nil
+    }
+
+    /// Publications after `offset`, oldest first, for delivery: everything still stored, history or
+    /// not. A node that finds a gap (an offset missing) has fallen behind by more than the grace.
+    public func publications(of channel: String, after offset: UInt64, limit: Int = 1000) async throws -> [Publication] {
+        let rows = try await self.client.query(
+            """
+            SELECT "offset", data, info, tags FROM switchboard_publications
+            WHERE channel = \(channel) AND "offset" > \(Int64(clamping: offset))
+            ORDER BY "offset" LIMIT \(limit)
+            """,
+            logger: self.logger
+        )
+        return try await Self.publications(rows)
+    }
+
+    /// The channel's history: its last `historySize` publications not older than `historyTTL`,
+    /// oldest first, with the stream's position (`nil` when the channel has no stream).
+    public func history(
+        of channel: String,
+        historySize: Int,
+        historyTTL: Duration
+    ) async throws -> (publications: [Publication], position: StreamPosition?) {
+        // One statement, so the position and the publications come from the same snapshot.
+        let rows = try await self.client.query(
+            """
+            SELECT s.top_offset, s.epoch, p."offset", p.data, p.info, p.tags
+            FROM switchboard_streams s
+            LEFT JOIN switchboard_publications p ON p.channel = s.channel
+              AND p."offset" > s.top_offset - \(Int64(max(historySize, 0)))
+              AND p.published_at > now() - \(Self.milliseconds(historyTTL)) * interval '1 millisecond'
+            WHERE s.channel = \(channel)
+            ORDER BY p."offset"
+            """,
+            logger: self.logger
+        )
+        var position: StreamPosition?
+        var publications: [Publication] = []
+        for try await (top, epoch, offset, data, info, tags) in rows.decode((Int64, String, Int64?, String?, String?, String?).self) {
+            position = StreamPosition(offset: UInt64(top), epoch: epoch)
+            if let offset, let data { publications.append(Self.publication(offset: offset, data: data, info: info, tags: tags)) }
+        }
+        return (publications, position)
+    }
+
+    /// Forget the channel's retained publications; its epoch and offsets carry on.
+    public func removeHistory(of channel: String) async throws {
+        try await self.client.query("DELETE FROM switchboard_publications WHERE channel = \(channel)", logger: self.logger).collect()
+    }
+
+    /// Delete publications past their time. Call it now and then (a node does, every few seconds).
+    ///
+    /// - Returns: How many were deleted.
+    @discardableResult
+    public func removeExpired() async throws -> Int {
+        var count = 0
+        let rows = try await self.client.query(
+            "WITH gone AS (DELETE FROM switchboard_publications WHERE expires_at <= now() RETURNING 1) SELECT count(*) FROM gone",
+            logger: self.logger
+        )
+        for try await deleted in rows.decode(Int.self) { count = deleted }
+        return count
+    }
+
+    /// A notification's payload (`<offset> <channel>`), or `nil` if it is not one.
+    public static func parseNotification(_ payload: String) -> (offset: UInt64, channel: String)? {
+        guard let space = payload.firstIndex(of: " "), let offset = UInt64(payload[..<space]) else { return nil }
+        let channel = payload[payload.index(after: space)...]
+        return channel.isEmpty ? nil : (offset, String(channel))
+    }
+
+    private static func publications(_ rows: PostgresRowSequence) async throws -> [Publication] {
+        var publications: [Publication] = []
+        for try await (offset, data, info, tags) in rows.decode((Int64, String, String?, String?).self) {
+            publications.append(Self.publication(offset: offset, data: data, info: info, tags: tags))
+        }
+        return publications
+    }
+
+    private static func publication(offset: Int64, data: String, info: String?, tags: String?) -> Publication {
+        Publication(
+            offset: UInt64(offset),
+            data: data,
+            info: info.flatMap { try? JSONValue.parse($0) }.flatMap(ClientInfo.init(json:)),
+            tags: tags.flatMap { try? JSONValue.parse($0) }.map(Self.tags) ?? [:]
+        )
+    }
+
+    private static func tags(_ value: JSONValue) -> [String: String] {
+        var tags: [String: String] = [:]
+        for member in value.members ?? [] { tags[member.key] = member.value.stringValue }
+        return tags
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

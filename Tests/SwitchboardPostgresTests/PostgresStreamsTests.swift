@@ -1,0 +1,146 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+import Switchboard
+import SwitchboardPostgres
+import Testing
+
+/// Publication streams in a real PostgreSQL (each test in a database of its own).
+@Suite(.enabled(if: TestDatabase.available, "needs PostgreSQL: run scripts/test.sh"))
+struct PostgresStreamsTests {
+    let logger = Logger(label: "test")
+
+    private func withStreams<T>(
+        deliveryGrace: Duration = .seconds(60),
+        _ body: (PostgresStreams, PostgresClient, PostgresURL) async throws -> T
+    ) async throws -> T {
+        try await TestDatabase.withDatabase { client, url in
+            try await PostgresSchema.migrate(client, logger: self.logger)
+            return try await body(PostgresStreams(client: client, logger: self.logger, deliveryGrace: deliveryGrace), client, url)
+        }
+    }
+
+    /// Several publishers at once (as several nodes would be): every offset from 1 is given out
+    /// exactly once, in one epoch.
+    @Test func concurrentPublishersGetEveryOffsetOnce() async throws {
+        try await self.withStreams { streams, _, _ in
+            let results = try await withThrowingTaskGroup(of: [(UInt64, String)].self) { group in
+                for publisher in 0..<4 {
+                    group.addTask {
+                        var mine: [(UInt64, String)] = []
+                        for n in 0..<50 {
+                            let (publication, epoch) = try await streams.append(
+                                Publication(data: #"{"p":\#(publisher),"n":\#(n)}"#), to: "rooms:a", historySize: 1000, historyTTL: .seconds(600))
+                            mine.append((publication.offset, epoch))
+                        }
+                        return mine
+                    }
+                }
+                var all: [(UInt64, String)] = []
+                for try await part in group { all += part }
+                return all
+            }
+            #expect(results.map(\.0).sorted() == Array(1...200))
+            #expect(Set(results.map(\.1)).count == 1)
+            #expect(try await streams.position(of: "rooms:a")?.offset == 200)
+            // Delivery reads them back in offset order, each publisher's in the order it sent them.
+            let stored = try await streams.publications(of: "rooms:a", after: 0)
+            #expect(stored.map(\.offset) == Array(1...200))
+            for publisher in 0..<4 {
+                let sequence = stored.compactMap { publication -> Int? in
+                    guard let value = try? JSONValue.parse(publication.data), value["p"]?.integerValue(Int.self) == publisher else { return nil }
+                    return value["n"]?.integerValue(Int.self)
+                }
+                #expect(sequence == Array(0..<50))
+            }
+        }
+    }
+
+    /// The epoch lives in the database: another client (a restarted node) continues the same stream.
+    @Test func theEpochAndOffsetsSurviveANewClient() async throws {
+        try await self.withStreams { streams, _, url in
+            let (first, epoch) = try await streams.append(Publication(data: "1"), to: "news", historySize: 10, historyTTL: .seconds(60))
+            #expect(first.offset == 1)
+            try await TestDatabase.withClient(url) { other in
+                let restarted = PostgresStreams(client: other, logger: self.logger)
+                let (second, sameEpoch) = try await restarted.append(
+                    Publication(data: "2"), to: "news", historySize: 10, historyTTL: .seconds(60), newEpoch: "not-used")
+                #expect(second.offset == 2)
+                #expect(sameEpoch == epoch)
+                #expect(try await restarted.position(of: "news") == StreamPosition(offset: 2, epoch: epoch))
+            }
+        }
+    }
+
+    @Test func historyKeepsTheLastSizeAndTheTTLWhileDeliveryStillSeesTheRest() async throws {
+        try await self.withStreams(deliveryGrace: .milliseconds(300)) { streams, _, _ in
+            for n in 1...5 {
+                _ = try await streams.append(Publication(data: "\(n)"), to: "c", historySize: 3, historyTTL: .seconds(60))
+            }
+            let (kept, position) = try await streams.history(of: "c", historySize: 3, historyTTL: .seconds(60))
+            #expect(kept.map(\.data) == ["3", "4", "5"])
+            #expect(position?.offset == 5)
+            // Within the delivery grace, a node that is behind can still fetch what history dropped.
+            #expect(try await streams.publications(of: "c", after: 0).map(\.offset) == [1, 2, 3, 4, 5])
+
+            // A short TTL: gone from history at once after it, and from the table after the grace.
+            _ = try await streams.append(Publication(data: "brief"), to: "d", historySize: 10, historyTTL: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(400))
+            let (expired, stillPositioned) = try await streams.history(of: "d", historySize: 10, historyTTL: .milliseconds(100))
+            #expect(expired.isEmpty)
+            #expect(stillPositioned?.offset == 1, "the stream's position outlives its history")
+            #expect(try await streams.removeExpired() >= 1)
+            #expect(try await streams.publications(of: "d", after: 0).isEmpty)
+        }
+    }
+
+    @Test func aChannelNeverPublishedToHasNoPosition() async throws {
+        try await self.withStreams { streams, _, _ in
+            #expect(try await streams.position(of: "nothing") == nil)
+            let (publications, position) = try await streams.history(of: "nothing", historySize: 10, historyTTL: .seconds(60))
+            #expect(publications.isEmpty)
+            #expect(position == nil)
+        }
+    }
+
+    /// Info and tags come back as they went in; payloads far over NOTIFY's 8000 bytes work because
+    /// the notification carries only the offset and channel.
+    @Test func largePayloadsInfoAndTagsRoundTripAndEveryListenerIsNotified() async throws {
+        try await self.withStreams { streams, client, url in
+            let received = NIOLockedValueBox<[String]>([])
+            let listening = NIOLockedValueBox(false)
+            let listener = Task {
+                try await TestDatabase.withClient(url) { other in
+                    try await other.withConnection { connection in
+                        try await connection.listen(on: PostgresStreams.notificationChannel) { notifications in
+                            listening.withLockedValue { $0 = true }
+                            for try await notification in notifications {
+                                let count = received.withLockedValue { $0.append(notification.payload); return $0.count }
+                                if count == 3 { return }
+                            }
+                        }
+                    }
+                }
+            }
+            while !listening.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+            // LISTEN is sent before the closure runs, but give the server a moment anyway.
+            try await Task.sleep(for: .milliseconds(100))
+
+            let big = "\"" + String(repeating: "x", count: 100_000) + "\""
+            let info = ClientInfo(user: "ann", client: "c-1", connectionInfo: #"{"name":"Ann"}"#)
+            _ = try await streams.append(Publication(data: big, info: info, tags: ["k": "v"]), to: "rooms:big", historySize: 10, historyTTL: .seconds(60))
+            _ = try await streams.append(Publication(data: "2"), to: "rooms:big", historySize: 10, historyTTL: .seconds(60))
+            _ = try await streams.append(Publication(data: "3"), to: "other", historySize: 10, historyTTL: .seconds(60))
+            try await listener.value
+            #expect(received.withLockedValue { $0 } == ["1 rooms:big", "2 rooms:big", "1 other"])
+            #expect(PostgresStreams.parseNotification("2 rooms:big") ?? (0, "") == (2, "rooms:big"))
+            #expect(PostgresStreams.parseNotification("x rooms") == nil)
+            #expect(PostgresStreams.parseNotification("3 ") == nil)
+
+            let stored = try await streams.publications(of: "rooms:big", after: 0, limit: 1)
+            #expect(stored == [Publication(offset: 1, data: big, info: info, tags: ["k": "v"])])
+            _ = client
+        }
+    }
+}
