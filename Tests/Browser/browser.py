@@ -3,6 +3,8 @@
 Uses Debian's chromium and chromium-driver (no driver download).
 """
 
+import sys
+
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -41,8 +43,6 @@ def wait_for_message(driver, text):
 
 def run(test):
     """Runs `test(driver)` in a fresh Chromium; prints one result line and exits non-zero on failure."""
-    import sys
-
     driver = chromium()
     try:
         summary = test(driver)

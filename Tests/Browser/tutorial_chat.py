@@ -9,15 +9,14 @@ Usage: python tutorial_chat.py http://127.0.0.1:PORT [screenshot.png]
 import sys
 
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
 
-from browser import TIMEOUT, run, wait_for_message
+from browser import run, wait_for_message, wait_until
 
 
 def open_chat(driver, base_url):
     driver.get(base_url + "/tutorial")
-    WebDriverWait(driver, TIMEOUT).until(EC.text_to_be_present_in_element((By.ID, "status"), "connected"))
+    # Exactly "connected": "disconnected (…)" contains the word too.
+    wait_until(driver, lambda d: d.find_element(By.ID, "status").text == "connected", "the page never connected")
     client_id = driver.find_element(By.ID, "client-id").text
     assert client_id.isdigit(), f"client id shown is {client_id!r}"
     return client_id
