@@ -3,8 +3,8 @@ public import PostgresNIO
 
 /// The tables a Switchboard cluster shares in PostgreSQL.
 ///
-/// Every node brings the database up to date when it starts, and `switchboard migrate` does the
-/// same by hand. Each migration runs once, in its own transaction, under an advisory lock, so nodes
+/// `switchboard migrate` brings the database up to date (and nodes will at start, once the engine
+/// exists; see docs/SCALE-OUT.md). Each migration runs once, in its own transaction, under an advisory lock, so nodes
 /// that start together neither race nor apply anything twice; running it again changes nothing.
 public enum PostgresSchema {
     /// The advisory lock key migrations hold (an arbitrary constant: "sbmigrat" in ASCII).

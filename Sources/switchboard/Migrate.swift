@@ -4,9 +4,9 @@ import Logging
 import PostgresNIO
 import SwitchboardPostgres
 
-/// `switchboard migrate`: create or upgrade the PostgreSQL schema that nodes share. Every node does
-/// this itself when it starts; run it by hand to prepare a database before the first deployment or
-/// to upgrade it before rolling out new nodes.
+/// `switchboard migrate`: create or upgrade the PostgreSQL schema that nodes share, to prepare a
+/// database before the first deployment or to upgrade it before rolling out new nodes. (Nodes will
+/// also do it themselves at start once the PostgreSQL engine exists; see docs/SCALE-OUT.md.)
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create or upgrade the PostgreSQL schema (idempotent).")
 
