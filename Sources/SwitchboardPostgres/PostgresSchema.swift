@@ -4,8 +4,9 @@ public import PostgresNIO
 /// The tables a Switchboard cluster shares in PostgreSQL.
 ///
 /// `switchboard migrate` brings the database up to date (and nodes will at start, once the engine
-/// exists; see docs/SCALE-OUT.md). Each migration runs once, in its own transaction, under an advisory lock, so nodes
-/// that start together neither race nor apply anything twice; running it again changes nothing.
+/// exists; see docs/SCALE-OUT.md). Each migration runs once, in its own transaction, under an
+/// advisory lock, so migrators that start together neither race nor apply anything twice; running
+/// it again changes nothing.
 public enum PostgresSchema {
     /// The advisory lock key migrations hold (an arbitrary constant: "sbmigrat" in ASCII).
     static let lockKey: Int64 = 0x7362_6d69_6772_6174
