@@ -134,3 +134,119 @@ private func texts(_ outbox: Outbox) -> [String] {
         #expect(newPosition.epoch != position.epoch, "an idle channel is forgotten once its history expired")
     }
 }
+
+/// The hub's side of engines that keep streams outside it (docs/SCALE-OUT.md): publications
+/// delivered with their offsets, and a subscribe in two halves around an asynchronous history read.
+@Suite struct HubDeliveryTests {
+    var options: ChannelOptions {
+        var options = ChannelOptions()
+        options.presence = true
+        options.joinLeave = true
+        options.historySize = 10
+        options.historyTTL = .seconds(60)
+        return options
+    }
+
+    private func publication(_ offset: UInt64) -> Publication {
+        Publication(offset: offset, data: "\(offset)")
+    }
+
+    private func push(_ offset: UInt64) -> String {
+        #"{"push":{"channel":"room","pub":{"data":\#(offset),"offset":\#(offset)}}}"#
+    }
+
+    @Test func deliveredPublicationsKeepTheirOffsetsAndReachEveryFormat() {
+        let hub = Hub()
+        let member = subscriber("a")
+        let plain = subscriber("t", format: .plainText)
+        hub.subscribe("room", options: self.options, subscriber: member)
+        hub.subscribe("room", options: self.options, subscriber: plain)
+        _ = member.outbox.drain()
+        hub.deliver(self.publication(41), to: "room")
+        hub.deliver(Publication(offset: 42, data: #""hi""#), to: "room")
+        #expect(texts(member.outbox) == [self.push(41), #"{"push":{"channel":"room","pub":{"data":"hi","offset":42}}}"#])
+        #expect(texts(plain.outbox) == ["41", "hi"])
+        hub.deliver(self.publication(43), to: "nobody-here")  // no subscribers: nothing, no error
+    }
+
+    /// Between the halves, deliveries are held back; those the outcome already covers are dropped,
+    /// the later ones follow the reply: nothing twice, nothing lost.
+    @Test func aSubscriberInTheMiddleGetsItsReplyThenOnlyWhatComesAfterIt() {
+        let hub = Hub()
+        let other = subscriber("other")
+        hub.subscribe("room", options: self.options, subscriber: other)
+        let newcomer = subscriber("new")
+        hub.beginSubscribe("room", options: self.options, subscriber: newcomer)
+        #expect(hub.presence("room").map(\.client).sorted() == ["new", "other"], "present from the first half")
+        hub.deliver(self.publication(5), to: "room")
+        hub.deliver(self.publication(6), to: "room")
+        #expect(texts(newcomer.outbox) == [], "held back until the reply is queued")
+        #expect(texts(other.outbox) == [self.push(5), self.push(6)])
+
+        // The engine's read saw the stream up to 5 and recovered 4 and 5.
+        var outcome = Hub.SubscribeOutcome()
+        outcome.position = StreamPosition(offset: 5, epoch: "e")
+        outcome.publications = [self.publication(4), self.publication(5)]
+        outcome.wasRecovering = true
+        outcome.recovered = true
+        let completed = hub.completeSubscribe("room", client: "new", outcome: outcome) { outcome in
+            .text("reply: \(outcome.publications.map(\.offset))")
+        }
+        #expect(completed)
+        #expect(texts(newcomer.outbox) == ["reply: [4, 5]", self.push(6)])
+        #expect(texts(other.outbox) == [#"{"push":{"channel":"room","join":{"info":{"user":"u-new","client":"new"}}}}"#])
+
+        hub.deliver(self.publication(7), to: "room")
+        #expect(texts(newcomer.outbox) == [self.push(7)], "live after the second half")
+    }
+
+    @Test func joinsAndLeavesMeanwhileAreHeldTooAndALeaverIsNotCompleted() {
+        let hub = Hub()
+        let newcomer = subscriber("new")
+        hub.beginSubscribe("room", options: self.options, subscriber: newcomer)
+        hub.subscribe("room", options: self.options, subscriber: subscriber("x"))
+        #expect(texts(newcomer.outbox) == [])
+        #expect(hub.completeSubscribe("room", client: "new", outcome: Hub.SubscribeOutcome()) { _ in .text("reply") })
+        #expect(texts(newcomer.outbox) == ["reply", #"{"push":{"channel":"room","join":{"info":{"user":"u-x","client":"x"}}}}"#])
+
+        let leaver = subscriber("leaver")
+        hub.beginSubscribe("room", options: self.options, subscriber: leaver)
+        #expect(hub.unsubscribe("room", client: "leaver"))
+        #expect(!hub.completeSubscribe("room", client: "leaver", outcome: Hub.SubscribeOutcome()) { _ in .text("reply") })
+        #expect(texts(leaver.outbox) == [])
+    }
+
+    /// Deliveries from another thread race the two halves; whatever the interleaving, the
+    /// subscriber sees every offset after the outcome's position exactly once, in order.
+    @Test func racingDeliveriesAreNeitherLostNorDuplicated() async {
+        for round in 0..<20 {
+            let hub = Hub()
+            hub.subscribe("room", options: self.options, subscriber: subscriber("anchor"))
+            let delivered = Mutex<UInt64>(0)
+            let deliverer = Task.detached {
+                for offset in UInt64(1)...2000 {
+                    // As with the database: a publication is committed (visible to readers)
+                    // before it is delivered.
+                    delivered.withLock { $0 = offset }
+                    hub.deliver(Publication(offset: offset, data: "\(offset)"), to: "room")
+                }
+            }
+            let newcomer = subscriber("new-\(round)", limit: 1 << 24)
+            hub.beginSubscribe("room", options: self.options, subscriber: newcomer)
+            // The "read" comes after the first half, as the engine must do it: it sees at least
+            // everything delivered before the first half returned (committed before delivered).
+            let top = delivered.withLock { $0 }
+            var outcome = Hub.SubscribeOutcome()
+            outcome.position = StreamPosition(offset: top, epoch: "e")
+            hub.completeSubscribe("room", client: "new-\(round)", outcome: outcome) { _ in .text("reply") }
+            await deliverer.value
+            let received = texts(newcomer.outbox)
+            #expect(received.first == "reply")
+            let offsets = received.dropFirst().compactMap { text -> UInt64? in
+                guard let value = try? JSONValue.parse(text) else { return nil }
+                return value["push"]?["pub"]?["offset"]?.integerValue(UInt64.self)
+            }
+            #expect(offsets == Array((top + 1)...2000), "round \(round), read at \(top)")
+        }
+    }
+}

@@ -21,12 +21,29 @@ public final class Hub: Sendable {
         public var wasRecovering = false
         /// Whether every publication after `recoverFrom` was still in history and is in ``publications``.
         public var recovered = false
+
+        public init(position: StreamPosition? = nil, publications: [Publication] = [], wasRecovering: Bool = false, recovered: Bool = false) {
+            self.position = position
+            self.publications = publications
+            self.wasRecovering = wasRecovering
+            self.recovered = recovered
+        }
+    }
+
+    /// What a subscriber between ``beginSubscribe(_:options:subscriber:)`` and
+    /// ``completeSubscribe(_:client:outcome:reply:)`` is sent meanwhile, held back.
+    private struct Held {
+        /// The publication's offset, or `nil` for a join or leave.
+        var offset: UInt64?
+        var message: OutboundMessage
     }
 
     /// A channel's live state.
     private struct ChannelState: ~Copyable {
         var options: ChannelOptions
         var subscribers: [String: Subscriber] = [:]
+        /// Subscribers whose subscribe is not complete, and what the channel sent them meanwhile.
+        var held: [String: [Held]] = [:]
         var stream: HistoryStream?
         /// The channel was removed from the hub's table; whoever holds it must look it up again.
         var removed = false
@@ -101,11 +118,54 @@ public final class Hub: Sendable {
             }
             if let message = reply(outcome) { _ = subscriber.outbox.reply(message) }
             state.subscribers[subscriber.client] = subscriber
+            state.held[subscriber.client] = nil
             if options.joinLeave {
-                Self.fanOut(to: state.subscribers, except: subscriber.client, protocolPush: Push.join(subscriber.info, channel: channel))
+                Self.fanOut(to: state.subscribers, held: &state.held, except: subscriber.client, protocolPush: Push.join(subscriber.info, channel: channel))
             }
             return outcome
         }!
+    }
+
+    /// First half of a subscribe whose outcome comes from elsewhere, for engines that keep streams
+    /// outside the hub and read them asynchronously (see docs/SCALE-OUT.md).
+    ///
+    /// The subscriber is in the channel (and its presence) from now on, but whatever the channel
+    /// sends it is held back until ``completeSubscribe(_:client:outcome:reply:)``. Read the stream's
+    /// position and the publications to recover only after this returns: then everything delivered
+    /// before it is at or below that position, and everything after it is held.
+    public func beginSubscribe(_ channel: String, options: ChannelOptions, subscriber: Subscriber) {
+        self.withChannel(channel, creatingWith: options) { state in
+            state.options = options
+            state.subscribers[subscriber.client] = subscriber
+            state.held[subscriber.client] = []
+        }
+    }
+
+    /// Second half of ``beginSubscribe(_:options:subscriber:)``: queue `reply(outcome)` for the
+    /// subscriber, then the held-back publications above the outcome's position (those at or below
+    /// it are in the outcome or came before the subscriber's position) and the held joins and leaves;
+    /// from then on it gets the channel's events directly, and the others get its join.
+    ///
+    /// - Returns: `false` if the subscriber left in between (nothing is queued then).
+    @discardableResult
+    public func completeSubscribe(
+        _ channel: String,
+        client: String,
+        outcome: SubscribeOutcome,
+        reply: (SubscribeOutcome) -> OutboundMessage?
+    ) -> Bool {
+        self.withChannel(channel) { state -> Bool in
+            guard let subscriber = state.subscribers[client], let held = state.held.removeValue(forKey: client) else { return false }
+            if let message = reply(outcome) { _ = subscriber.outbox.reply(message) }
+            let top = outcome.position?.offset ?? 0
+            for entry in held where entry.offset.map({ $0 > top }) ?? true {
+                _ = subscriber.outbox.enqueue(entry.message)
+            }
+            if state.options.joinLeave {
+                Self.fanOut(to: state.subscribers, held: &state.held, except: client, protocolPush: Push.join(subscriber.info, channel: channel))
+            }
+            return true
+        } ?? false
     }
 
     /// Remove a connection from a channel; the others get a leave if the channel pushes them.
@@ -116,8 +176,9 @@ public final class Hub: Sendable {
         let left =
             self.withChannel(channel) { state -> Bool in
                 guard let subscriber = state.subscribers.removeValue(forKey: client) else { return false }
+                state.held[client] = nil
                 if state.options.joinLeave {
-                    Self.fanOut(to: state.subscribers, except: nil, protocolPush: Push.leave(subscriber.info, channel: channel))
+                    Self.fanOut(to: state.subscribers, held: &state.held, except: nil, protocolPush: Push.leave(subscriber.info, channel: channel))
                 }
                 return true
             } ?? false
@@ -154,35 +215,61 @@ public final class Hub: Sendable {
                     (stream.append(publication, size: options.historySize, ttl: options.historyTTL, now: now), stream.epoch)
                 }
             }
-            if !state.subscribers.isEmpty {
-                Self.fanOut(
-                    to: state.subscribers,
-                    except: nil,
-                    protocolPush: Push.publication(publication, channel: channel),
-                    plainText: Self.plainText(publication.data)
-                )
-            }
+            Self.fanOut(publication, channel: channel, in: &state)
             return (publication, epoch)
         }!
     }
 
-    /// Enqueue one event for subscribers, framed once per format that is needed.
+    /// Send subscribers a publication that already has its place in the stream, for engines that
+    /// keep streams outside the hub: they call this on every node, per channel in offset order and
+    /// once per publication (see docs/SCALE-OUT.md). A channel with no subscribers here ignores it.
+    public func deliver(_ publication: Publication, to channel: String) {
+        self.withChannel(channel) { state in Self.fanOut(publication, channel: channel, in: &state) }
+    }
+
+    private static func fanOut(_ publication: Publication, channel: String, in state: inout ChannelState) {
+        guard !state.subscribers.isEmpty else { return }
+        Self.fanOut(
+            to: state.subscribers,
+            held: &state.held,
+            except: nil,
+            offset: publication.offset,
+            protocolPush: Push.publication(publication, channel: channel),
+            plainText: Self.plainText(publication.data)
+        )
+    }
+
+    /// Enqueue one event for subscribers, framed once per format that is needed; subscribers whose
+    /// subscribe is not complete get it held back (with `offset`, for a publication).
     private static func fanOut(
         to subscribers: [String: Subscriber],
+        held: inout [String: [Held]],
         except excluded: String?,
+        offset: UInt64? = nil,
         protocolPush: @autoclosure () -> OutboundMessage,
         plainText: @autoclosure () -> OutboundMessage? = nil
     ) {
         var pushMessage: OutboundMessage?
         var textMessage: OutboundMessage??
+        // (The emptiness check keeps the common case, nobody held, to one test per event.)
+        let anyHeld = !held.isEmpty
         for (client, subscriber) in subscribers where client != excluded {
             switch subscriber.format {
             case .protocolPush:
                 if pushMessage == nil { pushMessage = protocolPush() }
-                _ = subscriber.outbox.enqueue(pushMessage!)
+                if anyHeld, held[client] != nil {
+                    held[client]!.append(Held(offset: offset, message: pushMessage!))
+                } else {
+                    _ = subscriber.outbox.enqueue(pushMessage!)
+                }
             case .plainText:
                 if textMessage == nil { textMessage = plainText() }
-                if let message = textMessage! { _ = subscriber.outbox.enqueue(message) }
+                guard let message = textMessage! else { continue }
+                if anyHeld, held[client] != nil {
+                    held[client]!.append(Held(offset: offset, message: message))
+                } else {
+                    _ = subscriber.outbox.enqueue(message)
+                }
             }
         }
         // A subscriber whose outbox overflowed stays listed until its connection's session leaves:
