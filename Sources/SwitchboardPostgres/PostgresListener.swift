@@ -60,7 +60,7 @@ public struct PostgresListener: Sendable {
             }
             failures += 1
             let delay = self.backoff(afterFailures: failures)
-            self.logger.info("Reconnecting to listen for publications", metadata: ["in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)"])
+            self.logger.info("Reconnecting to listen for publications", metadata: ["in_ms": "\(delay.milliseconds)"])
             try? await Task.sleep(for: delay)
         }
     }

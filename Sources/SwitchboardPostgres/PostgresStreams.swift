@@ -41,10 +41,10 @@ public struct PostgresStreams: Sendable {
         historyTTL: Duration,
         newEpoch: String = HistoryStream.makeEpoch()
     ) async throws -> (publication: Publication, epoch: String) {
-        let keepMilliseconds = Self.milliseconds(max(historyTTL, self.deliveryGrace))
+        let keepMilliseconds = max(historyTTL, self.deliveryGrace).milliseconds
         let info = publication.info.map(\.json.jsonText)
         let tags = publication.tags.isEmpty ? nil : JSONValue.object(publication.tags.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) }).jsonText
-        let graceMilliseconds = Self.milliseconds(self.deliveryGrace)
+        let graceMilliseconds = self.deliveryGrace.milliseconds
         return try await self.client.withTransaction(logger: self.logger) { connection in
             var top: Int64 = 0
             var epoch = newEpoch
@@ -126,7 +126,7 @@ public struct PostgresStreams: Sendable {
             FROM switchboard_streams s
             LEFT JOIN switchboard_publications p ON p.channel = s.channel
               AND p."offset" > s.top_offset - \(Int64(max(historySize, 0)))
-              AND p.published_at > now() - \(Self.milliseconds(historyTTL)) * interval '1 millisecond'
+              AND p.published_at > now() - \(historyTTL.milliseconds) * interval '1 millisecond'
             WHERE s.channel = \(channel)
             ORDER BY p."offset"
             """,
@@ -179,7 +179,7 @@ public struct PostgresStreams: Sendable {
         Publication(
             offset: UInt64(offset),
             data: data,
-            info: info.flatMap { try? JSONValue.parse($0) }.flatMap(ClientInfo.init(json:)),
+            info: info.flatMap(PostgresPresence.info),
             tags: tags.flatMap { try? JSONValue.parse($0) }.map(Self.tags) ?? [:]
         )
     }
@@ -189,9 +189,12 @@ public struct PostgresStreams: Sendable {
         for member in value.members ?? [] { tags[member.key] = member.value.stringValue }
         return tags
     }
+}
 
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
+extension Duration {
+    /// Whole milliseconds, for `interval` arithmetic in SQL.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = self.components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
