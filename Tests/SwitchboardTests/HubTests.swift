@@ -17,15 +17,18 @@ private func texts(_ outbox: Outbox) -> [String] {
     outbox.drain().messages.map { String(buffer: $0.bytes) }
 }
 
+/// A chat room's options: presence, join/leave, and history of 10 for a minute.
+private let chatRoomOptions: ChannelOptions = {
+    var options = ChannelOptions()
+    options.presence = true
+    options.joinLeave = true
+    options.historySize = 10
+    options.historyTTL = .seconds(60)
+    return options
+}()
+
 @Suite struct HubTests {
-    var chat: ChannelOptions {
-        var options = ChannelOptions()
-        options.presence = true
-        options.joinLeave = true
-        options.historySize = 10
-        options.historyTTL = .seconds(60)
-        return options
-    }
+    var chat: ChannelOptions { chatRoomOptions }
 
     @Test func publicationsReachEverySubscriberInOneOrderWithOffsets() throws {
         let hub = Hub()
@@ -138,14 +141,7 @@ private func texts(_ outbox: Outbox) -> [String] {
 /// The hub's side of engines that keep streams outside it (docs/SCALE-OUT.md): publications
 /// delivered with their offsets, and a subscribe in two halves around an asynchronous history read.
 @Suite struct HubDeliveryTests {
-    var options: ChannelOptions {
-        var options = ChannelOptions()
-        options.presence = true
-        options.joinLeave = true
-        options.historySize = 10
-        options.historyTTL = .seconds(60)
-        return options
-    }
+    var options: ChannelOptions { chatRoomOptions }
 
     private func publication(_ offset: UInt64) -> Publication {
         Publication(offset: offset, data: "\(offset)")
