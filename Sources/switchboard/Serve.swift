@@ -66,7 +66,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: """
-            Event loop threads. More threads than the CPUs the process may use only add thread switches.             [env: SWITCHBOARD_THREADS] (default: the CPUs this process may run on, from its affinity mask             (taskset) and cgroup)
+            Event loop threads. More threads than the CPUs the process may use only add thread switches. \
+            [env: SWITCHBOARD_THREADS] (default: the CPUs this process may run on, from its affinity mask \
+            (taskset) and cgroup)
             """
     )
     var threads: Int?
