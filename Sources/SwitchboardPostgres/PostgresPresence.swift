@@ -23,7 +23,7 @@ public struct PostgresPresence: Sendable {
 
     /// Register this node, or mark it seen now.
     public func heartbeat(name: String = "") async throws {
-        try await self.client.query(
+        _ = try await self.client.query(
             """
             INSERT INTO switchboard_nodes (node, name) VALUES (\(self.node), \(name))
             ON CONFLICT (node) DO UPDATE SET seen_at = now()
@@ -34,7 +34,7 @@ public struct PostgresPresence: Sendable {
 
     /// A client of this node entered a channel (again: its entry is replaced).
     public func add(_ info: ClientInfo, to channel: String) async throws {
-        try await self.client.query(
+        _ = try await self.client.query(
             """
             INSERT INTO switchboard_presence (channel, client, node, user_id, info) VALUES (\(channel), \(info.client), \(self.node), \(info.user), \(info.json.jsonText))
             ON CONFLICT (channel, client) DO UPDATE SET node = EXCLUDED.node, user_id = EXCLUDED.user_id, info = EXCLUDED.info
@@ -103,7 +103,7 @@ public struct PostgresPresence: Sendable {
     /// - Returns: The entries removed, per channel.
     public func leaveCluster() async throws -> [(channel: String, info: ClientInfo)] {
         try await self.client.withTransaction(logger: self.logger) { connection in
-            try await connection.query("DELETE FROM switchboard_nodes WHERE node = \(self.node)", logger: self.logger).collect()
+            _ = try await connection.query("DELETE FROM switchboard_nodes WHERE node = \(self.node)", logger: self.logger).collect()
             let rows = try await connection.query(
                 "DELETE FROM switchboard_presence WHERE node = \(self.node) RETURNING channel, info",
                 logger: self.logger

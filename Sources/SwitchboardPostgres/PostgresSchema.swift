@@ -84,8 +84,8 @@ public enum PostgresSchema {
     private static func migrateInTransaction(_ client: PostgresClient, logger: Logger) async throws -> [Int] {
         try await client.withTransaction(logger: logger) { connection in
             // Transaction-scoped: released at commit or rollback, also if this node dies.
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger).collect()
-            try await connection.query(
+            _ = try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger).collect()
+            _ = try await connection.query(
                 """
                 CREATE TABLE IF NOT EXISTS switchboard_schema (
                     version integer PRIMARY KEY,
@@ -102,11 +102,11 @@ public enum PostgresSchema {
             }
             guard current <= Self.currentVersion else { throw PostgresSchemaError.newerThanThisBuild(current) }
             var applied: [Int] = []
-            for version in (current + 1)...max(current + 1, Self.currentVersion) where version <= Self.currentVersion {
+            for version in stride(from: current + 1, through: Self.currentVersion, by: 1) {
                 for statement in Self.migrations[version - 1] {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
                 }
-                try await connection.query("INSERT INTO switchboard_schema (version) VALUES (\(version))", logger: logger).collect()
+                _ = try await connection.query("INSERT INTO switchboard_schema (version) VALUES (\(version))", logger: logger).collect()
                 logger.info("Applied PostgreSQL schema migration", metadata: ["version": "\(version)"])
                 applied.append(version)
             }

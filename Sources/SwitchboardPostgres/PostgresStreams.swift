@@ -60,7 +60,7 @@ public struct PostgresStreams: Sendable {
                 top = offset
                 epoch = streamEpoch
             }
-            try await connection.query(
+            _ = try await connection.query(
                 """
                 INSERT INTO switchboard_publications (channel, "offset", data, info, tags, expires_at)
                 VALUES (\(channel), \(top), \(publication.data), \(info), \(tags), now() + \(keepMilliseconds) * interval '1 millisecond')
@@ -68,7 +68,7 @@ public struct PostgresStreams: Sendable {
                 logger: self.logger
             ).collect()
             // History keeps the last `historySize`; older rows stay only for the delivery grace.
-            try await connection.query(
+            _ = try await connection.query(
                 """
                 DELETE FROM switchboard_publications
                 WHERE channel = \(channel) AND "offset" <= \(top - Int64(max(historySize, 0)))
@@ -76,7 +76,7 @@ public struct PostgresStreams: Sendable {
                 """,
                 logger: self.logger
             ).collect()
-            try await connection.query(
+            _ = try await connection.query(
                 "SELECT pg_notify(\(Self.notificationChannel), \("\(top) \(channel)"))",
                 logger: self.logger
             ).collect()
@@ -143,7 +143,7 @@ public struct PostgresStreams: Sendable {
 
     /// Forget the channel's retained publications; its epoch and offsets carry on.
     public func removeHistory(of channel: String) async throws {
-        try await self.client.query("DELETE FROM switchboard_publications WHERE channel = \(channel)", logger: self.logger).collect()
+        _ = try await self.client.query("DELETE FROM switchboard_publications WHERE channel = \(channel)", logger: self.logger).collect()
     }
 
     /// Delete publications past their time. Call it now and then (a node does, every few seconds).

@@ -17,8 +17,8 @@ enum TestDatabase {
         let text = try #require(Self.url, "SWITCHBOARD_TEST_POSTGRES_URL is not set: run scripts/test.sh, which starts PostgreSQL")
         let admin = try PostgresURL(text)
         let name = "sbtest_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        try await Self.withClient(admin) { client in
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)")).collect()
+        _ = try await Self.withClient(admin) { client in
+            _ = try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)")).collect()
         }
         var url = admin
         url.database = name
@@ -42,8 +42,8 @@ enum TestDatabase {
     }
 
     private static func drop(_ name: String, admin: PostgresURL) async throws {
-        try await Self.withClient(admin) { client in
-            try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")).collect()
+        _ = try await Self.withClient(admin) { client in
+            _ = try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")).collect()
         }
     }
 }
@@ -87,7 +87,7 @@ struct PostgresSchemaTests {
         try await TestDatabase.withDatabase { client, _ in
             try await PostgresSchema.migrate(client, logger: self.logger)
             let newer = PostgresSchema.currentVersion + 1
-            try await client.query("INSERT INTO switchboard_schema (version) VALUES (\(newer))").collect()
+            _ = try await client.query("INSERT INTO switchboard_schema (version) VALUES (\(newer))").collect()
             await #expect(throws: PostgresSchemaError.newerThanThisBuild(newer)) {
                 try await PostgresSchema.migrate(client, logger: self.logger)
             }
