@@ -98,6 +98,28 @@ public struct PostgresStreams: Sendable {
         return nil
     }
 
+    /// The stream's position, starting the stream (offset 0, epoch `newEpoch`) if the channel has
+    /// none yet, so that a subscriber to a channel never published to gets an epoch to recover in.
+    public func startStream(of channel: String, newEpoch: String = HistoryStream.makeEpoch()) async throws -> StreamPosition {
+        // The CTE's insert is invisible to the statement's own SELECT of the table, hence the union.
+        let rows = try await self.client.query(
+            """
+            WITH inserted AS (
+                INSERT INTO switchboard_streams (channel, epoch, top_offset) VALUES (\(channel), \(newEpoch), 0)
+                ON CONFLICT (channel) DO NOTHING RETURNING top_offset, epoch
+            )
+            SELECT top_offset, epoch FROM inserted
+            UNION ALL SELECT top_offset, epoch FROM switchboard_streams WHERE channel = \(channel)
+            LIMIT 1
+            """,
+            logger: self.logger
+        )
+        for try await (top, epoch) in rows.decode((Int64, String).self) {
+            return StreamPosition(offset: UInt64(top), epoch: epoch)
+        }
+        throw PostgresStreamsError.noStream(channel)
+    }
+
     /// Publications after `offset`, oldest first, for delivery: everything still stored, history or
     /// not. A node that finds a gap (an offset missing) has fallen behind by more than the grace.
     public func publications(of channel: String, after offset: UInt64, limit: Int = 1000) async throws -> [Publication] {
@@ -197,4 +219,10 @@ extension Duration {
         let (seconds, attoseconds) = self.components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
+}
+
+/// What went wrong with a stream beyond a database error.
+public enum PostgresStreamsError: Error, Equatable {
+    /// The channel's stream could not be found or started.
+    case noStream(String)
 }

@@ -11,7 +11,7 @@ import Testing
 struct PostgresStreamsTests {
     let logger = Logger(label: "test")
 
-    private func withStreams<T>(
+    func withStreams<T>(
         deliveryGrace: Duration = .seconds(60),
         _ body: (PostgresStreams, PostgresClient, PostgresURL) async throws -> T
     ) async throws -> T {
@@ -141,6 +141,19 @@ struct PostgresStreamsTests {
             let stored = try await streams.publications(of: "rooms:big", after: 0, limit: 1)
             #expect(stored == [Publication(offset: 1, data: big, info: info, tags: ["k": "v"])])
             _ = client
+        }
+    }
+}
+
+extension PostgresStreamsTests {
+    @Test func startingAStreamGivesAnEpochOnceAndPublicationsContinueIt() async throws {
+        try await self.withStreams { streams, _, _ in
+            let started = try await streams.startStream(of: "fresh", newEpoch: "first")
+            #expect(started == StreamPosition(offset: 0, epoch: "first"))
+            #expect(try await streams.startStream(of: "fresh", newEpoch: "second") == started, "started once")
+            let (publication, epoch) = try await streams.append(Publication(data: "1"), to: "fresh", historySize: 10, historyTTL: .seconds(60))
+            #expect(publication.offset == 1)
+            #expect(epoch == "first")
         }
     }
 }

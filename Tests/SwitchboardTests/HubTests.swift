@@ -246,3 +246,23 @@ private let chatRoomOptions: ChannelOptions = {
         }
     }
 }
+
+extension HubDeliveryTests {
+    /// A node that is still catching up delivers offsets a newcomer's outcome already covers: the
+    /// newcomer skips them, then gets everything after.
+    @Test func aCompletedSubscriberSkipsLateDeliveriesItsOutcomeCovers() {
+        let hub = Hub()
+        let other = subscriber("other")
+        hub.subscribe("room", options: chatRoomOptions, subscriber: other)
+        _ = other.outbox.drain()
+        let newcomer = subscriber("new")
+        hub.beginSubscribe("room", options: chatRoomOptions, subscriber: newcomer)
+        hub.completeSubscribe("room", client: "new", outcome: Hub.SubscribeOutcome(position: StreamPosition(offset: 10, epoch: "e"))) { _ in .text("reply") }
+        _ = other.outbox.drain()  // its join
+        for offset in UInt64(9)...12 {
+            hub.deliver(Publication(offset: offset, data: "\(offset)"), to: "room")
+        }
+        #expect(texts(newcomer.outbox) == ["reply", #"{"push":{"channel":"room","pub":{"data":11,"offset":11}}}"#, #"{"push":{"channel":"room","pub":{"data":12,"offset":12}}}"#])
+        #expect(texts(other.outbox).count == 4, "the others get every delivery")
+    }
+}

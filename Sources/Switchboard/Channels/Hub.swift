@@ -44,6 +44,9 @@ public final class Hub: Sendable {
         var subscribers: [String: Subscriber] = [:]
         /// Subscribers whose subscribe is not complete, and what the channel sent them meanwhile.
         var held: [String: [Held]] = [:]
+        /// Subscribers completed at a position this node may not have delivered up to yet: they skip
+        /// publications at or below it (until the first one above it).
+        var floors: [String: UInt64] = [:]
         var stream: HistoryStream?
         /// The channel was removed from the hub's table; whoever holds it must look it up again.
         var removed = false
@@ -119,8 +122,9 @@ public final class Hub: Sendable {
             if let message = reply(outcome) { _ = subscriber.outbox.reply(message) }
             state.subscribers[subscriber.client] = subscriber
             state.held[subscriber.client] = nil
+            state.floors[subscriber.client] = nil
             if options.joinLeave {
-                Self.fanOut(to: state.subscribers, held: &state.held, except: subscriber.client, protocolPush: Push.join(subscriber.info, channel: channel))
+                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: subscriber.client, protocolPush: Push.join(subscriber.info, channel: channel))
             }
             return outcome
         }!
@@ -158,11 +162,15 @@ public final class Hub: Sendable {
             guard let subscriber = state.subscribers[client], let held = state.held.removeValue(forKey: client) else { return false }
             if let message = reply(outcome) { _ = subscriber.outbox.reply(message) }
             let top = outcome.position?.offset ?? 0
+            var passedTop = false
             for entry in held where entry.offset.map({ $0 > top }) ?? true {
+                if entry.offset != nil { passedTop = true }
                 _ = subscriber.outbox.enqueue(entry.message)
             }
+            // A node catching up may still deliver offsets the outcome covers.
+            if top > 0, !passedTop { state.floors[client] = top }
             if state.options.joinLeave {
-                Self.fanOut(to: state.subscribers, held: &state.held, except: client, protocolPush: Push.join(subscriber.info, channel: channel))
+                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: client, protocolPush: Push.join(subscriber.info, channel: channel))
             }
             return true
         } ?? false
@@ -177,8 +185,9 @@ public final class Hub: Sendable {
             self.withChannel(channel) { state -> Bool in
                 guard let subscriber = state.subscribers.removeValue(forKey: client) else { return false }
                 state.held[client] = nil
+                state.floors[client] = nil
                 if state.options.joinLeave {
-                    Self.fanOut(to: state.subscribers, held: &state.held, except: nil, protocolPush: Push.leave(subscriber.info, channel: channel))
+                    Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: nil, protocolPush: Push.leave(subscriber.info, channel: channel))
                 }
                 return true
             } ?? false
@@ -232,6 +241,7 @@ public final class Hub: Sendable {
         Self.fanOut(
             to: state.subscribers,
             held: &state.held,
+            floors: &state.floors,
             except: nil,
             offset: publication.offset,
             protocolPush: Push.publication(publication, channel: channel),
@@ -244,6 +254,7 @@ public final class Hub: Sendable {
     private static func fanOut(
         to subscribers: [String: Subscriber],
         held: inout [String: [Held]],
+        floors: inout [String: UInt64],
         except excluded: String?,
         offset: UInt64? = nil,
         protocolPush: @autoclosure () -> OutboundMessage,
@@ -251,9 +262,14 @@ public final class Hub: Sendable {
     ) {
         var pushMessage: OutboundMessage?
         var textMessage: OutboundMessage??
-        // (The emptiness check keeps the common case, nobody held, to one test per event.)
+        // (The emptiness checks keep the common case, nobody held or floored, to two tests per event.)
         let anyHeld = !held.isEmpty
+        let anyFloor = !floors.isEmpty && offset != nil
         for (client, subscriber) in subscribers where client != excluded {
+            if anyFloor, let floor = floors[client] {
+                if offset! <= floor { continue }
+                floors[client] = nil
+            }
             switch subscriber.format {
             case .protocolPush:
                 if pushMessage == nil { pushMessage = protocolPush() }

@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+import Switchboard
+import SwitchboardPostgres
+import Testing
+
+/// Two nodes in one process: two hubs, each with its own engine and PostgreSQL clients, on one
+/// real database. What one publishes reaches the other's subscribers in order, once each, and a
+/// subscriber recovers on the other node.
+@Suite(.enabled(if: TestDatabase.available, "needs PostgreSQL: run scripts/test.sh"))
+struct PostgresEngineTests {
+    let logger = Logger(label: "test")
+
+    var room: Switchboard.ChannelOptions {
+        var options = Switchboard.ChannelOptions()
+        options.presence = true
+        options.historySize = 1000
+        options.historyTTL = .seconds(300)
+        return options
+    }
+
+    /// Runs `body` with two started engines (nodes) on a fresh database.
+    private func withTwoNodes(_ body: (PostgresEngine, Hub, PostgresEngine, Hub) async throws -> Void) async throws {
+        try await TestDatabase.withDatabase { client, url in
+            try await PostgresSchema.migrate(client, logger: self.logger)
+            try await TestDatabase.withClient(url) { listenA in
+                try await TestDatabase.withClient(url) { clientB in
+                    try await TestDatabase.withClient(url) { listenB in
+                        let hubA = Hub()
+                        let hubB = Hub()
+                        let a = PostgresEngine(hub: hubA, client: client, listenerClient: listenA, logger: self.logger)
+                        let b = PostgresEngine(hub: hubB, client: clientB, listenerClient: listenB, logger: self.logger)
+                        let runA = Task { await a.run() }
+                        let runB = Task { await b.run() }
+                        defer {
+                            runA.cancel()
+                            runB.cancel()
+                        }
+                        try await body(a, hubA, b, hubB)
+                    }
+                }
+            }
+        }
+    }
+
+    private func offsets(_ outbox: Outbox) -> [UInt64] {
+        outbox.drain().messages.compactMap { message in
+            let value = try? JSONValue.parse(String(buffer: message.bytes))
+            return value?["push"]?["pub"]?["offset"]?.integerValue(UInt64.self)
+        }
+    }
+
+    private func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !condition() {
+            if ContinuousClock.now > deadline { return false }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+
+    @Test func publicationsFromBothNodesReachEverySubscriberInOrderOnceEach() async throws {
+        try await self.withTwoNodes { a, _, b, _ in
+            let onA = Subscriber(info: ClientInfo(user: "", client: "sub-a"), outbox: Outbox(limit: 1 << 24))
+            let onB = Subscriber(info: ClientInfo(user: "", client: "sub-b"), outbox: Outbox(limit: 1 << 24))
+            try await a.subscribe("rooms:x", options: self.room, subscriber: onA)
+            try await b.subscribe("rooms:x", options: self.room, subscriber: onB)
+            // Give the listeners a moment to be listening before the stream starts.
+            try await Task.sleep(for: .milliseconds(300))
+
+            // 2 publishers on each node, 150 publications each, at the same time.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (engine, name) in [(a, "a"), (b, "b")] {
+                    for publisher in 0..<2 {
+                        group.addTask {
+                            for n in 0..<150 {
+                                _ = try await engine.publish(Publication(data: #""\#(name)\#(publisher)-\#(n)""#), to: "rooms:x", options: self.room)
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var seenA: [UInt64] = []
+            var seenB: [UInt64] = []
+            #expect(try await self.eventually {
+                seenA += self.offsets(onA.outbox)
+                seenB += self.offsets(onB.outbox)
+                return seenA.count >= 600 && seenB.count >= 600
+            })
+            #expect(seenA == Array(1...600), "node A: in order, none lost or doubled")
+            #expect(seenB == Array(1...600), "node B: in order, none lost or doubled")
+        }
+    }
+
+    @Test func aClientRecoversOnTheOtherNode() async throws {
+        try await self.withTwoNodes { a, hubA, b, _ in
+            let first = Subscriber(info: ClientInfo(user: "", client: "c1"), outbox: Outbox(limit: 1 << 20))
+            let outcome = try await a.subscribe("rooms:y", options: self.room, subscriber: first)
+            try await Task.sleep(for: .milliseconds(300))
+            for n in 1...3 { _ = try await b.publish(Publication(data: "\(n)"), to: "rooms:y", options: self.room) }
+            var seen: [UInt64] = []
+            #expect(try await self.eventually { seen += self.offsets(first.outbox); return seen.count == 3 })
+            // The client drops from node A; 4 more are published; it comes back on node B.
+            hubA.unsubscribe("rooms:y", client: "c1")
+            var (last, epoch) = (Publication(data: "x"), "")
+            for n in 4...7 { (last, epoch) = try await a.publish(Publication(data: "\(n)"), to: "rooms:y", options: self.room) }
+            #expect(last.offset == 7)
+            let position = StreamPosition(offset: 3, epoch: outcome.position?.epoch ?? "")
+            #expect(position.epoch == epoch, "one epoch for the stream on every node")
+            let back = Subscriber(info: ClientInfo(user: "", client: "c1-again"), outbox: Outbox(limit: 1 << 20))
+            let recovered = try await b.subscribe("rooms:y", options: self.room, subscriber: back, recoverFrom: position) { outcome in
+                .text("reply \(outcome.publications.map(\.offset))")
+            }
+            #expect(recovered.recovered)
+            #expect(recovered.publications.map(\.offset) == [4, 5, 6, 7])
+            _ = try await a.publish(Publication(data: "8"), to: "rooms:y", options: self.room)
+            var texts: [String] = []
+            #expect(try await self.eventually {
+                texts += back.outbox.drain().messages.map { String(buffer: $0.bytes) }
+                return texts.count == 2
+            })
+            #expect(texts.first == "reply [4, 5, 6, 7]")
+            #expect(texts.last?.contains(#""offset":8"#) == true, "then live, with nothing doubled: \(texts)")
+        }
+    }
+}
