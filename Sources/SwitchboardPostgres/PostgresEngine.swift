@@ -125,14 +125,12 @@ public final class PostgresEngine: Sendable {
     /// Fetch and deliver what this node has not delivered yet; one fetch per channel at a time.
     private func fetch(_ channel: String) {
         let start = self.cursors.withLock { cursors -> Bool in
-            guard var cursor = cursors[channel] else { return false }
+            guard let cursor = cursors[channel] else { return false }
             if cursor.fetching {
-                cursor.again = true
-                cursors[channel] = cursor
+                cursors[channel]!.again = true
                 return false
             }
-            cursor.fetching = true
-            cursors[channel] = cursor
+            cursors[channel]!.fetching = true
             return true
         }
         guard start else { return }
@@ -165,17 +163,15 @@ public final class PostgresEngine: Sendable {
             }
             // Done unless more was announced meanwhile; forget channels with no local subscribers.
             let more = self.cursors.withLock { cursors -> Bool in
-                guard var cursor = cursors[channel] else { return false }
+                guard let cursor = cursors[channel] else { return false }
                 if cursor.again {
-                    cursor.again = false
-                    cursors[channel] = cursor
+                    cursors[channel]!.again = false
                     return true
                 }
                 if self.hub.presenceStats(channel).clients == 0 {
                     cursors[channel] = nil
                 } else {
-                    cursor.fetching = false
-                    cursors[channel] = cursor
+                    cursors[channel]!.fetching = false
                 }
                 return false
             }
