@@ -139,12 +139,12 @@ public final class PostgresEngine: Sendable {
 
     private func fetchLoop(_ channel: String) async {
         while true {
-            guard let delivered = self.cursors.withLock({ $0[channel]?.delivered }) else { return }
+            // Only this loop moves the channel's cursor (one loop per channel), so it reads it once.
+            guard var delivered = self.cursors.withLock({ $0[channel]?.delivered }) else { return }
             do {
                 let publications = try await self.streams.publications(of: channel, after: delivered)
                 for publication in publications {
-                    let expected = self.cursors.withLock { $0[channel]?.delivered ?? 0 } + 1
-                    if publication.offset < expected { continue }
+                    let expected = delivered + 1
                     if publication.offset > expected {
                         self.logger.error(
                             "Publications were gone before this node delivered them",
@@ -152,7 +152,8 @@ public final class PostgresEngine: Sendable {
                         )
                     }
                     self.hub.deliver(publication, to: channel)
-                    self.cursors.withLock { $0[channel]?.delivered = publication.offset }
+                    delivered = publication.offset
+                    self.cursors.withLock { $0[channel]?.delivered = delivered }
                 }
                 if publications.count == 1000 { continue }  // a full page: there may be more
             } catch {

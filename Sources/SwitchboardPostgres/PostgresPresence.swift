@@ -65,7 +65,7 @@ public struct PostgresPresence: Sendable {
         )
         var members: [ClientInfo] = []
         for try await text in rows.decode(String.self) {
-            if let info = Self.info(text) { members.append(info) }
+            if let info = ClientInfo(jsonText: text) { members.append(info) }
         }
         return members
     }
@@ -116,13 +116,8 @@ public struct PostgresPresence: Sendable {
     private static func entries(_ rows: PostgresRowSequence) async throws -> [(channel: String, info: ClientInfo)] {
         var entries: [(channel: String, info: ClientInfo)] = []
         for try await (channel, text) in rows.decode((String, String).self) {
-            if let info = Self.info(text) { entries.append((channel, info)) }
+            if let info = ClientInfo(jsonText: text) { entries.append((channel, info)) }
         }
         return entries
-    }
-
-    /// A stored `ClientInfo` object.
-    static func info(_ text: String) -> ClientInfo? {
-        (try? JSONValue.parse(text)).flatMap(ClientInfo.init(json:))
     }
 }

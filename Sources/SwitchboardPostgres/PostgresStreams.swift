@@ -43,7 +43,7 @@ public struct PostgresStreams: Sendable {
     ) async throws -> (publication: Publication, epoch: String) {
         let keepMilliseconds = max(historyTTL, self.deliveryGrace).milliseconds
         let info = publication.info.map(\.json.jsonText)
-        let tags = publication.tags.isEmpty ? nil : JSONValue.object(publication.tags.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) }).jsonText
+        let tags = publication.tagsJSON?.jsonText
         let graceMilliseconds = self.deliveryGrace.milliseconds
         return try await self.client.withTransaction(logger: self.logger) { connection in
             var top: Int64 = 0
@@ -201,7 +201,7 @@ public struct PostgresStreams: Sendable {
         Publication(
             offset: UInt64(offset),
             data: data,
-            info: info.flatMap(PostgresPresence.info),
+            info: info.flatMap(ClientInfo.init(jsonText:)),
             tags: tags.flatMap { try? JSONValue.parse($0) }.map(Self.tags) ?? [:]
         )
     }

@@ -26,6 +26,13 @@ public struct ClientInfo: Sendable, Equatable {
         ])
     }
 
+    /// Read the protocol's `ClientInfo` object back from JSON text (as `json.jsonText` writes it),
+    /// or `nil` if it is not one.
+    public init?(jsonText: String) {
+        guard let value = try? JSONValue.parse(jsonText) else { return nil }
+        self.init(json: value)
+    }
+
     /// Read the protocol's `ClientInfo` object back (as ``json`` writes it), or `nil` if it is not one.
     public init?(json: JSONValue) {
         guard let user = json["user"]?.stringValue, let client = json["client"]?.stringValue else { return nil }

@@ -22,7 +22,12 @@ public struct Publication: Sendable, Equatable {
             "data": .raw(self.data),
             "offset": self.offset > 0 ? .integer(self.offset) : nil,
             "info": self.info?.json,
-            "tags": self.tags.isEmpty ? nil : .object(self.tags.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) }),
+            "tags": self.tagsJSON,
         ])
+    }
+
+    /// The tags as the protocol's JSON object (keys sorted), or `nil` when there are none.
+    public var tagsJSON: JSONValue? {
+        self.tags.isEmpty ? nil : .object(self.tags.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) })
     }
 }
