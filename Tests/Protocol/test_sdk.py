@@ -110,6 +110,14 @@ async def connected(user, events=None, **kwargs):
     return client
 
 
+async def subscribed(client, channel, events=None, **kwargs):
+    """A subscription of `client` to `channel` that the server has confirmed."""
+    sub = client.new_subscription(channel, events or Recorder(), **kwargs)
+    await sub.subscribe()
+    await sub.ready(timeout=5)
+    return sub
+
+
 # --- Connection and tokens -------------------------------------------------------------------------
 
 
@@ -118,9 +126,7 @@ async def test_valid_token_connects_with_its_user():
     assert client.state == ClientState.CONNECTED
     assert client.client_id
     channel = room()
-    sub = client.new_subscription(channel, Recorder())
-    await sub.subscribe()
-    await sub.ready(timeout=5)
+    sub = await subscribed(client, channel)
     presence = await sub.presence()
     assert [info.user for info in presence.clients.values()] == ["alice"]
     await client.disconnect()
@@ -174,11 +180,8 @@ async def test_publish_reaches_subscribers_with_offsets_and_info():
     channel = room()
     alice, bob = await connected("alice"), await connected("bob")
     seen_a, seen_b = Recorder(), Recorder()
-    sub_a = alice.new_subscription(channel, seen_a)
-    sub_b = bob.new_subscription(channel, seen_b)
-    for sub in (sub_a, sub_b):
-        await sub.subscribe()
-        await sub.ready(timeout=5)
+    sub_a = await subscribed(alice, channel, seen_a)
+    sub_b = await subscribed(bob, channel, seen_b)
     for i in range(5):
         await sub_a.publish({"i": i})
     assert await eventually(lambda: len(seen_b.publications) == 5)
@@ -194,13 +197,9 @@ async def test_join_leave_and_presence():
     channel = room()
     alice = await connected("alice")
     seen = Recorder()
-    sub = alice.new_subscription(channel, seen)
-    await sub.subscribe()
-    await sub.ready(timeout=5)
+    sub = await subscribed(alice, channel, seen)
     bob = await connected("bob")
-    sub_b = bob.new_subscription(channel, Recorder())
-    await sub_b.subscribe()
-    await sub_b.ready(timeout=5)
+    sub_b = await subscribed(bob, channel)
     assert await eventually(lambda: [info.user for info in seen.joins] == ["bob"])
     stats = await sub.presence_stats()
     assert (stats.num_clients, stats.num_users) == (2, 2)
@@ -217,9 +216,7 @@ async def test_history_limit_reverse_and_since():
     for i in range(6):
         api().publish(PublishRequest(channel=channel, data=i))
     client = await connected("dave")
-    sub = client.new_subscription(channel, Recorder())
-    await sub.subscribe()
-    await sub.ready(timeout=5)
+    sub = await subscribed(client, channel)
     full = await sub.history(limit=-1)
     assert [p.data for p in full.publications] == list(range(6))
     assert full.offset == 6
@@ -262,9 +259,7 @@ async def test_private_channel_needs_a_subscription_token():
         return token("frank", channel=channel)
 
     seen = Recorder()
-    sub = client.new_subscription("private:frank2", seen, get_token=get_token)
-    await sub.subscribe()
-    await sub.ready(timeout=5)
+    sub = await subscribed(client, "private:frank2", seen, get_token=get_token)
     api().publish(PublishRequest(channel="private:frank2", data="secret"))
     assert await eventually(lambda: [p.data for p in seen.publications] == ["secret"])
     await client.disconnect()
@@ -277,9 +272,7 @@ async def test_recovery_after_forced_disconnect_loses_nothing():
     await client.connect()
     await client.ready(timeout=5)
     seen = Recorder()
-    sub = client.new_subscription(channel, seen)
-    await sub.subscribe()
-    await sub.ready(timeout=5)
+    sub = await subscribed(client, channel, seen)
     for i in range(3):
         api().publish(PublishRequest(channel=channel, data=i))
     assert await eventually(lambda: len(seen.publications) == 3)
@@ -321,9 +314,7 @@ async def test_server_api_methods():
     channel = room()
     user_client = await connected("ivy")
     seen = Recorder()
-    sub = user_client.new_subscription(channel, seen)
-    await sub.subscribe()
-    await sub.ready(timeout=5)
+    sub = await subscribed(user_client, channel, seen)
 
     published = client_api.publish(PublishRequest(channel=channel, data={"a": 1}))
     assert published.offset == 1 and published.epoch
