@@ -195,11 +195,6 @@ public final class Hub: Sendable {
         return left
     }
 
-    /// Whether a client is subscribed to a channel.
-    public func isSubscribed(_ channel: String, client: String) -> Bool {
-        self.withChannel(channel) { $0.subscribers[client] != nil } ?? false
-    }
-
     // MARK: Publishing
 
     /// Publish into a channel: give the publication an offset if the channel keeps history, keep
