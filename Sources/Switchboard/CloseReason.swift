@@ -62,4 +62,9 @@ public struct CloseReason: Sendable, Hashable, CustomStringConvertible {
     public static func unsupportedData(_ reason: String) -> CloseReason {
         CloseReason(code: 1003, reason: reason)
     }
+
+    /// 1011: the server cannot go on with the connection (its engine's database is unreachable, say).
+    public static func internalError(_ reason: String) -> CloseReason {
+        CloseReason(code: 1011, reason: reason)
+    }
 }

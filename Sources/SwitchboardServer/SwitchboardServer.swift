@@ -28,16 +28,20 @@ public struct SwitchboardServer: Sendable {
     /// - Parameters:
     ///   - eventLoopGroup: Where connections run; NIO's shared singleton group by default. The caller
     ///     owns a group it passes and shuts it down after the server has stopped.
+    ///   - engine: Where channels live: in this process (the default) or shared with other nodes
+    ///     (`SwitchboardPostgres`). The server runs its background work (``Engine/run()``).
     /// - Throws: when the web page's resources are missing from the install, or a token key cannot be read.
     public init(
         configuration: SwitchboardConfiguration,
         logger: Logger? = nil,
-        eventLoopGroup: (any EventLoopGroup)? = nil
+        eventLoopGroup: (any EventLoopGroup)? = nil,
+        engine: any Engine = MemoryEngine()
     ) async throws {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.registry = ConnectionRegistry(limit: configuration.maxConnections)
         self.service = ChannelService(
+            engine: engine,
             channels: configuration.channels,
             verifier: try await JWTTokenVerifier(keys: configuration.tokenKeys),
             settings: ProtocolSettings(
@@ -70,10 +74,12 @@ public struct SwitchboardServer: Sendable {
     ) -> ServiceGroup {
         let app = self.makeApplication(onRunning: onRunning)
         let shutdown = ShutdownService(registry: self.registry, closeTimeout: self.configuration.closeTimeout)
-        let sweeper = HubSweeper(hub: self.service.hub)
+        // Services stop in reverse order: connections close first, then the engine (whose subscribers
+        // have left by then), then the application.
+        let engine = EngineService(engine: self.service.engine)
         return ServiceGroup(
             configuration: .init(
-                services: [app, sweeper, shutdown],
+                services: [app, engine, shutdown],
                 gracefulShutdownSignals: gracefulShutdownSignals,
                 logger: self.logger
             )
@@ -125,12 +131,16 @@ public struct SwitchboardServer: Sendable {
             maxBodySize: max(self.configuration.maxMessageSize, 1 << 20)
         ).addRoutes(to: router)
         let registry = self.registry
+        let engine = self.service.engine
         router.get("/health") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok","connections":\#(registry.count)}"#))
-            )
+            // Readiness: a load balancer should stop sending clients to a node whose engine is down.
+            let (status, body): (HTTPResponse.Status, JSONValue) =
+                switch engine.status {
+                case .ready: (.ok, .object(["status": .string("ok"), "connections": .integer(registry.count)]))
+                case .unavailable(let reason):
+                    (.serviceUnavailable, .object(["status": .string("unavailable"), "reason": .string(reason), "connections": .integer(registry.count)]))
+                }
+            return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body.jsonText)))
         }
         return router
     }

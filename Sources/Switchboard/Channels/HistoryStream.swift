@@ -60,10 +60,16 @@ public struct HistoryStream: Sendable {
     ///   the epoch differs, the position is ahead of the stream, or some of them are gone.
     public mutating func publications(after position: StreamPosition, now: ContinuousClock.Instant, size: Int) -> [Publication]? {
         self.trim(size: size, now: now)
-        guard position.epoch == self.epoch, position.offset <= self.topOffset else { return nil }
-        if position.offset == self.topOffset { return [] }
-        guard let oldest = self.entries[self.start...].first?.publication.offset, oldest <= position.offset + 1 else { return nil }
-        return self.entries[self.start...].map(\.publication).filter { $0.offset > position.offset }
+        return Self.missed(after: position, in: self.entries[self.start...].map(\.publication), position: self.position)
+    }
+
+    /// What a client at `client` missed, from a stream's retained publications (oldest first) and
+    /// position, wherever they are kept; see ``publications(after:now:size:)``.
+    public static func missed(after client: StreamPosition, in retained: [Publication], position: StreamPosition) -> [Publication]? {
+        guard client.epoch == position.epoch, client.offset <= position.offset else { return nil }
+        if client.offset == position.offset { return [] }
+        guard let oldest = retained.first?.offset, oldest <= client.offset + 1 else { return nil }
+        return retained.filter { $0.offset > client.offset }
     }
 
     /// Why a history query cannot be answered.
@@ -86,9 +92,21 @@ public struct HistoryStream: Sendable {
         size: Int
     ) -> Result<[Publication], QueryError> {
         self.trim(size: size, now: now)
-        var retained = self.entries[self.start...].map(\.publication)
+        return Self.select(from: self.entries[self.start...].map(\.publication), position: self.position, since: since, limit: limit, reverse: reverse)
+    }
+
+    /// A `history` call's answer from a stream's retained publications (oldest first) and position,
+    /// wherever they are kept; see ``query(since:limit:reverse:now:size:)``.
+    public static func select(
+        from retained: [Publication],
+        position: StreamPosition,
+        since: StreamPosition?,
+        limit: Int,
+        reverse: Bool
+    ) -> Result<[Publication], QueryError> {
+        var retained = retained
         if let since {
-            guard since.epoch == self.epoch, since.offset <= self.topOffset else { return .failure(.unrecoverablePosition) }
+            guard since.epoch == position.epoch, since.offset <= position.offset else { return .failure(.unrecoverablePosition) }
             retained.removeAll { $0.offset <= since.offset }
         }
         if reverse { retained.reverse() }

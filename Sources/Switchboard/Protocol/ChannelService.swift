@@ -23,23 +23,27 @@ public struct ProtocolSettings: Sendable, Equatable {
     }
 }
 
-/// Everything the client protocol and the server API share on one node: the hub, the channel
-/// configuration, token checking, the directory of sessions and the protocol settings.
+/// Everything the client protocol and the server API share on one node: the engine (and its hub),
+/// the channel configuration, token checking, the directory of sessions and the protocol settings.
 public struct ChannelService: Sendable {
-    public let hub: Hub
+    /// Where channels live; the memory engine unless the node shares a database with others.
+    public let engine: any Engine
     public let channels: ChannelConfiguration
     public let verifier: any TokenVerifier
     public let sessions: SessionDirectory
     public let settings: ProtocolSettings
 
+    /// This node's hub (local subscribers).
+    public var hub: Hub { self.engine.hub }
+
     public init(
-        hub: Hub = Hub(),
+        engine: any Engine = MemoryEngine(),
         channels: ChannelConfiguration = ChannelConfiguration(),
         verifier: any TokenVerifier,
         sessions: SessionDirectory = SessionDirectory(),
         settings: ProtocolSettings = ProtocolSettings()
     ) {
-        self.hub = hub
+        self.engine = engine
         self.channels = channels
         self.verifier = verifier
         self.sessions = sessions
@@ -70,6 +74,15 @@ public struct ChannelService: Sendable {
             "publications": outcome.publications.isEmpty ? nil : .array(outcome.publications.map(\.json)),
             "was_recovering": outcome.wasRecovering ? .bool(true) : nil,
             "recovered": outcome.recovered ? .bool(true) : nil,
+        ])
+    }
+
+    /// The `history` result (client protocol and server API).
+    public static func historyResult(_ publications: [Publication], position: StreamPosition) -> JSONValue {
+        .object([
+            "publications": .array(publications.map(\.json)),
+            "epoch": .string(position.epoch),
+            "offset": .integer(position.offset),
         ])
     }
 

@@ -1,12 +1,12 @@
 import Synchronization
 
 /// One client connection speaking the Centrifugo client protocol (JSON): it reads commands, checks
-/// them against the channel configuration, acts on the ``Hub``, and replies through the connection's
-/// outbox.
+/// them against the channel configuration, acts on the ``Engine``, and replies through the
+/// connection's outbox.
 ///
-/// Commands run in the order they arrive. Most complete at once; the ones that check a token
-/// (`connect`, `refresh`, `subscribe` with a token, `sub_refresh`) suspend the queue until the token
-/// is checked, so a reply never overtakes an earlier one.
+/// Commands run in the order they arrive. Some complete at once; the ones that check a token or call
+/// the engine (which may ask a database) suspend the queue until they are done, so a reply never
+/// overtakes an earlier one.
 public final class ClientSession: Sendable {
     private struct Subscription: Sendable {
         var info: ClientInfo
@@ -43,7 +43,7 @@ public final class ClientSession: Sendable {
     /// What handling one command leaves to do.
     private enum Step {
         case done
-        /// Check a token, then finish the command; the queue waits.
+        /// Wait for a token check or the engine, then finish the command; the queue waits.
         case suspend(@Sendable () async -> Void)
     }
 
@@ -96,7 +96,7 @@ public final class ClientSession: Sendable {
             return (state.user, channels, state.expiryTimer, registered)
         }
         timer?.cancel()
-        for channel in channels { self.service.hub.unsubscribe(channel, client: self.id) }
+        for channel in channels { self.service.engine.unsubscribe(channel, client: self.id) }
         // Also after a disconnect by the server: the directory must not keep a closed session.
         if registered { self.service.sessions.remove(self, user: user) }
     }
@@ -153,6 +153,23 @@ public final class ClientSession: Sendable {
         self.pump()
     }
 
+    /// Go on with a suspended command under the lock; it may suspend again (the queue keeps waiting).
+    private func proceed(_ body: (inout State) -> Step) async {
+        let next = self.state.withLock { state -> Step in
+            guard state.phase != .closed else {
+                state.busy = false
+                return .done
+            }
+            let step = body(&state)
+            if case .done = step { state.busy = false }
+            return step
+        }
+        switch next {
+        case .done: self.pump()
+        case .suspend(let work): await work()
+        }
+    }
+
     private func handle(_ command: ClientCommand, _ state: inout State) -> Step {
         do throws(Failure) {
             if command.method == .connect {
@@ -166,10 +183,10 @@ public final class ClientSession: Sendable {
             case .connect: return .done
             case .subscribe: return try self.subscribe(command, &state)
             case .unsubscribe: try self.unsubscribe(command, &state)
-            case .publish: try self.publish(command, &state)
-            case .presence: try self.presence(command, &state)
-            case .presenceStats: try self.presenceStats(command, &state)
-            case .history: try self.history(command, &state)
+            case .publish: return try self.publish(command, &state)
+            case .presence: return try self.presence(command, &state)
+            case .presenceStats: return try self.presenceStats(command, &state)
+            case .history: return try self.history(command, &state)
             case .ping: self.reply(command.id, "ping", .object([]))
             case .refresh: return try self.refresh(command)
             case .subRefresh: return try self.subRefresh(command, &state)
@@ -213,13 +230,12 @@ public final class ClientSession: Sendable {
                 }
                 info = text
             }
-            self.completeConnect(command.id, ConnectCredentials(user: "", info: info), requestedSubs: requestedSubs, &state)
-            return .done
+            return self.completeConnect(command.id, ConnectCredentials(user: "", info: info), requestedSubs: requestedSubs, &state)
         }
         return .suspend { [self] in
             do throws(TokenError) {
                 let credentials = try await self.service.verifier.verifyConnectToken(token)
-                self.resume { state in self.completeConnect(command.id, credentials, requestedSubs: requestedSubs, &state) }
+                await self.proceed { state in self.completeConnect(command.id, credentials, requestedSubs: requestedSubs, &state) }
             } catch {
                 self.resume { state in self.connectionTokenRefused(error, command.id, &state) }
             }
@@ -235,31 +251,53 @@ public final class ClientSession: Sendable {
         }
     }
 
-    private func completeConnect(_ id: UInt32, _ credentials: ConnectCredentials, requestedSubs: [JSONValue.Member], _ state: inout State) {
+    private func completeConnect(_ id: UInt32, _ credentials: ConnectCredentials, requestedSubs: [JSONValue.Member], _ state: inout State) -> Step {
         state.phase = .connected
         state.user = credentials.user
         state.connectionInfo = credentials.info
         state.expiresAt = credentials.expiresIn.map { ContinuousClock.now + $0 }
         state.registered = true
         self.service.sessions.add(self, user: credentials.user)
+        self.scheduleExpiry(&state)
 
-        var subs: [JSONValue.Member] = []
-        // The connect reply must reach the client before publications of the channels subscribed
-        // here: hold them back, then put the reply first.
-        self.connection.outbox.hold()
+        // The token's channels, subscribed on the server's initiative.
+        var planned: [(channel: String, options: ChannelOptions, recoverFrom: StreamPosition?)] = []
         for channel in credentials.channels {
             guard case .success(let options) = self.service.options(for: channel), state.subscriptions[channel] == nil else { continue }
             let recoverFrom = requestedSubs.last { $0.key == channel }.flatMap { member -> StreamPosition? in
                 guard member.value["recover"]?.boolValue == true else { return nil }
                 return try? StreamPosition(json: member.value, field: "subs")
             }
-            let outcome = self.service.hub.subscribe(channel, options: options, subscriber: self.subscriber(channel: nil, &state), recoverFrom: recoverFrom)
+            planned.append((channel, options, recoverFrom))
             state.subscriptions[channel] = Subscription(info: self.info(&state, channelInfo: nil), expiresAt: nil, serverSide: true)
-            subs.append(.init(key: channel, value: ChannelService.subscribeResult(outcome, expiresIn: nil)))
         }
+        guard !planned.isEmpty else {
+            self.reply(id, "connect", self.connectResult(credentials, subs: []))
+            return .done
+        }
+        // The connect reply must reach the client before publications of these channels: hold them
+        // back, then put the reply first.
+        self.connection.outbox.hold()
+        let subscriber = self.subscriber(channel: nil, &state)
+        return .suspend { [self, planned] in
+            var subs: [JSONValue.Member] = []
+            for (channel, options, recoverFrom) in planned {
+                do throws(EngineError) {
+                    let outcome = try await self.service.engine.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom) { _ in nil }
+                    if let outcome { subs.append(.init(key: channel, value: ChannelService.subscribeResult(outcome, expiresIn: nil))) }
+                } catch {
+                    // The client expects the token's channels: let it reconnect and try again.
+                    return self.resume { state in self.close(Disconnect.serverError, &state) }
+                }
+            }
+            self.resume { _ in self.connection.outbox.release(first: self.replyMessage(id, "connect", self.connectResult(credentials, subs: subs))) }
+        }
+    }
+
+    private func connectResult(_ credentials: ConnectCredentials, subs: [JSONValue.Member]) -> JSONValue {
         let expiry = ChannelService.expiry(credentials.expiresIn)
         let ping = self.service.settings.pingInterval.map { max(1, $0.components.seconds) }
-        let result: JSONValue = .object([
+        return .object([
             "client": .string(self.id),
             "version": .string(self.service.settings.version),
             "expires": expiry.expires,
@@ -268,8 +306,6 @@ public final class ClientSession: Sendable {
             "pong": ping != nil ? .bool(true) : nil,
             "subs": subs.isEmpty ? nil : .object(subs),
         ])
-        self.connection.outbox.release(first: self.replyMessage(id, "connect", result))
-        self.scheduleExpiry(&state)
     }
 
     private func refresh(_ command: ClientCommand) throws(Failure) -> Step {
@@ -330,20 +366,21 @@ public final class ClientSession: Sendable {
             guard options.allowSubscribeForClient, !options.private else {
                 throw .reply(.permissionDenied(options.private ? "'\(channel)' needs a subscription token" : "subscribing to '\(channel)' needs a subscription token"))
             }
-            self.completeSubscribe(command.id, channel, options, recoverFrom: recoverFrom, credentials: nil, &state)
-            return .done
+            return self.completeSubscribe(command.id, channel, options, recoverFrom: recoverFrom, credentials: nil, &state)
         }
         return .suspend { [self, recoverFrom] in
             do throws(TokenError) {
                 let credentials = try await self.service.verifier.verifySubscriptionToken(token)
-                self.resume { state in
+                await self.proceed { state -> Step in
                     guard credentials.channel == channel, credentials.user == state.user else {
-                        return self.replyError(command.id, .permissionDenied("the subscription token is for another channel or user"))
+                        self.replyError(command.id, .permissionDenied("the subscription token is for another channel or user"))
+                        return .done
                     }
                     guard state.subscriptions[channel] == nil else {
-                        return self.replyError(command.id, .alreadySubscribed("already subscribed to '\(channel)'"))
+                        self.replyError(command.id, .alreadySubscribed("already subscribed to '\(channel)'"))
+                        return .done
                     }
-                    self.completeSubscribe(command.id, channel, options, recoverFrom: recoverFrom, credentials: credentials, &state)
+                    return self.completeSubscribe(command.id, channel, options, recoverFrom: recoverFrom, credentials: credentials, &state)
                 }
             } catch {
                 self.resume { _ in self.subscriptionTokenRefused(error, command.id) }
@@ -366,18 +403,30 @@ public final class ClientSession: Sendable {
         recoverFrom: StreamPosition?,
         credentials: SubscriptionCredentials?,
         _ state: inout State
-    ) {
+    ) -> Step {
         let expiresIn = credentials?.expiresIn
         let subscriber = self.subscriber(channel: credentials?.info, &state)
-        self.service.hub.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom) { outcome in
-            self.replyMessage(id, "subscribe", ChannelService.subscribeResult(outcome, expiresIn: expiresIn))
-        }
+        // Listed from now on, so that a close meanwhile leaves the channel.
         state.subscriptions[channel] = Subscription(
             info: subscriber.info,
             expiresAt: expiresIn.map { ContinuousClock.now + $0 },
             serverSide: false
         )
         self.scheduleExpiry(&state)
+        return .suspend { [self] in
+            do throws(EngineError) {
+                _ = try await self.service.engine.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom) { outcome in
+                    self.replyMessage(id, "subscribe", ChannelService.subscribeResult(outcome, expiresIn: expiresIn))
+                }
+                self.resume { _ in }
+            } catch {
+                self.resume { state in
+                    state.subscriptions[channel] = nil
+                    self.scheduleExpiry(&state)
+                    self.replyError(id, error.protocolError)
+                }
+            }
+        }
     }
 
     private func subRefresh(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
@@ -411,7 +460,7 @@ public final class ClientSession: Sendable {
         do throws(ProtocolError) {
             let channel = try command.params.requiredString("channel")
             if state.subscriptions.removeValue(forKey: channel) != nil {
-                self.service.hub.unsubscribe(channel, client: self.id)
+                self.service.engine.unsubscribe(channel, client: self.id)
             }
             self.reply(command.id, "unsubscribe", .object([]))
         } catch { throw .reply(error) }
@@ -419,14 +468,21 @@ public final class ClientSession: Sendable {
 
     /// Subscribe on the server's initiative (server API `subscribe`): the client learns of it by a
     /// `subscribe` push. Does nothing if already subscribed.
-    public func serverSubscribe(_ channel: String, options: ChannelOptions, recoverFrom: StreamPosition? = nil) {
-        self.state.withLock { state in
-            guard state.phase == .connected, state.subscriptions[channel] == nil else { return }
+    public func serverSubscribe(_ channel: String, options: ChannelOptions, recoverFrom: StreamPosition? = nil) async throws(EngineError) {
+        let subscriber = self.state.withLock { state -> Subscriber? in
+            guard state.phase == .connected, state.subscriptions[channel] == nil else { return nil }
             let subscriber = self.subscriber(channel: nil, &state)
-            self.service.hub.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom) { outcome in
+            state.subscriptions[channel] = Subscription(info: subscriber.info, expiresAt: nil, serverSide: true)
+            return subscriber
+        }
+        guard let subscriber else { return }
+        do throws(EngineError) {
+            _ = try await self.service.engine.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom) { outcome in
                 Push.subscribe(channel: channel, result: ChannelService.subscribeResult(outcome, expiresIn: nil))
             }
-            state.subscriptions[channel] = Subscription(info: subscriber.info, expiresAt: nil, serverSide: true)
+        } catch {
+            self.state.withLock { _ = $0.subscriptions.removeValue(forKey: channel) }
+            throw error
         }
     }
 
@@ -435,66 +491,89 @@ public final class ClientSession: Sendable {
     public func serverUnsubscribe(_ channel: String) {
         self.state.withLock { state in
             guard state.subscriptions.removeValue(forKey: channel) != nil else { return }
-            self.service.hub.unsubscribe(channel, client: self.id)
+            self.service.engine.unsubscribe(channel, client: self.id)
             self.connection.outbox.reply(Push.unsubscribe(channel: channel, code: 2000, reason: "server unsubscribe"))
         }
     }
 
     // MARK: Publish, presence, history
 
-    private func publish(_ command: ClientCommand, _ state: inout State) throws(Failure) {
+    private func publish(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
+        let channel: String
+        let options: ChannelOptions
+        let publication: Publication
         do throws(ProtocolError) {
-            let channel = try command.params.requiredString("channel")
-            let options = try self.service.options(for: channel).get()
+            channel = try command.params.requiredString("channel")
+            options = try self.service.options(for: channel).get()
             guard let data = command.params["data"] else { throw ProtocolError.badRequest("'data' is required") }
             let subscribed = state.subscriptions[channel] != nil
             guard options.allowPublishForClient || (options.allowPublishForSubscriber && subscribed) else {
                 throw ProtocolError.permissionDenied("clients may not publish to '\(channel)'")
             }
             let info = state.subscriptions[channel]?.info ?? self.info(&state, channelInfo: nil)
-            self.service.hub.publish(channel, options: options, publication: Publication(data: data.jsonText, info: info))
-            self.reply(command.id, "publish", .object([]))
+            publication = Publication(data: data.jsonText, info: info)
         } catch { throw .reply(error) }
+        return self.engineCall(command.id, "publish") { [self] in
+            _ = try await self.service.engine.publish(publication, to: channel, options: options, storeInHistory: true)
+            return .object([])
+        }
     }
 
-    private func presence(_ command: ClientCommand, _ state: inout State) throws(Failure) {
+    private func presence(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
+        let channel: String
         do throws(ProtocolError) {
-            let channel = try self.readableChannel(command, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
-            let members = self.service.hub.presence(channel).map { JSONValue.Member(key: $0.client, value: $0.json) }
-            self.reply(command.id, "presence", .object(["presence": .object(members)]))
+            channel = try self.readableChannel(command, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
         } catch { throw .reply(error) }
+        return self.engineCall(command.id, "presence") { [self] in
+            let members = try await self.service.engine.presence(channel).map { JSONValue.Member(key: $0.client, value: $0.json) }
+            return .object(["presence": .object(members)])
+        }
     }
 
-    private func presenceStats(_ command: ClientCommand, _ state: inout State) throws(Failure) {
+    private func presenceStats(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
+        let channel: String
         do throws(ProtocolError) {
-            let channel = try self.readableChannel(command, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
-            let stats = self.service.hub.presenceStats(channel)
-            self.reply(command.id, "presence_stats", .object(["num_clients": .integer(stats.clients), "num_users": .integer(stats.users)]))
+            channel = try self.readableChannel(command, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
         } catch { throw .reply(error) }
+        return self.engineCall(command.id, "presence_stats") { [self] in
+            let stats = try await self.service.engine.presenceStats(channel)
+            return .object(["num_clients": .integer(stats.clients), "num_users": .integer(stats.users)])
+        }
     }
 
-    private func history(_ command: ClientCommand, _ state: inout State) throws(Failure) {
+    private func history(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
+        let channel: String
+        let options: ChannelOptions
+        let limit: Int
+        let since: StreamPosition?
+        let reverse: Bool
         do throws(ProtocolError) {
-            let channel = try self.readableChannel(command, &state, enabled: \.keepsHistory, allowed: \.allowHistoryForSubscriber, what: "history")
-            let options = try self.service.options(for: channel).get()
-            let limit = try command.params.integer("limit") ?? 0
-            let since = try command.params.position("since")
-            let reverse = try command.params.bool("reverse")
-            switch self.service.hub.history(channel, options: options, since: since, limit: limit, reverse: reverse) {
-            case .success(let (publications, position)):
-                self.reply(
-                    command.id,
-                    "history",
-                    .object([
-                        "publications": .array(publications.map(\.json)),
-                        "epoch": .string(position.epoch),
-                        "offset": .integer(position.offset),
-                    ])
-                )
-            case .failure:
-                throw ProtocolError.unrecoverablePosition("'since' is not a position in this channel's stream")
+            channel = try self.readableChannel(command, &state, enabled: \.keepsHistory, allowed: \.allowHistoryForSubscriber, what: "history")
+            options = try self.service.options(for: channel).get()
+            limit = try command.params.integer("limit") ?? 0
+            since = try command.params.position("since")
+            reverse = try command.params.bool("reverse")
+        } catch { throw .reply(error) }
+        return self.engineCall(command.id, "history") { [self] in
+            switch try await self.service.engine.history(channel, options: options, since: since, limit: limit, reverse: reverse) {
+            case .success(let (publications, position)): ChannelService.historyResult(publications, position: position)
+            case .failure: throw ProtocolError.unrecoverablePosition("'since' is not a position in this channel's stream")
             }
-        } catch { throw .reply(error) }
+        }
+    }
+
+    /// A command answered by the engine: `call`'s result is the reply; its error (a ``ProtocolError``
+    /// or an ``EngineError``) an error reply.
+    private func engineCall(_ id: UInt32, _ method: String, _ call: @escaping @Sendable () async throws -> JSONValue) -> Step {
+        .suspend { [self] in
+            do {
+                let result = try await call()
+                self.resume { _ in self.reply(id, method, result) }
+            } catch {
+                let failure = (error as? ProtocolError) ?? (error as? EngineError)?.protocolError ?? .internalError("\(error)")
+                self.resume { _ in self.replyError(id, failure) }
+            }
+        }
     }
 
     /// The channel of a presence or history command, once the namespace offers the feature and the

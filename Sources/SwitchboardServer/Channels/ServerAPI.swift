@@ -16,29 +16,29 @@ struct ServerAPI: Sendable {
     ]
 
     /// Run one method. `nil` if there is no such method.
-    func call(_ method: String, _ params: JSONValue) -> JSONValue? {
-        if method == "batch" { return self.batch(params) }
-        guard let result = self.result(method, params) else { return nil }
+    func call(_ method: String, _ params: JSONValue) async -> JSONValue? {
+        if method == "batch" { return await self.batch(params) }
+        guard let result = await self.result(method, params) else { return nil }
         switch result {
         case .success(let value): return .object(["result": value])
         case .failure(let error): return .object(["error": error.json])
         }
     }
 
-    private func result(_ method: String, _ params: JSONValue) -> Result<JSONValue, ProtocolError>? {
+    private func result(_ method: String, _ params: JSONValue) async -> Result<JSONValue, ProtocolError>? {
         guard params.members != nil else { return .failure(.badRequest("the body must be a JSON object")) }
         let call = Parameters(params)
         do throws(ProtocolError) {
             switch method {
-            case "publish": return .success(try self.publish(call))
-            case "broadcast": return .success(try self.broadcast(call))
-            case "subscribe": return .success(try self.subscribe(call))
-            case "unsubscribe": return .success(try self.unsubscribe(call))
-            case "disconnect": return .success(try self.disconnect(call))
-            case "presence": return .success(try self.presence(call))
-            case "presence_stats": return .success(try self.presenceStats(call))
-            case "history": return .success(try self.history(call))
-            case "history_remove": return .success(try self.historyRemove(call))
+            case "publish": return .success(try await self.publish(call))
+            case "broadcast": return .success(try await self.broadcast(call))
+            case "subscribe": return .success(try await self.subscribe(call))
+            case "unsubscribe": return .success(try await self.unsubscribe(call))
+            case "disconnect": return .success(try await self.disconnect(call))
+            case "presence": return .success(try await self.presence(call))
+            case "presence_stats": return .success(try await self.presenceStats(call))
+            case "history": return .success(try await self.history(call))
+            case "history_remove": return .success(try await self.historyRemove(call))
             case "channels": return .success(try self.channels(call))
             case "info": return .success(self.info())
             default: return nil
@@ -50,28 +50,26 @@ struct ServerAPI: Sendable {
 
     // MARK: Methods
 
-    private func publish(_ call: Parameters) throws(ProtocolError) -> JSONValue {
-        try self.publish(call, channel: try call.requiredString("channel"))
+    private func publish(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
+        try await self.publish(call, channel: try call.requiredString("channel"))
     }
 
-    private func publish(_ call: Parameters, channel: String) throws(ProtocolError) -> JSONValue {
+    private func publish(_ call: Parameters, channel: String) async throws(ProtocolError) -> JSONValue {
         let options = try self.service.options(for: channel).get()
         if call["b64data"] != nil { throw .badRequest("'b64data' is not supported: the JSON protocol carries JSON data only") }
         guard let data = call["data"] else { throw .badRequest("'data' is required") }
         let tags = try call.tags()
-        let (publication, epoch) = self.service.hub.publish(
-            channel,
-            options: options,
-            publication: Publication(data: data.jsonText, tags: tags),
-            storeInHistory: !(try call.bool("skip_history"))
-        )
+        let storeInHistory = !(try call.bool("skip_history"))
+        let (publication, epoch) = try await Self.engine { () async throws(EngineError) in
+            try await self.service.engine.publish(Publication(data: data.jsonText, tags: tags), to: channel, options: options, storeInHistory: storeInHistory)
+        }
         return .object([
             "offset": epoch != nil ? .integer(publication.offset) : nil,
             "epoch": epoch.map(JSONValue.string),
         ])
     }
 
-    private func broadcast(_ call: Parameters) throws(ProtocolError) -> JSONValue {
+    private func broadcast(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         guard let channels = call["channels"]?.arrayValue, !channels.isEmpty else {
             throw .badRequest("'channels' must be a non-empty array of channel names")
         }
@@ -79,7 +77,7 @@ struct ServerAPI: Sendable {
         for channel in channels {
             do throws(ProtocolError) {
                 guard let name = channel.stringValue else { throw .badRequest("'channels' must hold strings") }
-                responses.append(.object(["result": try self.publish(call, channel: name)]))
+                responses.append(.object(["result": try await self.publish(call, channel: name)]))
             } catch {
                 responses.append(.object(["error": error.json]))
             }
@@ -87,18 +85,18 @@ struct ServerAPI: Sendable {
         return .object(["responses": .array(responses)])
     }
 
-    private func subscribe(_ call: Parameters) throws(ProtocolError) -> JSONValue {
+    private func subscribe(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         let user = try call.requiredString("user", allowEmpty: true)
         let channel = try call.requiredString("channel")
         let options = try self.service.options(for: channel).get()
         let recoverFrom = try call.position("recover_since")
         for session in self.service.sessions.sessions(user: user, client: try call.nonEmptyString("client")) {
-            session.serverSubscribe(channel, options: options, recoverFrom: recoverFrom)
+            try await Self.engine { () async throws(EngineError) in try await session.serverSubscribe(channel, options: options, recoverFrom: recoverFrom) }
         }
         return .object([])
     }
 
-    private func unsubscribe(_ call: Parameters) throws(ProtocolError) -> JSONValue {
+    private func unsubscribe(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         let user = try call.requiredString("user", allowEmpty: true)
         let channel = try call.requiredString("channel")
         for session in self.service.sessions.sessions(user: user, client: try call.nonEmptyString("client")) {
@@ -107,7 +105,7 @@ struct ServerAPI: Sendable {
         return .object([])
     }
 
-    private func disconnect(_ call: Parameters) throws(ProtocolError) -> JSONValue {
+    private func disconnect(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         let user = try call.requiredString("user", allowEmpty: true)
         var reason = Disconnect.forceDisconnect
         if let custom = call["disconnect"] {
@@ -123,41 +121,51 @@ struct ServerAPI: Sendable {
         return .object([])
     }
 
-    private func presence(_ call: Parameters) throws(ProtocolError) -> JSONValue {
+    private func presence(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.presence, what: "presence")
-        let members = self.service.hub.presence(channel).map { JSONValue.Member(key: $0.client, value: $0.json) }
-        return .object(["presence": .object(members)])
+        let members = try await Self.engine { () async throws(EngineError) in try await self.service.engine.presence(channel) }
+        return .object(["presence": .object(members.map { JSONValue.Member(key: $0.client, value: $0.json) })])
     }
 
-    private func presenceStats(_ call: Parameters) throws(ProtocolError) -> JSONValue {
+    private func presenceStats(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.presence, what: "presence")
-        let stats = self.service.hub.presenceStats(channel)
+        let stats = try await Self.engine { () async throws(EngineError) in try await self.service.engine.presenceStats(channel) }
         return .object(["num_clients": .integer(stats.clients), "num_users": .integer(stats.users)])
     }
 
-    private func history(_ call: Parameters) throws(ProtocolError) -> JSONValue {
+    private func history(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.keepsHistory, what: "history")
         let options = try self.service.options(for: channel).get()
         let since = try call.position("since")
         let limit = try call.integer("limit") ?? 0
-        switch self.service.hub.history(channel, options: options, since: since, limit: limit, reverse: try call.bool("reverse")) {
+        let reverse = try call.bool("reverse")
+        let answer = try await Self.engine { () async throws(EngineError) in
+            try await self.service.engine.history(channel, options: options, since: since, limit: limit, reverse: reverse)
+        }
+        switch answer {
         case .success(let (publications, position)):
-            return .object([
-                "publications": .array(publications.map(\.json)),
-                "offset": .integer(position.offset),
-                "epoch": .string(position.epoch),
-            ])
+            return ChannelService.historyResult(publications, position: position)
         case .failure:
             throw .unrecoverablePosition("'since' is not a position in this channel's stream")
         }
     }
 
-    private func historyRemove(_ call: Parameters) throws(ProtocolError) -> JSONValue {
+    private func historyRemove(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.keepsHistory, what: "history")
-        self.service.hub.removeHistory(channel)
+        try await Self.engine { () async throws(EngineError) in try await self.service.engine.removeHistory(channel) }
         return .object([])
     }
 
+    /// Run an engine call, its failure becoming the method's error (100, with the reason).
+    private static func engine<T>(_ body: () async throws(EngineError) -> T) async throws(ProtocolError) -> T {
+        do throws(EngineError) {
+            return try await body()
+        } catch {
+            throw error.protocolError
+        }
+    }
+
+    /// This node's channels, with its own subscriber counts (not the cluster's).
     private func channels(_ call: Parameters) throws(ProtocolError) -> JSONValue {
         let pattern = try call.nonEmptyString("pattern")
         let channels = self.service.hub.activeChannels()
@@ -184,7 +192,7 @@ struct ServerAPI: Sendable {
         return .object(["nodes": .array([node])])
     }
 
-    private func batch(_ params: JSONValue) -> JSONValue {
+    private func batch(_ params: JSONValue) async -> JSONValue {
         guard let commands = params["commands"]?.arrayValue else {
             return .object(["error": ProtocolError.badRequest("'commands' must be an array").json])
         }
@@ -194,7 +202,7 @@ struct ServerAPI: Sendable {
                 replies.append(.object(["error": ProtocolError.badRequest("each command must be an object with exactly one method").json]))
                 continue
             }
-            switch self.result(only.key, only.value) {
+            switch await self.result(only.key, only.value) {
             case .success(let value): replies.append(.object([only.key: value]))
             case .failure(let error): replies.append(.object(["error": error.json]))
             case nil: replies.append(.object(["error": ProtocolError.methodNotFound("unknown method '\(only.key)'").json]))

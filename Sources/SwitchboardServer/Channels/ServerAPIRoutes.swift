@@ -34,7 +34,7 @@ struct ServerAPIRoutes: Sendable {
         } catch {
             return Self.json(.badRequest, Self.error(107, "bad request: invalid JSON: \(error)"))
         }
-        guard let reply = self.api.call(method, params) else {
+        guard let reply = await self.api.call(method, params) else {
             return Self.json(.notFound, Self.error(104, "method not found: '\(method)'; methods are \(ServerAPI.methods.joined(separator: ", "))"))
         }
         return Self.json(.ok, reply)

@@ -1,32 +1,46 @@
 import Switchboard
 
-/// `/ws/{client_id}`: the tutorial's chat room, as a channel of the hub.
+/// `/ws/{client_id}`: the tutorial's chat room, as a channel of the engine (so it spans every node
+/// of a cluster).
 ///
 /// Text `X` from client `N` sends `You wrote: X` to that connection and publishes
 /// `Client #N says: X` into the chat channel, whose members (`N` included) get it as plain text.
 /// When `N` goes, however it goes, the others get `Client #N left the chat`. Protocol clients
 /// subscribed to the same channel see the same messages as publications.
+///
+/// One connection's joins, messages and leave reach the engine in the order they happened (one task
+/// per connection works through them). If the engine cannot take a message (its database is down),
+/// the sender is closed with 1011 rather than the message being dropped unseen.
 struct ChatEndpoint: WebSocketEndpoint {
+    private enum Step: Sendable {
+        case join(Connection)
+        case say(String, Connection)
+        case leave(Connection)
+    }
+
     let clientID: Int
-    let hub: Hub
+    let engine: any Engine
     let channel: String
     let options: ChannelOptions
+    private let steps: AsyncStream<Step>.Continuation
+    private let stepStream: AsyncStream<Step>
 
     init(clientID rawClientID: String, service: ChannelService, channel: String) throws(EndpointRefusal) {
         guard let clientID = Int(rawClientID) else {
             throw EndpointRefusal(.policyViolation("client_id must be an integer, got '\(rawClientID)'"))
         }
         self.clientID = clientID
-        self.hub = service.hub
+        self.engine = service.engine
         self.channel = channel
         // The tutorial chat works whatever the configuration; a namespace for its channel adds
         // presence or history.
         self.options = (try? service.options(for: channel).get()) ?? ChannelOptions()
+        (self.stepStream, self.steps) = AsyncStream.makeStream(of: Step.self)
     }
 
     func opened(_ connection: Connection) {
-        let info = ClientInfo(user: String(self.clientID), client: "ws-\(connection.id)")
-        self.hub.subscribe(self.channel, options: self.options, subscriber: Subscriber(info: info, outbox: connection.outbox, format: .plainText))
+        Task { await self.work() }
+        self.steps.yield(.join(connection))
     }
 
     func receive(_ message: InboundMessage, on connection: Connection) {
@@ -34,15 +48,44 @@ struct ChatEndpoint: WebSocketEndpoint {
             return connection.close(.unsupportedData("binary messages are not supported in the chat; send text"))
         }
         connection.send(text: "You wrote: \(text)")
-        self.say("Client #\(self.clientID) says: \(text)")
+        self.steps.yield(.say("Client #\(self.clientID) says: \(text)", connection))
     }
 
     func closed(_ connection: Connection) {
-        self.hub.unsubscribe(self.channel, client: "ws-\(connection.id)")
-        self.say("Client #\(self.clientID) left the chat")
+        self.steps.yield(.leave(connection))
+        self.steps.finish()
     }
 
-    private func say(_ text: String) {
-        self.hub.publish(self.channel, options: self.options, publication: Publication(data: JSONValue.string(text).jsonText))
+    /// Hand the connection's steps to the engine, one at a time.
+    private func work() async {
+        for await step in self.stepStream {
+            do throws(EngineError) {
+                switch step {
+                case .join(let connection):
+                    let info = ClientInfo(user: String(self.clientID), client: Self.client(connection))
+                    let subscriber = Subscriber(info: info, outbox: connection.outbox, format: .plainText)
+                    _ = try await self.engine.subscribe(self.channel, options: self.options, subscriber: subscriber, recoverFrom: nil) { _ in nil }
+                case .say(let text, let connection):
+                    do throws(EngineError) {
+                        try await self.say(text)
+                    } catch {
+                        connection.close(.internalError("message not delivered: \(error.message)"))
+                    }
+                case .leave(let connection):
+                    self.engine.unsubscribe(self.channel, client: Self.client(connection))
+                    try await self.say("Client #\(self.clientID) left the chat")
+                }
+            } catch {
+                // A join that failed, or a leave nobody could be told of: the connection is closed or
+                // closing; the engine has logged why.
+                if case .join(let connection) = step { connection.close(.internalError("cannot join the chat: \(error.message)")) }
+            }
+        }
     }
+
+    private func say(_ text: String) async throws(EngineError) {
+        _ = try await self.engine.publish(Publication(data: JSONValue.string(text).jsonText), to: self.channel, options: self.options, storeInHistory: true)
+    }
+
+    private static func client(_ connection: Connection) -> String { "ws-\(connection.id)" }
 }

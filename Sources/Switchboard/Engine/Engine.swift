@@ -1,0 +1,87 @@
+/// Where a node's channels live: the link between its ``Hub`` (local subscribers and fan-out) and
+/// wherever streams, history and presence are kept.
+///
+/// ``MemoryEngine``, the default, keeps everything in the hub: one process, nothing to install.
+/// Engines that share a database between nodes (`SwitchboardPostgres`) deliver a publication through
+/// every node's hub, so a subscriber on any node gets it (see docs/SCALE-OUT.md).
+///
+/// The client protocol, the server API and the tutorial chat use only this; the hub below it is for
+/// what stays on one node (local subscribers, the channels list).
+public protocol Engine: Sendable {
+    /// This node's hub.
+    var hub: Hub { get }
+
+    /// Whether the engine can serve now (for `/health`).
+    var status: EngineStatus { get }
+
+    /// Publish into a channel: every subscriber on every node gets it, in offset order.
+    ///
+    /// - Parameter storeInHistory: `false` sends the publication without keeping it.
+    /// - Returns: The publication as sent (with its offset) and the stream's epoch (`nil` when the
+    ///   channel keeps no history).
+    func publish(
+        _ publication: Publication,
+        to channel: String,
+        options: ChannelOptions,
+        storeInHistory: Bool
+    ) async throws(EngineError) -> (publication: Publication, epoch: String?)
+
+    /// Subscribe a local connection, recovering from `recoverFrom` if asked. `reply` builds the
+    /// message queued for the subscriber before anything published after the outcome's position.
+    ///
+    /// - Returns: The outcome, or `nil` if the subscriber left (``unsubscribe(_:client:)``) before it
+    ///   was complete.
+    func subscribe(
+        _ channel: String,
+        options: ChannelOptions,
+        subscriber: Subscriber,
+        recoverFrom: StreamPosition?,
+        reply: (Hub.SubscribeOutcome) -> OutboundMessage?
+    ) async throws(EngineError) -> Hub.SubscribeOutcome?
+
+    /// Remove a local connection from a channel at once (the rest of the cluster learns of it soon after).
+    func unsubscribe(_ channel: String, client: String)
+
+    /// Who is subscribed to a channel, on every node.
+    func presence(_ channel: String) async throws(EngineError) -> [ClientInfo]
+
+    /// Number of subscribers to a channel and of distinct users among them, on every node.
+    func presenceStats(_ channel: String) async throws(EngineError) -> (clients: Int, users: Int)
+
+    /// The channel's history; see ``HistoryStream/query(since:limit:reverse:now:size:)``.
+    func history(
+        _ channel: String,
+        options: ChannelOptions,
+        since: StreamPosition?,
+        limit: Int,
+        reverse: Bool
+    ) async throws(EngineError) -> Result<(publications: [Publication], position: StreamPosition), HistoryStream.QueryError>
+
+    /// Forget a channel's retained publications (its epoch and offsets carry on).
+    func removeHistory(_ channel: String) async throws(EngineError)
+
+    /// The engine's background work (listening to other nodes, heartbeats, sweeping), until the
+    /// task is cancelled; then it leaves the cluster.
+    func run() async
+}
+
+/// Whether an engine can serve.
+public enum EngineStatus: Sendable, Equatable {
+    case ready
+    /// It cannot reach what it depends on; why.
+    case unavailable(String)
+}
+
+/// An engine could not do what was asked, for a reason outside the request (its database is down).
+public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { self.message }
+
+    /// The protocol error clients get (100, internal server error, with the reason).
+    public var protocolError: ProtocolError { .internalError(self.message) }
+}
