@@ -3,15 +3,32 @@ public import PostgresNIO
 public import Switchboard
 import Synchronization
 
-/// One node's link between its ``Hub`` and the cluster's PostgreSQL (docs/SCALE-OUT.md).
+/// The ``Engine`` of a node that shares one PostgreSQL with other nodes (docs/SCALE-OUT.md).
 ///
 /// Publishing appends to the channel's stream in the database; nothing is delivered directly.
 /// Every node, this one included, hears the notification, fetches what it has not delivered yet and
 /// hands it to its hub, per channel in offset order and once each. A subscribe registers the
 /// subscriber first, then reads position and history in one snapshot, then completes, so nothing
-/// published meanwhile is lost or doubled. Not yet wired into the server: the protocol session, the
-/// server API and the tutorial chat still use the hub directly.
-public final class PostgresEngine: Sendable {
+/// published meanwhile is lost or doubled. Presence lives in the database with the node of each
+/// entry; joins and leaves are announced to every node.
+public final class PostgresEngine: Engine {
+    /// How the engine behaves.
+    public struct Settings: Sendable {
+        /// A node not seen for this long is dead: its presence entries are removed and their leaves
+        /// announced. Nodes heartbeat three times per TTL.
+        public var nodeTTL: Duration
+        /// How long a publish may wait for the database before it fails.
+        public var publishTimeout: Duration
+        /// A name for this node in `switchboard_nodes` (the host, say).
+        public var nodeName: String
+
+        public init(nodeTTL: Duration = .seconds(15), publishTimeout: Duration = .seconds(5), nodeName: String = "") {
+            self.nodeTTL = nodeTTL
+            self.publishTimeout = publishTimeout
+            self.nodeName = nodeName
+        }
+    }
+
     /// The per-channel delivery state of this node.
     private struct Cursor {
         /// The last offset this node delivered to its hub.
@@ -22,38 +39,72 @@ public final class PostgresEngine: Sendable {
         var again = false
     }
 
-    let hub: Hub
+    /// Presence work done in order, one at a time, by ``run()``.
+    private enum PresenceWork: Sendable {
+        case remove(channel: String, info: ClientInfo)
+    }
+
+    public let hub: Hub
+    /// This node's id in the cluster.
+    public let node: String
     let streams: PostgresStreams
     let listener: PostgresListener
+    let presenceStore: PostgresPresence
+    let settings: Settings
     let logger: Logger
     private let cursors = Mutex<[String: Cursor]>([:])
+    /// What the listener last reported; `nil` before its first connection.
+    private let listening = Mutex<EngineStatus?>(nil)
+    private let fetches: (stream: AsyncStream<String>, continuation: AsyncStream<String>.Continuation)
+    private let presenceWork: (stream: AsyncStream<PresenceWork>, continuation: AsyncStream<PresenceWork>.Continuation)
 
-    public init(hub: Hub, client: PostgresClient, listenerClient: PostgresClient, logger: Logger) {
+    /// - Parameters:
+    ///   - client: For publishing, fetching, history and presence.
+    ///   - listenerClient: Holds the one connection that listens for notifications.
+    ///   Both clients must be running (`PostgresClient.run()`) while the engine is used.
+    public init(
+        hub: Hub = Hub(),
+        client: PostgresClient,
+        listenerClient: PostgresClient,
+        settings: Settings = Settings(),
+        node: String = ClientSession.makeClientID(),
+        logger: Logger
+    ) {
         self.hub = hub
+        self.node = node
         self.streams = PostgresStreams(client: client, logger: logger)
         self.listener = PostgresListener(client: listenerClient, logger: logger)
+        self.presenceStore = PostgresPresence(client: client, logger: logger, node: node)
+        self.settings = settings
         self.logger = logger
+        self.fetches = AsyncStream.makeStream(of: String.self)
+        self.presenceWork = AsyncStream.makeStream(of: PresenceWork.self)
     }
+
+    /// Ready while this node listens for the cluster's notifications.
+    public var status: EngineStatus { self.listening.withLock { $0 } ?? .unavailable("not listening to PostgreSQL yet") }
 
     // MARK: Publishing
 
     /// Append a publication to the channel's stream; every node (this one included) delivers it
-    /// when it hears of it.
-    ///
-    /// - Returns: The publication with its offset, and the stream's epoch.
+    /// when it hears of it. Fails while the database is unreachable, or after the publish timeout
+    /// (the publication may then still be stored).
     public func publish(
         _ publication: Publication,
         to channel: String,
         options: Switchboard.ChannelOptions,
         storeInHistory: Bool = true
-    ) async throws -> (publication: Publication, epoch: String) {
+    ) async throws(EngineError) -> (publication: Publication, epoch: String?) {
         let keep = storeInHistory && options.keepsHistory
-        return try await self.streams.append(
-            publication,
-            to: channel,
-            historySize: keep ? options.historySize : 0,
-            historyTTL: keep ? options.historyTTL : .zero
-        )
+        let (stored, epoch) = try await self.database("publish") {
+            try await self.streams.append(
+                publication,
+                to: channel,
+                historySize: keep ? options.historySize : 0,
+                historyTTL: keep ? options.historyTTL : .zero
+            )
+        }
+        return (stored, keep ? epoch : nil)
     }
 
     // MARK: Subscribing
@@ -67,17 +118,24 @@ public final class PostgresEngine: Sendable {
         subscriber: Subscriber,
         recoverFrom: StreamPosition? = nil,
         reply: (Hub.SubscribeOutcome) -> OutboundMessage? = { _ in nil }
-    ) async throws -> Hub.SubscribeOutcome {
+    ) async throws(EngineError) -> Hub.SubscribeOutcome? {
         self.hub.beginSubscribe(channel, options: options, subscriber: subscriber)
         var read: (publications: [Publication], position: StreamPosition?)
-        do {
-            read = try await self.streams.history(of: channel, historySize: options.historySize, historyTTL: options.historyTTL)
-            if read.position == nil, options.keepsHistory {
-                // Never published to: start the stream, so the subscriber has an epoch to recover in.
-                read.position = try await self.streams.startStream(of: channel)
+        do throws(EngineError) {
+            read = try await self.database("subscribe") {
+                var read = try await self.streams.history(of: channel, historySize: options.historySize, historyTTL: options.historyTTL)
+                if read.position == nil, options.keepsHistory {
+                    // Never published to: start the stream, so the subscriber has an epoch to recover in.
+                    read.position = try await self.streams.startStream(of: channel)
+                }
+                if Self.sharesPresence(options) {
+                    try await self.presenceStore.add(subscriber.info, to: channel)
+                    if options.joinLeave { try await self.announce(.join, subscriber.info, in: channel, from: self.node) }
+                }
+                return read
             }
         } catch {
-            self.hub.unsubscribe(channel, client: subscriber.client)
+            self.hub.abandonSubscribe(channel, client: subscriber.client)
             throw error
         }
         // From the read on this node delivers what comes after it (a channel new to this node
@@ -89,38 +147,170 @@ public final class PostgresEngine: Sendable {
         var outcome = Hub.SubscribeOutcome(position: options.keepsHistory ? read.position : nil)
         if let recoverFrom {
             outcome.wasRecovering = true
-            if let position = read.position, recoverFrom.epoch == position.epoch, recoverFrom.offset <= position.offset {
-                let missed = read.publications.filter { $0.offset > recoverFrom.offset }
-                // Recovered only if history still holds every offset after the client's.
-                if recoverFrom.offset == position.offset || missed.first?.offset == recoverFrom.offset + 1 {
-                    outcome.publications = missed
-                    outcome.recovered = true
-                }
+            if let position = read.position, let missed = HistoryStream.missed(after: recoverFrom, in: read.publications, position: position) {
+                outcome.publications = missed
+                outcome.recovered = true
             }
         }
-        self.hub.completeSubscribe(channel, client: subscriber.client, outcome: outcome, reply: reply)
+        let completed = self.hub.completeSubscribe(channel, client: subscriber.client, outcome: outcome, reply: reply)
         // Anything announced while the cursor did not exist yet: catch up now.
         self.fetch(channel)
+        guard completed else {
+            // It left while the database was read, perhaps before its entry was written: remove it.
+            if Self.sharesPresence(options) { self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info)) }
+            return nil
+        }
         return outcome
     }
 
-    // MARK: Delivering
+    public func unsubscribe(_ channel: String, client: String) {
+        guard let (info, options) = self.hub.leave(channel, client: client) else { return }
+        if Self.sharesPresence(options) { self.presenceWork.continuation.yield(.remove(channel: channel, info: info)) }
+    }
 
-    /// Listen for the cluster's publications and deliver them to this node's hub, until cancelled.
+    /// Presence is kept in the database for channels that show it or announce joins and leaves.
+    private static func sharesPresence(_ options: Switchboard.ChannelOptions) -> Bool {
+        options.presence || options.joinLeave
+    }
+
+    // MARK: Reading
+
+    public func presence(_ channel: String) async throws(EngineError) -> [ClientInfo] {
+        try await self.database("presence") { try await self.presenceStore.members(of: channel) }
+    }
+
+    public func presenceStats(_ channel: String) async throws(EngineError) -> (clients: Int, users: Int) {
+        try await self.database("presence_stats") { try await self.presenceStore.stats(of: channel) }
+    }
+
+    public func history(
+        _ channel: String,
+        options: Switchboard.ChannelOptions,
+        since: StreamPosition?,
+        limit: Int,
+        reverse: Bool
+    ) async throws(EngineError) -> Result<(publications: [Publication], position: StreamPosition), HistoryStream.QueryError> {
+        let read = try await self.database("history") {
+            var read = try await self.streams.history(of: channel, historySize: options.historySize, historyTTL: options.historyTTL)
+            if read.position == nil { read.position = try await self.streams.startStream(of: channel) }
+            return read
+        }
+        let position = read.position!
+        return HistoryStream.select(from: read.publications, position: position, since: since, limit: limit, reverse: reverse)
+            .map { ($0, position) }
+    }
+
+    public func removeHistory(_ channel: String) async throws(EngineError) {
+        try await self.database("history_remove") { try await self.streams.removeHistory(of: channel) }
+    }
+
+    // MARK: Running
+
+    /// Listen for the cluster's publications, joins and leaves and deliver them to this node's hub;
+    /// heartbeat, reap dead nodes and delete expired publications; until cancelled. Then leave the
+    /// cluster (this node's presence entries go, and their leaves are announced).
     public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.listen() }
+            group.addTask { await self.keepAlive() }
+            group.addTask { await self.workOnPresence() }
+            group.addTask {
+                await withDiscardingTaskGroup { fetches in
+                    for await channel in self.fetches.stream {
+                        fetches.addTask { await self.fetchLoop(channel) }
+                    }
+                }
+            }
+            await withTaskCancellationHandler {
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+            } onCancel: {
+                self.fetches.continuation.finish()
+                self.presenceWork.continuation.finish()
+            }
+        }
+        self.listening.withLock { $0 = .unavailable("shut down") }
+        // Not in the cancelled task, whose queries would be cancelled too.
+        await Task {
+            do {
+                let entries = try await self.presenceStore.leaveCluster()
+                for (channel, info) in entries { try? await self.announce(.leave, info, in: channel, from: "") }
+                self.logger.info("Left the cluster", metadata: ["node": "\(self.node)", "presence_entries": "\(entries.count)"])
+            } catch {
+                self.logger.warning("Could not leave the cluster; other nodes will after the node TTL", metadata: ["error": "\(String(reflecting: error))"])
+            }
+        }.value
+    }
+
+    private func listen() async {
         await self.listener.run { event in
             switch event {
             case .publication(let offset, let channel):
                 let behind = self.cursors.withLock { $0[channel].map { offset > $0.delivered } ?? false }
                 if behind { self.fetch(channel) }
+            case .presence(let event):
+                // This node told its own subscribers already.
+                guard event.node != self.node else { return }
+                switch event.kind {
+                case .join: self.hub.deliverJoin(event.info, to: event.channel)
+                case .leave: self.hub.deliverLeave(event.info, to: event.channel)
+                }
             case .listening:
+                self.listening.withLock { $0 = .ready }
                 // Notifications sent while nobody listened are gone: catch up every channel.
                 for channel in self.cursors.withLock({ Array($0.keys) }) { self.fetch(channel) }
             case .interrupted(let reason):
+                self.listening.withLock { $0 = .unavailable("PostgreSQL is unreachable: \(reason)") }
                 self.logger.warning("Publications from other nodes are delayed until PostgreSQL is back", metadata: ["reason": "\(reason)"])
             }
         }
     }
+
+    /// Heartbeat, reap dead nodes (announcing their leaves) and delete expired publications.
+    private func keepAlive() async {
+        let interval = self.settings.nodeTTL / 3
+        while !Task.isCancelled {
+            do {
+                try await self.presenceStore.heartbeat(name: self.settings.nodeName)
+                let reaped = try await self.presenceStore.reapDeadNodes(ttl: self.settings.nodeTTL)
+                if !reaped.isEmpty {
+                    self.logger.notice("Removed the presence of dead nodes", metadata: ["entries": "\(reaped.count)"])
+                }
+                for (channel, info) in reaped { try await self.announce(.leave, info, in: channel, from: "") }
+                try await self.streams.removeExpired()
+            } catch {
+                if Task.isCancelled { return }
+                self.logger.warning("Node heartbeat failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// Remove presence entries in the order their subscribers left, announcing the leaves; retried
+    /// while the database is unreachable.
+    private func workOnPresence() async {
+        for await work in self.presenceWork.stream {
+            switch work {
+            case .remove(let channel, let info):
+                while !Task.isCancelled {
+                    do {
+                        if try await self.presenceStore.remove(client: info.client, from: channel) {
+                            try await self.announce(.leave, info, in: channel, from: self.node)
+                        }
+                        break
+                    } catch {
+                        self.logger.warning("Could not remove a presence entry; retrying", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                        try? await Task.sleep(for: .seconds(1))
+                    }
+                }
+            }
+        }
+    }
+
+    private func announce(_ kind: PresenceEvent.Kind, _ info: ClientInfo, in channel: String, from node: String) async throws {
+        try await self.presenceStore.announce(PresenceEvent(kind: kind, node: node, channel: channel, info: info))
+    }
+
+    // MARK: Delivering
 
     /// Fetch and deliver what this node has not delivered yet; one fetch per channel at a time.
     private func fetch(_ channel: String) {
@@ -133,12 +323,11 @@ public final class PostgresEngine: Sendable {
             cursors[channel]!.fetching = true
             return true
         }
-        guard start else { return }
-        Task { await self.fetchLoop(channel) }
+        if start { self.fetches.continuation.yield(channel) }
     }
 
     private func fetchLoop(_ channel: String) async {
-        while true {
+        while !Task.isCancelled {
             // Only this loop moves the channel's cursor (one loop per channel), so it reads it once.
             guard var delivered = self.cursors.withLock({ $0[channel]?.delivered }) else { return }
             do {
@@ -178,5 +367,50 @@ public final class PostgresEngine: Sendable {
             }
             if !more { return }
         }
+    }
+
+    // MARK: Database calls
+
+    /// Run a database call for a client's request: fail at once while PostgreSQL is known to be
+    /// unreachable (the listener lost it), and after the publish timeout otherwise.
+    private func database<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(EngineError) -> T {
+        if case .unavailable(let reason)? = self.listening.withLock({ $0 }) { throw EngineError("\(what) failed: \(reason)") }
+        let timeout = self.settings.publishTimeout
+        // Whichever ends first answers; a call that outlives the timeout finishes in the background.
+        let outcome: Result<T, any Error> = await withCheckedContinuation { continuation in
+            let answer = FirstAnswer(continuation)
+            let timer = Task {
+                try await Task.sleep(for: timeout)
+                answer.resume(.failure(EngineError("PostgreSQL did not answer within \(timeout)")))
+            }
+            Task {
+                let result: Result<T, any Error>
+                do { result = .success(try await body()) } catch { result = .failure(error) }
+                timer.cancel()
+                answer.resume(result)
+            }
+        }
+        switch outcome {
+        case .success(let value): return value
+        case .failure(let error as EngineError):
+            self.logger.warning("Database call failed", metadata: ["call": "\(what)", "error": "\(error)"])
+            throw EngineError("\(what) failed: \(error.message)")
+        case .failure(let error):
+            self.logger.warning("Database call failed", metadata: ["call": "\(what)", "error": "\(String(reflecting: error))"])
+            throw EngineError("\(what) failed: the database is unreachable")
+        }
+    }
+}
+
+/// A continuation that the first of several racers resumes; the others are ignored.
+private final class FirstAnswer<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, Never>?>
+
+    init(_ continuation: CheckedContinuation<T, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(_ value: T) {
+        self.continuation.withLock { $0.take() }?.resume(returning: value)
     }
 }

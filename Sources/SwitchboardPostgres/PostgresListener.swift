@@ -1,7 +1,7 @@
 public import Logging
 public import PostgresNIO
 
-/// Listens for the cluster's publication notifications on a connection of its own, and keeps
+/// Listens for the cluster's notifications (publications, joins and leaves) on a connection of its own, and keeps
 /// listening: when the connection drops or PostgreSQL restarts it reconnects with exponential
 /// backoff (with jitter), logging each attempt.
 ///
@@ -15,6 +15,8 @@ public struct PostgresListener: Sendable {
         case listening
         /// A publication was appended to a channel's stream.
         case publication(offset: UInt64, channel: String)
+        /// A client joined or left a channel.
+        case presence(PresenceEvent)
         /// The listening connection was lost; the description of why. Reconnection follows.
         case interrupted(String)
     }
@@ -44,8 +46,10 @@ public struct PostgresListener: Sendable {
                         for try await notification in notifications {
                             if let (offset, channel) = PostgresStreams.parseNotification(notification.payload) {
                                 await handle(.publication(offset: offset, channel: channel))
+                            } else if let event = PresenceEvent(payload: notification.payload) {
+                                await handle(.presence(event))
                             } else {
-                                self.logger.warning("Ignored a notification that is not '<offset> <channel>'", metadata: ["payload": "\(notification.payload)"])
+                                self.logger.warning("Ignored a notification that is neither a publication nor a join or leave", metadata: ["payload": "\(notification.payload)"])
                             }
                         }
                     }

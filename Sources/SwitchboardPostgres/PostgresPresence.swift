@@ -57,6 +57,14 @@ public struct PostgresPresence: Sendable {
         return removed > 0
     }
 
+    /// Tell every listening node of a join or leave (``PresenceEvent``).
+    public func announce(_ event: PresenceEvent) async throws {
+        _ = try await self.client.query(
+            "SELECT pg_notify(\(PostgresStreams.notificationChannel), \(event.payload))",
+            logger: self.logger
+        ).collect()
+    }
+
     /// Who is in a channel, on every node.
     public func members(of channel: String) async throws -> [ClientInfo] {
         let rows = try await self.client.query(

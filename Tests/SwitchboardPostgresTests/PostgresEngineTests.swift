@@ -34,11 +34,16 @@ struct PostgresEngineTests {
                         let b = PostgresEngine(hub: hubB, client: clientB, listenerClient: listenB, logger: self.logger)
                         let runA = Task { await a.run() }
                         let runB = Task { await b.run() }
-                        defer {
-                            runA.cancel()
-                            runB.cancel()
-                        }
-                        try await body(a, hubA, b, hubB)
+                        let ready = try await self.eventually { a.status == .ready && b.status == .ready }
+                        #expect(ready, "both nodes listen")
+                        var failure: (any Error)?
+                        do { try await body(a, hubA, b, hubB) } catch { failure = error }
+                        // Stop the engines (they leave the cluster) while their clients still run.
+                        runA.cancel()
+                        runB.cancel()
+                        await runA.value
+                        await runB.value
+                        if let failure { throw failure }
                     }
                 }
             }
@@ -95,25 +100,52 @@ struct PostgresEngineTests {
         }
     }
 
+    @Test func joinsLeavesAndPresenceSpanTheNodes() async throws {
+        var options = self.room
+        options.joinLeave = true
+        try await self.withTwoNodes { a, _, b, _ in
+            let ann = Subscriber(info: ClientInfo(user: "ann", client: "c-ann"), outbox: Outbox(limit: 1 << 20))
+            let bob = Subscriber(info: ClientInfo(user: "bob", client: "c-bob"), outbox: Outbox(limit: 1 << 20))
+            try await a.subscribe("rooms:p", options: options, subscriber: ann)
+            try await b.subscribe("rooms:p", options: options, subscriber: bob)
+            var seen: [String] = []
+            #expect(try await self.eventually {
+                seen += ann.outbox.drain().messages.map { String(buffer: $0.bytes) }
+                return seen.contains { $0.contains(#""join""#) && $0.contains("c-bob") }
+            }, "Ann on node A sees Bob join on node B: \(seen)")
+            for engine in [a, b] {
+                #expect(try await engine.presence("rooms:p").map(\.client) == ["c-ann", "c-bob"])
+                #expect(try await engine.presenceStats("rooms:p") == (2, 2))
+            }
+            b.unsubscribe("rooms:p", client: "c-bob")
+            #expect(try await self.eventually {
+                seen += ann.outbox.drain().messages.map { String(buffer: $0.bytes) }
+                return seen.contains { $0.contains(#""leave""#) && $0.contains("c-bob") }
+            }, "and leave: \(seen)")
+            #expect(try await a.presence("rooms:p").map(\.client) == ["c-ann"])
+            #expect(seen.filter { $0.contains("c-bob") }.count == 2, "one join and one leave, not doubled: \(seen)")
+        }
+    }
+
     @Test func aClientRecoversOnTheOtherNode() async throws {
         try await self.withTwoNodes { a, hubA, b, _ in
             let first = Subscriber(info: ClientInfo(user: "", client: "c1"), outbox: Outbox(limit: 1 << 20))
-            let outcome = try await a.subscribe("rooms:y", options: self.room, subscriber: first)
+            let outcome = try #require(try await a.subscribe("rooms:y", options: self.room, subscriber: first))
             try await Task.sleep(for: .milliseconds(300))
             for n in 1...3 { _ = try await b.publish(Publication(data: "\(n)"), to: "rooms:y", options: self.room) }
             var seen: [UInt64] = []
             #expect(try await self.eventually { seen += self.offsets(first.outbox); return seen.count == 3 })
             // The client drops from node A; 4 more are published; it comes back on node B.
             hubA.unsubscribe("rooms:y", client: "c1")
-            var (last, epoch) = (Publication(data: "x"), "")
+            var (last, epoch): (Publication, String?) = (Publication(data: "x"), nil)
             for n in 4...7 { (last, epoch) = try await a.publish(Publication(data: "\(n)"), to: "rooms:y", options: self.room) }
             #expect(last.offset == 7)
             let position = StreamPosition(offset: 3, epoch: outcome.position?.epoch ?? "")
             #expect(position.epoch == epoch, "one epoch for the stream on every node")
             let back = Subscriber(info: ClientInfo(user: "", client: "c1-again"), outbox: Outbox(limit: 1 << 20))
-            let recovered = try await b.subscribe("rooms:y", options: self.room, subscriber: back, recoverFrom: position) { outcome in
+            let recovered = try #require(try await b.subscribe("rooms:y", options: self.room, subscriber: back, recoverFrom: position) { outcome in
                 .text("reply \(outcome.publications.map(\.offset))")
-            }
+            })
             #expect(recovered.recovered)
             #expect(recovered.publications.map(\.offset) == [4, 5, 6, 7])
             _ = try await a.publish(Publication(data: "8"), to: "rooms:y", options: self.room)

@@ -181,16 +181,33 @@ public final class Hub: Sendable {
     /// - Returns: Whether it was subscribed.
     @discardableResult
     public func unsubscribe(_ channel: String, client: String) -> Bool {
-        let left =
-            self.withChannel(channel) { state -> Bool in
-                guard let subscriber = state.subscribers.removeValue(forKey: client) else { return false }
-                state.held[client] = nil
-                state.floors[client] = nil
-                if state.options.joinLeave {
-                    Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: nil, protocolPush: Push.leave(subscriber.info, channel: channel))
-                }
-                return true
-            } ?? false
+        self.leave(channel, client: client) != nil
+    }
+
+    /// ``unsubscribe(_:client:)``, telling what left.
+    ///
+    /// - Returns: The subscriber's identity and the channel's options, or `nil` if it was not subscribed.
+    public func leave(_ channel: String, client: String) -> (info: ClientInfo, options: ChannelOptions)? {
+        self.remove(client, from: channel, announce: true)
+    }
+
+    /// Undo a ``beginSubscribe(_:options:subscriber:)`` that cannot complete, telling nobody (its
+    /// join was never sent).
+    public func abandonSubscribe(_ channel: String, client: String) {
+        self.remove(client, from: channel, announce: false)
+    }
+
+    @discardableResult
+    private func remove(_ client: String, from channel: String, announce: Bool) -> (info: ClientInfo, options: ChannelOptions)? {
+        let left = self.withChannel(channel) { state -> (info: ClientInfo, options: ChannelOptions)? in
+            guard let subscriber = state.subscribers.removeValue(forKey: client) else { return nil }
+            state.held[client] = nil
+            state.floors[client] = nil
+            if announce, state.options.joinLeave {
+                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: nil, protocolPush: Push.leave(subscriber.info, channel: channel))
+            }
+            return (subscriber.info, state.options)
+        } ?? nil
         self.removeIfIdle(channel)
         return left
     }
@@ -229,6 +246,24 @@ public final class Hub: Sendable {
     /// once per publication (see docs/SCALE-OUT.md). A channel with no subscribers here ignores it.
     public func deliver(_ publication: Publication, to channel: String) {
         self.withChannel(channel) { state in Self.fanOut(publication, channel: channel, in: &state) }
+    }
+
+    /// Send subscribers a join that happened on another node (for engines that span nodes), if the
+    /// channel pushes joins.
+    public func deliverJoin(_ info: ClientInfo, to channel: String) {
+        self.withChannel(channel) { state in
+            guard state.options.joinLeave else { return }
+            Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: info.client, protocolPush: Push.join(info, channel: channel))
+        }
+    }
+
+    /// Send subscribers a leave that happened on another node (for engines that span nodes), if the
+    /// channel pushes leaves.
+    public func deliverLeave(_ info: ClientInfo, to channel: String) {
+        self.withChannel(channel) { state in
+            guard state.options.joinLeave else { return }
+            Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: info.client, protocolPush: Push.leave(info, channel: channel))
+        }
     }
 
     private static func fanOut(_ publication: Publication, channel: String, in state: inout ChannelState) {
