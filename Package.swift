@@ -95,7 +95,7 @@ let package = Package(
         ),
         .testTarget(
             name: "switchboardTests",
-            dependencies: ["switchboard"]
+            dependencies: ["switchboard", "SwitchboardPostgres"]
         ),
         .testTarget(
             name: "SwitchboardServerTests",

@@ -5,7 +5,8 @@
 #      pytest), and starts a throwaway PostgreSQL cluster on a free loopback port in a temp dir,
 #   2. builds and runs the Swift suites (swift build --build-tests; swift test --skip-build),
 #   3. starts the built `switchboard serve` on free loopback ports and runs the client-protocol tests
-#      with the real Centrifugo SDKs (Tests/Protocol), the browser tests (Chromium tabs chatting in
+#      with the real Centrifugo SDKs (Tests/Protocol), the scale-out tests (three nodes on the
+#      PostgreSQL, which they also restart: Tests/Cluster), the browser tests (Chromium tabs chatting in
 #      rooms and on the tutorial page) and the Autobahn|Testsuite conformance cases 1-10 against /echo.
 # Every server it starts is stopped again (by PID; PostgreSQL with pg_ctl) and its temp dir removed.
 # Exits non-zero if anything fails.
@@ -93,11 +94,26 @@ start_postgres() {
         cat "$PG_DIR/initdb.log" >&2
         exit 1
     }
-    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start > /dev/null || {
+    # The cluster tests stop and start this PostgreSQL in the middle of a stream: with this script.
+    local runas=""
+    if [ "$(id -u)" -eq 0 ]; then runas="runuser -u postgres --"; fi
+    cat > "$PG_DIR/control.sh" <<CONTROL
+#!/usr/bin/env bash
+# stop | start the test PostgreSQL (written by scripts/test.sh)
+set -euo pipefail
+case "\$1" in
+    stop) $runas "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 60 stop > /dev/null ;;
+    start) $runas "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \\
+        -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start > /dev/null ;;
+    *) echo "usage: \$0 stop|start" >&2; exit 2 ;;
+esac
+CONTROL
+    chmod 755 "$PG_DIR/control.sh"
+    "$PG_DIR/control.sh" start || {
         cat "$PG_DIR/server.log" >&2
         exit 1
     }
+    export SWITCHBOARD_TEST_PG_CONTROL="$PG_DIR/control.sh"
     export SWITCHBOARD_TEST_POSTGRES_URL="postgres://switchboard@127.0.0.1:$PG_PORT/postgres"
     export SWITCHBOARD_REQUIRE_POSTGRES=1
 }
@@ -155,6 +171,11 @@ start_server "$WORK/protocol-server.log" --config Tests/Protocol/switchboard.jso
     --token-hmac-secret "$SECRET" --api-key "$API_KEY" --log-level warning
 SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_SECRET="$SECRET" SWITCHBOARD_API_KEY="$API_KEY" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Protocol
+
+log "Scale-out: three switchboard nodes on one PostgreSQL (order, recovery, presence after kill -9, large payloads, the tutorial chat, PostgreSQL restarted mid-stream)"
+"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard cluster
+SWITCHBOARD_BIN="$BIN" SWITCHBOARD_CLUSTER_DB="postgres://switchboard@127.0.0.1:$PG_PORT/cluster" SWITCHBOARD_CLUSTER_LOGS="$WORK" \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Cluster
 
 log "Browser tests: the chat app (rooms, presence, history, recovery) and the tutorial page in headless Chromium tabs"
 VENV=$(test_venv Browser)

@@ -236,7 +236,7 @@ public final class PostgresEngine: Engine {
                 for (channel, info) in entries { try? await self.announce(.leave, info, in: channel, from: "") }
                 self.logger.info("Left the cluster", metadata: ["node": "\(self.node)", "presence_entries": "\(entries.count)"])
             } catch {
-                self.logger.warning("Could not leave the cluster; other nodes will after the node TTL", metadata: ["error": "\(String(reflecting: error))"])
+                self.logger.warning("Could not leave the cluster; other nodes will after the node TTL", metadata: ["error": "\(error.postgresReason)"])
             }
         }.value
     }
@@ -279,7 +279,7 @@ public final class PostgresEngine: Engine {
                 try await self.streams.removeExpired()
             } catch {
                 if Task.isCancelled { return }
-                self.logger.warning("Node heartbeat failed", metadata: ["error": "\(String(reflecting: error))"])
+                self.logger.warning("Node heartbeat failed", metadata: ["error": "\(error.postgresReason)"])
             }
             try? await Task.sleep(for: interval)
         }
@@ -298,7 +298,7 @@ public final class PostgresEngine: Engine {
                         }
                         break
                     } catch {
-                        self.logger.warning("Could not remove a presence entry; retrying", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                        self.logger.warning("Could not remove a presence entry; retrying", metadata: ["channel": "\(channel)", "error": "\(error.postgresReason)"])
                         try? await Task.sleep(for: .seconds(1))
                     }
                 }
@@ -347,7 +347,7 @@ public final class PostgresEngine: Engine {
                 if publications.count == 1000 { continue }  // a full page: there may be more
             } catch {
                 // PostgreSQL is unreachable: try again (the listener reconnects meanwhile).
-                self.logger.warning("Could not fetch publications", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                self.logger.warning("Could not fetch publications", metadata: ["channel": "\(channel)", "error": "\(error.postgresReason)"])
                 try? await Task.sleep(for: .milliseconds(200))
                 continue
             }
@@ -393,10 +393,10 @@ public final class PostgresEngine: Engine {
         switch outcome {
         case .success(let value): return value
         case .failure(let error as EngineError):
-            self.logger.warning("Database call failed", metadata: ["call": "\(what)", "error": "\(error)"])
+            self.logger.warning("Database call failed", metadata: ["call": "\(what)", "error": "\(error.postgresReason)"])
             throw EngineError("\(what) failed: \(error.message)")
         case .failure(let error):
-            self.logger.warning("Database call failed", metadata: ["call": "\(what)", "error": "\(String(reflecting: error))"])
+            self.logger.warning("Database call failed", metadata: ["call": "\(what)", "error": "\(error.postgresReason)"])
             throw EngineError("\(what) failed: the database is unreachable")
         }
     }

@@ -59,8 +59,8 @@ public struct PostgresListener: Sendable {
                 await handle(.interrupted("the listening connection was closed"))
             } catch {
                 if Task.isCancelled { return }
-                self.logger.warning("Lost the connection listening for publications", metadata: ["error": "\(String(reflecting: error))"])
-                await handle(.interrupted("\(error)"))
+                self.logger.warning("Lost the connection listening for publications", metadata: ["error": "\(error.postgresReason)"])
+                await handle(.interrupted(error.postgresReason))
             }
             failures += 1
             let delay = self.backoff(afterFailures: failures)

@@ -1,4 +1,5 @@
 import Foundation
+public import Logging
 public import PostgresNIO
 import NIOSSL
 
@@ -67,4 +68,50 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
 public struct PostgresURLError: Error, Equatable, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
+}
+
+extension PostgresURL {
+    /// Open one connection and close it again, to tell at once whether PostgreSQL takes this URL
+    /// (a pool only retries, silently, when the database is missing or the password is wrong).
+    ///
+    /// - Throws: ``PostgresProbeError`` with PostgreSQL's own reason.
+    public func probe(logger: Logger) async throws(PostgresProbeError) {
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            switch self.sslMode {
+            case "require": tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case "prefer": tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            default: tls = .disable
+            }
+        } catch {
+            throw PostgresProbeError(description: "cannot set up TLS: \(error)", permanent: true)
+        }
+        let configuration = PostgresConnection.Configuration(
+            host: self.host,
+            port: self.port,
+            username: self.username,
+            password: self.password,
+            database: self.database,
+            tls: tls
+        )
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try? await connection.close()
+        } catch let error as PSQLError {
+            if error.code == .server {
+                // Refused by PostgreSQL itself (no such database or role, bad password): retrying will not help.
+                throw PostgresProbeError(description: error.serverInfo?[.message] ?? "refused by the server", permanent: true)
+            }
+            throw PostgresProbeError(description: error.underlying.map { "\($0)" } ?? "\(error.code)", permanent: false)
+        } catch {
+            throw PostgresProbeError(description: "\(error)", permanent: false)
+        }
+    }
+}
+
+/// Why ``PostgresURL/probe(logger:)`` could not connect.
+public struct PostgresProbeError: Error, CustomStringConvertible {
+    public let description: String
+    /// PostgreSQL answered and refused; otherwise it could not be reached (yet).
+    public let permanent: Bool
 }

@@ -3,12 +3,17 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import PostgresNIO
+import Switchboard
+import SwitchboardPostgres
 import SwitchboardServer
 
 /// `switchboard serve`: every option can also come from an environment variable `SWITCHBOARD_<NAME>`;
 /// a flag on the command line wins over the variable, and the variable over the default.
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the server (in-memory, single process).")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the server: one process in memory, or one node of several sharing PostgreSQL (--engine postgres)."
+    )
 
     @Option(help: "Address to bind. [env: SWITCHBOARD_HOST] (default: 127.0.0.1)")
     var host: String?
@@ -73,25 +78,79 @@ struct Serve: AsyncParsableCommand {
     )
     var threads: Int?
 
+    @Option(help: "memory (one process, nothing to install) or postgres (nodes sharing one PostgreSQL). [env: SWITCHBOARD_ENGINE] (default: memory)")
+    var engine: String?
+
+    @Option(
+        name: .customLong("postgres-url"),
+        help: "The database of --engine postgres: postgres://user:password@host:port/database[?sslmode=disable|prefer|require] [env: SWITCHBOARD_POSTGRES_URL]"
+    )
+    var postgresURL: String?
+
+    @Option(
+        name: .customLong("node-ttl"),
+        help: "Seconds after which a node that stopped heartbeating is dead and its users leave every channel (postgres engine). [env: SWITCHBOARD_NODE_TTL] (default: 15)"
+    )
+    var nodeTTL: Double?
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let configuration = try self.resolve(environment: environment)
         let threads = try self.resolveThreads(environment: environment)
+        let engine = try self.resolveEngine(environment: environment)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = configuration.logLevel
             return handler
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let logger = Logger(label: "switchboard")
+        logger.info("Event loop threads", metadata: ["threads": "\(threads)"])
         do {
-            let server = try await SwitchboardServer(configuration: configuration, eventLoopGroup: group)
-            Logger(label: "switchboard").info("Event loop threads", metadata: ["threads": "\(threads)"])
-            try await server.run()
+            switch engine {
+            case .memory:
+                try await SwitchboardServer(configuration: configuration, eventLoopGroup: group).run()
+            case .postgres(let url, let nodeTTL):
+                try await self.runNode(configuration: configuration, group: group, url: url, nodeTTL: nodeTTL, logger: logger)
+            }
         } catch {
             try? await group.shutdownGracefully()
             throw error
         }
         try await group.shutdownGracefully()
+    }
+
+    /// One node of a cluster on PostgreSQL: migrate the schema, then serve with the PostgreSQL engine.
+    private func runNode(configuration: SwitchboardConfiguration, group: any EventLoopGroup, url: PostgresURL, nodeTTL: Duration, logger: Logger) async throws {
+        // The pool logs every failed connection attempt; the engine reports outages itself.
+        var poolLogger = Logger(label: "switchboard.postgres")
+        poolLogger.logLevel = max(configuration.logLevel, .error)
+        let client = PostgresClient(configuration: url.configuration, backgroundLogger: poolLogger)
+        let listenerClient = PostgresClient(configuration: url.configuration, backgroundLogger: poolLogger)
+        try await withThrowingTaskGroup(of: Void.self) { clients in
+            clients.addTask { await client.run() }
+            clients.addTask { await listenerClient.run() }
+            defer { clients.cancelAll() }
+            let applied: [Int]
+            do {
+                applied = try await SchemaMigration.run(client, url: url, timeout: .seconds(30), logger: logger)
+            } catch {
+                throw ValidationError("cannot prepare \(url): \(error)")
+            }
+            logger.info(
+                "PostgreSQL schema ready",
+                metadata: ["database": "\(url)", "version": "\(PostgresSchema.currentVersion)", "applied": "\(applied)"]
+            )
+            let engine = PostgresEngine(
+                client: client,
+                listenerClient: listenerClient,
+                settings: .init(nodeTTL: nodeTTL, nodeName: ProcessInfo.processInfo.hostName),
+                logger: logger
+            )
+            let server = try await SwitchboardServer(configuration: configuration, eventLoopGroup: group, engine: engine)
+            logger.info("Joining the cluster", metadata: ["node": "\(engine.node)", "node_ttl": "\(nodeTTL)"])
+            try await server.run()
+        }
     }
 
     /// `--threads`, `SWITCHBOARD_THREADS`, or the CPUs this process may run on.

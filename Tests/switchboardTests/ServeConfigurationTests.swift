@@ -1,4 +1,5 @@
 import ArgumentParser
+import SwitchboardPostgres
 import SwitchboardServer
 import Testing
 
@@ -96,5 +97,42 @@ import Testing
         let count = try #require(AvailableCPUs.affinityCount)
         #expect(count >= 1)
         #expect(AvailableCPUs.count <= count)
+    }
+}
+
+@Suite struct EngineOptionTests {
+    @Test func memoryUnlessToldOtherwise() throws {
+        #expect(try Serve.parse([]).resolveEngine(environment: [:]) == .memory)
+        #expect(try Serve.parse(["--engine", "memory"]).resolveEngine(environment: ["SWITCHBOARD_ENGINE": "postgres"]) == .memory)
+    }
+
+    @Test func postgresFromFlagsOrEnvironment() throws {
+        let url = try PostgresURL("postgres://sb:secret@db.internal:5433/switchboard")
+        #expect(
+            try Serve.parse(["--engine", "postgres", "--postgres-url", "postgres://sb:secret@db.internal:5433/switchboard", "--node-ttl", "4"])
+                .resolveEngine(environment: [:]) == .postgres(url: url, nodeTTL: .seconds(4))
+        )
+        #expect(
+            try Serve.parse([]).resolveEngine(environment: [
+                "SWITCHBOARD_ENGINE": "postgres",
+                "SWITCHBOARD_POSTGRES_URL": "postgres://sb:secret@db.internal:5433/switchboard",
+            ]) == .postgres(url: url, nodeTTL: .seconds(15))
+        )
+    }
+
+    @Test(arguments: [
+        (["--engine", "redis"], [:], "engine must be memory or postgres"),
+        (["--engine", "postgres"], [:], "needs the database"),
+        (["--postgres-url", "postgres://a@b/c"], [:], "needs --engine postgres"),
+        (["--engine", "postgres", "--postgres-url", "mysql://a@b/c"], [:], "postgres-url: the URL's scheme"),
+        (["--engine", "postgres", "--postgres-url", "postgres://a@b/c", "--node-ttl", "0.5"], [:], "node-ttl must be between"),
+        (["--engine", "postgres", "--postgres-url", "postgres://a@b/c"], ["SWITCHBOARD_NODE_TTL": "soon"], "SWITCHBOARD_NODE_TTL='soon'"),
+    ] as [([String], [String: String], String)])
+    func badChoicesAreRefusedWithAMessage(arguments: [String], environment: [String: String], message: String) throws {
+        #expect {
+            try Serve.parse(arguments).resolveEngine(environment: environment)
+        } throws: { error in
+            (error as? ValidationError)?.message.contains(message) == true
+        }
     }
 }
