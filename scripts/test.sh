@@ -21,17 +21,13 @@ PIDS=()
 
 log() { printf '\n==> %s\n' "$*"; }
 
-PG_DIR=""
-PG_BIN=""
-PG_PORT=""
+# postgres_bin, as_postgres, start_postgres, stop_postgres, free_port.
+source "$ROOT/scripts/lib/postgres.sh"
 
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [ -n "$PG_DIR" ]; then
-        as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop > /dev/null 2>&1 || true
-        rm -rf "$PG_DIR"
-    fi
+    stop_postgres
 }
 trap cleanup EXIT
 
@@ -69,57 +65,6 @@ test_venv() {
         echo "$stamp" > "$venv/.stamp"
     fi
     echo "$venv"
-}
-
-# The newest installed PostgreSQL's server binaries (Debian puts them in /usr/lib/postgresql/N/bin).
-postgres_bin() {
-    local dir
-    dir=$(ls -d /usr/lib/postgresql/*/bin 2> /dev/null | sort -V | tail -n 1)
-    [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
-}
-
-# PostgreSQL refuses to run as root: as root, run its tools as the postgres user Debian's package made.
-as_postgres() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-# start_postgres: a throwaway cluster (trust auth, fsync off) on a free loopback port, its socket and
-# data in a temp dir; sets SWITCHBOARD_TEST_POSTGRES_URL for the tests.
-start_postgres() {
-    PG_BIN=$(postgres_bin)
-    PG_DIR=$(mktemp -d /tmp/switchboard-test-pg.XXXXXX)
-    if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG_DIR"; fi
-    PG_PORT=$(free_port)
-    as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U switchboard -A trust -E UTF8 > "$PG_DIR/initdb.log" 2>&1 || {
-        cat "$PG_DIR/initdb.log" >&2
-        exit 1
-    }
-    # The cluster tests stop and start this PostgreSQL in the middle of a stream: with this script.
-    local runas=""
-    if [ "$(id -u)" -eq 0 ]; then runas="runuser -u postgres --"; fi
-    cat > "$PG_DIR/control.sh" <<CONTROL
-#!/usr/bin/env bash
-# stop | start the test PostgreSQL (written by scripts/test.sh)
-set -euo pipefail
-case "\$1" in
-    stop) $runas "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 60 stop > /dev/null ;;
-    start) $runas "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \\
-        -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start > /dev/null ;;
-    *) echo "usage: \$0 stop|start" >&2; exit 2 ;;
-esac
-CONTROL
-    chmod 755 "$PG_DIR/control.sh"
-    "$PG_DIR/control.sh" start || {
-        cat "$PG_DIR/server.log" >&2
-        exit 1
-    }
-    export SWITCHBOARD_TEST_PG_CONTROL="$PG_DIR/control.sh"
-    export SWITCHBOARD_TEST_POSTGRES_URL="postgres://switchboard@127.0.0.1:$PG_PORT/postgres"
-    export SWITCHBOARD_REQUIRE_POSTGRES=1
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 # start_server LOG ARGS...: starts the built server on a free port, waits for /health, sets PORT.

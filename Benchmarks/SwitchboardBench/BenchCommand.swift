@@ -64,13 +64,15 @@ struct Fanout: AsyncParsableCommand {
     @Option(help: "Seconds of the latency phase.") var rateDuration = 5.0
     @Option(help: "Seconds of the max-rate phase.") var maxDuration = 5.0
     @Option(help: "Most broadcasts not yet delivered to every subscriber in the max-rate phase.") var window = 16
+    @Option(help: "Port of the node the publisher connects to, when it is not --port (a cluster: publisher and subscribers on different nodes).")
+    var publisherPort: Int?
 
     func run() async throws {
         try await self.target.run { generator in
             try await Scenarios.fanout(
                 generator, serverPID: self.target.serverPID, serverName: self.target.serverName,
                 transport: self.transport, subscribers: self.subscribers, rate: self.rate, rateDuration: self.rateDuration,
-                maxDuration: self.maxDuration, window: self.window)
+                maxDuration: self.maxDuration, window: self.window, publisherPort: self.publisherPort)
         }
     }
 }

@@ -105,8 +105,11 @@ enum Scenarios {
         rate: Double,
         rateDuration: Double,
         maxDuration: Double,
-        window: Int
+        window: Int,
+        publisherPort: Int? = nil
     ) async throws -> ScenarioResult {
+        // The publisher may be on another node of a cluster than the subscribers.
+        let publishers = publisherPort.map { LoadGenerator(loop: generator.loop, host: generator.host, port: $0) } ?? generator
         final class State {
             var publisher: BenchConnection?
             var subscribers: [BenchConnection] = []
@@ -175,7 +178,7 @@ enum Scenarios {
                     connection.onClose = { _ in if state.value.ready { state.value.disconnects += 1 } }
                 } done: { opened, failures in
                     state.value.subscribers = opened
-                    generator.open(count: 1, concurrency: 1, path: { _ in transport.path(client: 0) }) { publisher in
+                    publishers.open(count: 1, concurrency: 1, path: { _ in transport.path(client: 0) }) { publisher in
                         publisher.onOpen = { transport.opened($0, subscribe: false) }
                         // Answer pings; publish replies need nothing.
                         publisher.onMessage = { connection, payload in
@@ -247,7 +250,9 @@ enum Scenarios {
         result.parameters = [
             "subscribers": Double(subscribers), "rate_per_s": rate, "rate_duration_s": rateDuration,
             "max_duration_s": cpu.seconds, "window": Double(window),
+            "publisher_on_another_node": publisherPort == nil ? 0 : 1,
         ]
+        result.metrics["publications_per_s"] = Double(maxDelivered) / cpu.seconds / Double(max(1, subscribers - failures))
         if let p = latency.percentiles([50, 99, 99.9]) {
             result.metrics["fixed_rate_p50_us"] = p[0]
             result.metrics["fixed_rate_p99_us"] = p[1]
