@@ -45,45 +45,36 @@ public struct PostgresStreams: Sendable {
         let info = publication.info.map(\.json.jsonText)
         let tags = publication.tagsJSON?.jsonText
         let graceMilliseconds = self.deliveryGrace.milliseconds
-        return try await self.client.withTransaction(logger: self.logger) { connection in
-            var top: Int64 = 0
-            var epoch = newEpoch
-            let stream = try await connection.query(
-                """
+        // One statement, so one round trip and one implicit transaction: the stream row's lock
+        // orders concurrent publishers of the channel, and the notification goes out at commit.
+        // (History keeps the last `historySize`; older rows stay only for the delivery grace.)
+        let rows = try await self.client.query(
+            """
+            WITH stream AS (
                 INSERT INTO switchboard_streams (channel, epoch, top_offset) VALUES (\(channel), \(newEpoch), 1)
                 ON CONFLICT (channel) DO UPDATE SET top_offset = switchboard_streams.top_offset + 1
                 RETURNING top_offset, epoch
-                """,
-                logger: self.logger
-            )
-            for try await (offset, streamEpoch) in stream.decode((Int64, String).self) {
-                top = offset
-                epoch = streamEpoch
-            }
-            _ = try await connection.query(
-                """
+            ), stored AS (
                 INSERT INTO switchboard_publications (channel, "offset", data, info, tags, expires_at)
-                VALUES (\(channel), \(top), \(publication.data), \(info), \(tags), now() + \(keepMilliseconds) * interval '1 millisecond')
-                """,
-                logger: self.logger
-            ).collect()
-            // History keeps the last `historySize`; older rows stay only for the delivery grace.
-            _ = try await connection.query(
-                """
+                SELECT \(channel), top_offset, \(publication.data), \(info), \(tags), now() + \(keepMilliseconds) * interval '1 millisecond'
+                FROM stream
+            ), trimmed AS (
                 DELETE FROM switchboard_publications
-                WHERE channel = \(channel) AND "offset" <= \(top - Int64(max(historySize, 0)))
+                WHERE channel = \(channel) AND "offset" <= (SELECT top_offset FROM stream) - \(Int64(max(historySize, 0)))
                   AND published_at < now() - \(graceMilliseconds) * interval '1 millisecond'
-                """,
-                logger: self.logger
-            ).collect()
-            _ = try await connection.query(
-                "SELECT pg_notify(\(Self.notificationChannel), \("\(top) \(channel)"))",
-                logger: self.logger
-            ).collect()
+            ), notified AS (
+                SELECT pg_notify(\(Self.notificationChannel), (SELECT top_offset FROM stream)::text || ' ' || \(channel))
+            )
+            SELECT top_offset, epoch FROM stream, notified
+            """,
+            logger: self.logger
+        )
+        for try await (top, epoch) in rows.decode((Int64, String).self) {
             var stored = publication
             stored.offset = UInt64(top)
             return (stored, epoch)
         }
+        throw PostgresStreamsError.noStream(channel)
     }
 
     /// The stream's position, or `nil` if nothing was ever published to the channel.
