@@ -4,11 +4,13 @@
 #   memory       one node, in-memory engine (the baseline)
 #   pg-same      one node, PostgreSQL engine, publisher and subscribers on it
 #   pg-cross     two nodes, PostgreSQL engine, publisher on node A, subscribers on node B
+# each with one publisher connection and with --publishers of them taking turns (a connection's
+# commands run in order, so one connection has one publication in flight in the database at a time).
 # Publication latency is measured at a fixed rate; throughput (publications/s reaching every
 # subscriber) with at most --window publications in flight. Nodes and PostgreSQL run on CPU 0, the
 # load generator on CPU 1. Starts a throwaway PostgreSQL (like scripts/test.sh) and stops everything
 # it started at the end. Run by hand, never in CI:
-#   Benchmarks/cluster.sh [--subscribers 100] [--rate 100] [--duration 10] [--window 16] [--out FILE]
+#   Benchmarks/cluster.sh [--subscribers 100] [--rate 100] [--duration 10] [--window 16] [--publishers 8] [--out FILE]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -18,6 +20,7 @@ SUBSCRIBERS=100
 RATE=100
 DURATION=10
 WINDOW=16
+PUBLISHERS=8
 OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -25,6 +28,7 @@ while [ $# -gt 0 ]; do
         --rate) RATE=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --window) WINDOW=$2; shift 2 ;;
+        --publishers) PUBLISHERS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -86,6 +90,7 @@ bench() {
 RESULTS=()
 node memory
 RESULTS+=("$(bench memory "$NODE_PORT" "$NODE_PID")")
+RESULTS+=("$(bench "memory-x$PUBLISHERS" "$NODE_PORT" "$NODE_PID" --publishers "$PUBLISHERS")")
 kill "$NODE_PID"; wait "$NODE_PID" 2> /dev/null || true
 
 node a --engine postgres --postgres-url "$DB"
@@ -94,7 +99,9 @@ node b --engine postgres --postgres-url "$DB"
 B_PORT=$NODE_PORT
 B_PID=$NODE_PID
 RESULTS+=("$(bench pg-same "$B_PORT" "$B_PID")")
+RESULTS+=("$(bench "pg-same-x$PUBLISHERS" "$B_PORT" "$B_PID" --publishers "$PUBLISHERS")")
 RESULTS+=("$(bench pg-cross "$B_PORT" "$B_PID" --publisher-port "$A_PORT")")
+RESULTS+=("$(bench "pg-cross-x$PUBLISHERS" "$B_PORT" "$B_PID" --publisher-port "$A_PORT" --publishers "$PUBLISHERS")")
 
 {
     echo "{\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"machine\":\"$(uname -srm) $(nproc) CPUs $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\",\"postgres\":\"$("$PG_BIN/postgres" --version)\",\"runs\":["
@@ -103,10 +110,10 @@ RESULTS+=("$(bench pg-cross "$B_PORT" "$B_PID" --publisher-port "$A_PORT")")
 } > "${OUT:-/dev/stdout}"
 python3 - "$OUT" "${RESULTS[@]}" <<'PY' >&2
 import json, sys
-print(f"{'setup':10} {'p50 ms':>8} {'p99 ms':>8} {'pubs/s':>9} {'deliveries/s':>13} {'node CPU us/delivery':>21} {'lost':>5}")
+print(f"{'setup':14} {'p50 ms':>8} {'p99 ms':>8} {'pubs/s':>9} {'deliveries/s':>13} {'node CPU us/delivery':>21} {'lost':>5}")
 for line in sys.argv[2:]:
     r = json.loads(line)
     m = r["metrics"]
-    print(f"{r['server']:10} {m.get('fixed_rate_p50_us', float('nan'))/1000:8.2f} {m.get('fixed_rate_p99_us', float('nan'))/1000:8.2f} "
+    print(f"{r['server']:14} {m.get('fixed_rate_p50_us', float('nan'))/1000:8.2f} {m.get('fixed_rate_p99_us', float('nan'))/1000:8.2f} "
           f"{m['publications_per_s']:9.0f} {m['deliveries_per_s']:13.0f} {m['server_cpu_us_per_delivery']:21.2f} {m['lost']:5.0f}")
 PY

@@ -66,13 +66,15 @@ struct Fanout: AsyncParsableCommand {
     @Option(help: "Most broadcasts not yet delivered to every subscriber in the max-rate phase.") var window = 16
     @Option(help: "Port of the node the publisher connects to, when it is not --port (a cluster: publisher and subscribers on different nodes).")
     var publisherPort: Int?
+    @Option(help: "Publisher connections, taking turns. With more than one, publications of different publishers may arrive in either order, so loss is counted but order is not checked.")
+    var publishers = 1
 
     func run() async throws {
         try await self.target.run { generator in
             try await Scenarios.fanout(
                 generator, serverPID: self.target.serverPID, serverName: self.target.serverName,
                 transport: self.transport, subscribers: self.subscribers, rate: self.rate, rateDuration: self.rateDuration,
-                maxDuration: self.maxDuration, window: self.window, publisherPort: self.publisherPort)
+                maxDuration: self.maxDuration, window: self.window, publisherPort: self.publisherPort, publisherCount: self.publishers)
         }
     }
 }

@@ -29,6 +29,8 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Scratch space for the scenario that owns the connection (a send time, a next sequence number).
     var mark: UInt64 = 0
     var counter = 0
+    /// Messages received, for scenarios that cannot expect one order.
+    var received = 0
     private var context: ChannelHandlerContext?
     private var buffer: ByteBuffer?
 

@@ -106,12 +106,13 @@ enum Scenarios {
         rateDuration: Double,
         maxDuration: Double,
         window: Int,
-        publisherPort: Int? = nil
+        publisherPort: Int? = nil,
+        publisherCount: Int = 1
     ) async throws -> ScenarioResult {
         // The publisher may be on another node of a cluster than the subscribers.
         let publishers = publisherPort.map { LoadGenerator(loop: generator.loop, host: generator.host, port: $0) } ?? generator
         final class State {
-            var publisher: BenchConnection?
+            var publishers: [BenchConnection] = []
             var subscribers: [BenchConnection] = []
             var published = 0
             var delivered = 0
@@ -133,8 +134,8 @@ enum Scenarios {
 
         @Sendable func publish() {
             let s = state.value
-            guard let publisher = s.publisher else { return }
-            publisher.send(transport.publication(sequence: s.published, time: now()))
+            guard !s.publishers.isEmpty else { return }
+            s.publishers[s.published % s.publishers.count].send(transport.publication(sequence: s.published, time: now()))
             s.published += 1
         }
         @Sendable func publishWhileWindowAllows() {
@@ -156,8 +157,11 @@ enum Scenarios {
             }
             guard s.ready, let (seq, sentAt) = transport.parse(payload) else { return }
             let t = now()
-            if seq > connection.counter { s.gaps += seq - connection.counter }
-            connection.counter = seq + 1
+            if publisherCount == 1 {
+                if seq > connection.counter { s.gaps += seq - connection.counter }
+                connection.counter = seq + 1
+            }
+            connection.received += 1
             s.delivered += 1
             if s.measuringLatency { s.samples.record(t &- sentAt) }
             if seq >= s.maxStartSeq {
@@ -178,14 +182,14 @@ enum Scenarios {
                     connection.onClose = { _ in if state.value.ready { state.value.disconnects += 1 } }
                 } done: { opened, failures in
                     state.value.subscribers = opened
-                    publishers.open(count: 1, concurrency: 1, path: { _ in transport.path(client: 0) }) { publisher in
+                    publishers.open(count: publisherCount, concurrency: publisherCount, path: { _ in transport.path(client: 0) }) { publisher in
                         publisher.onOpen = { transport.opened($0, subscribe: false) }
                         // Answer pings; publish replies need nothing.
                         publisher.onMessage = { connection, payload in
                             if transport.classify(payload) == .ping { connection.send(ByteBuffer(string: "{}")) }
                         }
                     } done: { publisher, _ in
-                        state.value.publisher = publisher.first
+                        state.value.publishers = publisher
                         continuation.resume(returning: failures)
                     }
                 }
@@ -238,11 +242,11 @@ enum Scenarios {
         _ = await waitUntil(timeout: 10, generator) { state.value.delivered + state.value.gaps >= totalPublished * subscriberCount }
         let summary: (delivered: Int, gaps: Int, disconnects: Int, missing: Int) = try await generator.onLoop {
             let s = state.value
-            let missing = s.subscribers.reduce(0) { $0 + max(0, totalPublished - $1.counter) }
+            let missing = s.subscribers.reduce(0) { $0 + max(0, totalPublished - (publisherCount == 1 ? $1.counter : $1.received)) }
             let summary = (s.delivered, s.gaps, s.disconnects, missing)
             s.ready = false  // our own closes below are not disconnects
             for connection in s.subscribers { connection.close() }
-            s.publisher?.close()
+            for publisher in s.publishers { publisher.close() }
             return summary
         }
 
@@ -250,7 +254,7 @@ enum Scenarios {
         result.parameters = [
             "subscribers": Double(subscribers), "rate_per_s": rate, "rate_duration_s": rateDuration,
             "max_duration_s": cpu.seconds, "window": Double(window),
-            "publisher_on_another_node": publisherPort == nil ? 0 : 1,
+            "publisher_on_another_node": publisherPort == nil ? 0 : 1, "publishers": Double(publisherCount),
         ]
         result.metrics["publications_per_s"] = Double(maxDelivered) / cpu.seconds / Double(max(1, subscribers - failures))
         if let p = latency.percentiles([50, 99, 99.9]) {
