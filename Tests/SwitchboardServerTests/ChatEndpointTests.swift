@@ -1,8 +1,9 @@
 import Testing
 
 @Suite struct ChatEndpointTests {
-    @Test func threeClientsChatAndSeeLeave() async throws {
-        try await withServer { server in
+    @Test(arguments: EngineKind.allCases)
+    func threeClientsChatAndSeeLeave(engine: EngineKind) async throws {
+        try await withServer(engine: engine.make()) { server in
             let one = try await TestClient.connect(server.url("/ws/1"))
             let two = try await TestClient.connect(server.url("/ws/2"))
             let three = try await TestClient.connect(server.url("/ws/3"))
@@ -37,8 +38,9 @@ import Testing
         }
     }
 
-    @Test func droppedTCPConnectionIsAnnouncedAsLeft() async throws {
-        try await withServer { server in
+    @Test(arguments: EngineKind.allCases)
+    func droppedTCPConnectionIsAnnouncedAsLeft(engine: EngineKind) async throws {
+        try await withServer(engine: engine.make()) { server in
             let watcher = try await TestClient.connect(server.url("/ws/1"))
             let dropper = try await RawWebSocket.connect(port: server.port, path: "/ws/7")
             #expect(await eventually { server.chatMembers == 2 })
@@ -49,8 +51,9 @@ import Testing
         }
     }
 
-    @Test func binaryMessageCloses1003AndAnnouncesLeave() async throws {
-        try await withServer { server in
+    @Test(arguments: EngineKind.allCases)
+    func binaryMessageCloses1003AndAnnouncesLeave(engine: EngineKind) async throws {
+        try await withServer(engine: engine.make()) { server in
             let watcher = try await TestClient.connect(server.url("/ws/1"))
             let sender = try await TestClient.connect(server.url("/ws/5"))
             #expect(await eventually { server.chatMembers == 2 })
@@ -63,8 +66,9 @@ import Testing
         }
     }
 
-    @Test func messagesFromEachSenderArriveInOrderNoneLostNoneDuplicated() async throws {
-        try await withServer { server in
+    @Test(arguments: EngineKind.allCases)
+    func messagesFromEachSenderArriveInOrderNoneLostNoneDuplicated(engine: EngineKind) async throws {
+        try await withServer(engine: engine.make()) { server in
             let senders = [try await TestClient.connect(server.url("/ws/1")), try await TestClient.connect(server.url("/ws/2"))]
             let receivers = [try await TestClient.connect(server.url("/ws/3")), try await TestClient.connect(server.url("/ws/4"))]
             #expect(await eventually { server.chatMembers == 4 })

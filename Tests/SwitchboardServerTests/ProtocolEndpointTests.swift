@@ -4,8 +4,9 @@ import Testing
 
 /// The client protocol over a live socket. (The full SDK-level suite is Tests/Protocol, in Python.)
 @Suite struct ProtocolEndpointTests {
-    @Test func anonymousClientSubscribesPublishesAndGetsItsPublication() async throws {
-        try await withServer { server in
+    @Test(arguments: EngineKind.allCases)
+    func anonymousClientSubscribesPublishesAndGetsItsPublication(engine: EngineKind) async throws {
+        try await withServer(engine: engine.make()) { server in
             let client = try await TestClient.connect(server.url("/connection/websocket"))
             try await client.send(#"{"id":1,"connect":{"data":{"name":"Ann"}}}"#)
             let connect = try JSONValue.parse(try await client.nextText())
@@ -33,8 +34,9 @@ import Testing
         }
     }
 
-    @Test func errorsAreRepliesAndProtocolViolationsClose3501() async throws {
-        try await withServer { server in
+    @Test(arguments: EngineKind.allCases)
+    func errorsAreRepliesAndProtocolViolationsClose3501(engine: EngineKind) async throws {
+        try await withServer(engine: engine.make()) { server in
             let client = try await TestClient.connect(server.url("/connection/websocket"))
             try await client.send(#"{"id":1,"connect":{}}"#)
             _ = try await client.nextText()

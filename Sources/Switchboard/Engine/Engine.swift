@@ -11,6 +11,12 @@ public protocol Engine: Sendable {
     /// This node's hub.
     var hub: Hub { get }
 
+    /// The hub, when it is all there is to the engine (``MemoryEngine``): every call would complete
+    /// at once, so callers on an event loop call the hub directly instead of suspending. That keeps
+    /// fan-out in the loop's tick, where a burst of publications reaches each socket in one write.
+    /// `nil` (the default) for engines that wait on something, such as a database.
+    var immediateHub: Hub? { get }
+
     /// Whether the engine can serve now (for `/health`).
     var status: EngineStatus { get }
 
@@ -63,6 +69,10 @@ public protocol Engine: Sendable {
     /// The engine's background work (listening to other nodes, heartbeats, sweeping), until the
     /// task is cancelled; then it leaves the cluster.
     func run() async
+}
+
+extension Engine {
+    public var immediateHub: Hub? { nil }
 }
 
 /// Whether an engine can serve.

@@ -9,6 +9,8 @@ public struct MemoryEngine: Engine {
 
     public var status: EngineStatus { .ready }
 
+    public var immediateHub: Hub? { self.hub }
+
     public func publish(
         _ publication: Publication,
         to channel: String,

@@ -77,13 +77,31 @@ public struct ChannelService: Sendable {
         ])
     }
 
-    /// The `history` result (client protocol and server API).
-    public static func historyResult(_ publications: [Publication], position: StreamPosition) -> JSONValue {
-        .object([
-            "publications": .array(publications.map(\.json)),
-            "epoch": .string(position.epoch),
-            "offset": .integer(position.offset),
-        ])
+    /// The `history` result (client protocol and server API), or error 112 for a `since` that is not
+    /// a position of the stream.
+    public static func historyResult(
+        _ answer: Result<(publications: [Publication], position: StreamPosition), HistoryStream.QueryError>
+    ) -> Result<JSONValue, ProtocolError> {
+        switch answer {
+        case .success(let (publications, position)):
+            .success(.object([
+                "publications": .array(publications.map(\.json)),
+                "epoch": .string(position.epoch),
+                "offset": .integer(position.offset),
+            ]))
+        case .failure:
+            .failure(.unrecoverablePosition("'since' is not a position in this channel's stream"))
+        }
+    }
+
+    /// The `presence` result (client protocol and server API).
+    public static func presenceResult(_ members: [ClientInfo]) -> JSONValue {
+        .object(["presence": .object(members.map { JSONValue.Member(key: $0.client, value: $0.json) })])
+    }
+
+    /// The `presence_stats` result (client protocol and server API).
+    public static func presenceStatsResult(_ stats: (clients: Int, users: Int)) -> JSONValue {
+        .object(["num_clients": .integer(stats.clients), "num_users": .integer(stats.users)])
     }
 
     /// A result's `expires` and `ttl` (whole seconds, at least 1) for a token that expires in

@@ -279,6 +279,14 @@ public final class ClientSession: Sendable {
         // back, then put the reply first.
         self.connection.outbox.hold()
         let subscriber = self.subscriber(channel: nil, &state)
+        if let hub = self.service.engine.immediateHub {
+            let subs = planned.map { channel, options, recoverFrom in
+                let outcome = hub.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom)
+                return JSONValue.Member(key: channel, value: ChannelService.subscribeResult(outcome, expiresIn: nil))
+            }
+            self.connection.outbox.release(first: self.replyMessage(id, "connect", self.connectResult(credentials, subs: subs)))
+            return .done
+        }
         return .suspend { [self, planned] in
             var subs: [JSONValue.Member] = []
             for (channel, options, recoverFrom) in planned {
@@ -413,11 +421,16 @@ public final class ClientSession: Sendable {
             serverSide: false
         )
         self.scheduleExpiry(&state)
+        let reply: @Sendable (Hub.SubscribeOutcome) -> OutboundMessage = { outcome in
+            self.replyMessage(id, "subscribe", ChannelService.subscribeResult(outcome, expiresIn: expiresIn))
+        }
+        if let hub = self.service.engine.immediateHub {
+            hub.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom, reply: reply)
+            return .done
+        }
         return .suspend { [self] in
             do throws(EngineError) {
-                _ = try await self.service.engine.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom) { outcome in
-                    self.replyMessage(id, "subscribe", ChannelService.subscribeResult(outcome, expiresIn: expiresIn))
-                }
+                _ = try await self.service.engine.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom, reply: reply)
                 self.resume { _ in }
             } catch {
                 self.resume { state in
@@ -513,8 +526,11 @@ public final class ClientSession: Sendable {
             let info = state.subscriptions[channel]?.info ?? self.info(&state, channelInfo: nil)
             publication = Publication(data: data.jsonText, info: info)
         } catch { throw .reply(error) }
-        return self.engineCall(command.id, "publish") { [self] in
-            _ = try await self.service.engine.publish(publication, to: channel, options: options, storeInHistory: true)
+        return self.engineCall(command.id, "publish") { hub in
+            hub.publish(channel, options: options, publication: publication)
+            return .object([])
+        } later: { engine in
+            _ = try await engine.publish(publication, to: channel, options: options, storeInHistory: true)
             return .object([])
         }
     }
@@ -524,9 +540,10 @@ public final class ClientSession: Sendable {
         do throws(ProtocolError) {
             channel = try self.readableChannel(command, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
         } catch { throw .reply(error) }
-        return self.engineCall(command.id, "presence") { [self] in
-            let members = try await self.service.engine.presence(channel).map { JSONValue.Member(key: $0.client, value: $0.json) }
-            return .object(["presence": .object(members)])
+        return self.engineCall(command.id, "presence") { hub in
+            ChannelService.presenceResult(hub.presence(channel))
+        } later: { engine in
+            ChannelService.presenceResult(try await engine.presence(channel))
         }
     }
 
@@ -535,9 +552,10 @@ public final class ClientSession: Sendable {
         do throws(ProtocolError) {
             channel = try self.readableChannel(command, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
         } catch { throw .reply(error) }
-        return self.engineCall(command.id, "presence_stats") { [self] in
-            let stats = try await self.service.engine.presenceStats(channel)
-            return .object(["num_clients": .integer(stats.clients), "num_users": .integer(stats.users)])
+        return self.engineCall(command.id, "presence_stats") { hub in
+            ChannelService.presenceStatsResult(hub.presenceStats(channel))
+        } later: { engine in
+            ChannelService.presenceStatsResult(try await engine.presenceStats(channel))
         }
     }
 
@@ -554,20 +572,34 @@ public final class ClientSession: Sendable {
             since = try command.params.position("since")
             reverse = try command.params.bool("reverse")
         } catch { throw .reply(error) }
-        return self.engineCall(command.id, "history") { [self] in
-            switch try await self.service.engine.history(channel, options: options, since: since, limit: limit, reverse: reverse) {
-            case .success(let (publications, position)): ChannelService.historyResult(publications, position: position)
-            case .failure: throw ProtocolError.unrecoverablePosition("'since' is not a position in this channel's stream")
-            }
+        return self.engineCall(command.id, "history") { hub throws(ProtocolError) in
+            try ChannelService.historyResult(hub.history(channel, options: options, since: since, limit: limit, reverse: reverse)).get()
+        } later: { engine in
+            try ChannelService.historyResult(try await engine.history(channel, options: options, since: since, limit: limit, reverse: reverse)).get()
         }
     }
 
-    /// A command answered by the engine: `call`'s result is the reply; its error (a ``ProtocolError``
-    /// or an ``EngineError``) an error reply.
-    private func engineCall(_ id: UInt32, _ method: String, _ call: @escaping @Sendable () async throws -> JSONValue) -> Step {
-        .suspend { [self] in
+    /// A command answered by the engine: the result is the reply; an error (a ``ProtocolError`` or an
+    /// ``EngineError``) an error reply. `now` answers at once from the hub when the engine is only
+    /// that (``Engine/immediateHub``); otherwise the queue waits for `later`.
+    private func engineCall(
+        _ id: UInt32,
+        _ method: String,
+        now: (Hub) throws(ProtocolError) -> JSONValue,
+        later: @escaping @Sendable (any Engine) async throws -> JSONValue
+    ) -> Step {
+        if let hub = self.service.engine.immediateHub {
+            do throws(ProtocolError) {
+                self.reply(id, method, try now(hub))
+            } catch {
+                self.replyError(id, error)
+            }
+            return .done
+        }
+        let engine = self.service.engine
+        return .suspend { [self] in
             do {
-                let result = try await call()
+                let result = try await later(engine)
                 self.resume { _ in self.reply(id, method, result) }
             } catch {
                 let failure = (error as? ProtocolError) ?? (error as? EngineError)?.protocolError ?? .internalError("\(error)")

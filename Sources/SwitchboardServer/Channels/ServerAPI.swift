@@ -123,14 +123,12 @@ struct ServerAPI: Sendable {
 
     private func presence(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.presence, what: "presence")
-        let members = try await Self.engine { () async throws(EngineError) in try await self.service.engine.presence(channel) }
-        return .object(["presence": .object(members.map { JSONValue.Member(key: $0.client, value: $0.json) })])
+        return ChannelService.presenceResult(try await Self.engine { () async throws(EngineError) in try await self.service.engine.presence(channel) })
     }
 
     private func presenceStats(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.presence, what: "presence")
-        let stats = try await Self.engine { () async throws(EngineError) in try await self.service.engine.presenceStats(channel) }
-        return .object(["num_clients": .integer(stats.clients), "num_users": .integer(stats.users)])
+        return ChannelService.presenceStatsResult(try await Self.engine { () async throws(EngineError) in try await self.service.engine.presenceStats(channel) })
     }
 
     private func history(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
@@ -142,12 +140,7 @@ struct ServerAPI: Sendable {
         let answer = try await Self.engine { () async throws(EngineError) in
             try await self.service.engine.history(channel, options: options, since: since, limit: limit, reverse: reverse)
         }
-        switch answer {
-        case .success(let (publications, position)):
-            return ChannelService.historyResult(publications, position: position)
-        case .failure:
-            throw .unrecoverablePosition("'since' is not a position in this channel's stream")
-        }
+        return try ChannelService.historyResult(answer).get()
     }
 
     private func historyRemove(_ call: Parameters) async throws(ProtocolError) -> JSONValue {

@@ -8,9 +8,10 @@ import Switchboard
 /// When `N` goes, however it goes, the others get `Client #N left the chat`. Protocol clients
 /// subscribed to the same channel see the same messages as publications.
 ///
-/// One connection's joins, messages and leave reach the engine in the order they happened (one task
-/// per connection works through them). If the engine cannot take a message (its database is down),
-/// the sender is closed with 1011 rather than the message being dropped unseen.
+/// With the memory engine all of it happens at once, on the connection's event loop. With an engine
+/// that waits (on a database), one connection's join, messages and leave reach the engine in the
+/// order they happened (one task per connection works through them); if the engine cannot take a
+/// message, the sender is closed with 1011 rather than the message being dropped unseen.
 struct ChatEndpoint: WebSocketEndpoint {
     private enum Step: Sendable {
         case join(Connection)
@@ -39,6 +40,10 @@ struct ChatEndpoint: WebSocketEndpoint {
     }
 
     func opened(_ connection: Connection) {
+        if let hub = self.engine.immediateHub {
+            hub.subscribe(self.channel, options: self.options, subscriber: self.subscriber(connection))
+            return
+        }
         Task { await self.work() }
         self.steps.yield(.join(connection))
     }
@@ -48,10 +53,16 @@ struct ChatEndpoint: WebSocketEndpoint {
             return connection.close(.unsupportedData("binary messages are not supported in the chat; send text"))
         }
         connection.send(text: "You wrote: \(text)")
-        self.steps.yield(.say("Client #\(self.clientID) says: \(text)", connection))
+        let line = "Client #\(self.clientID) says: \(text)"
+        if let hub = self.engine.immediateHub { return self.say(line, in: hub) }
+        self.steps.yield(.say(line, connection))
     }
 
     func closed(_ connection: Connection) {
+        if let hub = self.engine.immediateHub {
+            hub.unsubscribe(self.channel, client: Self.client(connection))
+            return self.say("Client #\(self.clientID) left the chat", in: hub)
+        }
         self.steps.yield(.leave(connection))
         self.steps.finish()
     }
@@ -62,9 +73,7 @@ struct ChatEndpoint: WebSocketEndpoint {
             do throws(EngineError) {
                 switch step {
                 case .join(let connection):
-                    let info = ClientInfo(user: String(self.clientID), client: Self.client(connection))
-                    let subscriber = Subscriber(info: info, outbox: connection.outbox, format: .plainText)
-                    _ = try await self.engine.subscribe(self.channel, options: self.options, subscriber: subscriber, recoverFrom: nil) { _ in nil }
+                    _ = try await self.engine.subscribe(self.channel, options: self.options, subscriber: self.subscriber(connection), recoverFrom: nil) { _ in nil }
                 case .say(let text, let connection):
                     do throws(EngineError) {
                         try await self.say(text)
@@ -84,7 +93,19 @@ struct ChatEndpoint: WebSocketEndpoint {
     }
 
     private func say(_ text: String) async throws(EngineError) {
-        _ = try await self.engine.publish(Publication(data: JSONValue.string(text).jsonText), to: self.channel, options: self.options, storeInHistory: true)
+        _ = try await self.engine.publish(Self.publication(text), to: self.channel, options: self.options, storeInHistory: true)
+    }
+
+    private func say(_ text: String, in hub: Hub) {
+        hub.publish(self.channel, options: self.options, publication: Self.publication(text))
+    }
+
+    private func subscriber(_ connection: Connection) -> Subscriber {
+        Subscriber(info: ClientInfo(user: String(self.clientID), client: Self.client(connection)), outbox: connection.outbox, format: .plainText)
+    }
+
+    private static func publication(_ text: String) -> Publication {
+        Publication(data: JSONValue.string(text).jsonText)
     }
 
     private static func client(_ connection: Connection) -> String { "ws-\(connection.id)" }
