@@ -23,8 +23,8 @@ struct ChatEndpoint: WebSocketEndpoint {
     let engine: any Engine
     let channel: String
     let options: ChannelOptions
-    private let steps: AsyncStream<Step>.Continuation
-    private let stepStream: AsyncStream<Step>
+    /// The connection's steps, for an engine that waits; `nil` with the memory engine (``Engine/immediateHub``).
+    private let steps: (stream: AsyncStream<Step>, continuation: AsyncStream<Step>.Continuation)?
 
     init(clientID rawClientID: String, service: ChannelService, channel: String) throws(EndpointRefusal) {
         guard let clientID = Int(rawClientID) else {
@@ -36,7 +36,7 @@ struct ChatEndpoint: WebSocketEndpoint {
         // The tutorial chat works whatever the configuration; a namespace for its channel adds
         // presence or history.
         self.options = (try? service.options(for: channel).get()) ?? ChannelOptions()
-        (self.stepStream, self.steps) = AsyncStream.makeStream(of: Step.self)
+        self.steps = service.engine.immediateHub == nil ? AsyncStream.makeStream(of: Step.self) : nil
     }
 
     func opened(_ connection: Connection) {
@@ -44,8 +44,9 @@ struct ChatEndpoint: WebSocketEndpoint {
             hub.subscribe(self.channel, options: self.options, subscriber: self.subscriber(connection))
             return
         }
-        Task { await self.work() }
-        self.steps.yield(.join(connection))
+        guard let steps = self.steps else { return }
+        Task { await self.work(steps.stream) }
+        steps.continuation.yield(.join(connection))
     }
 
     func receive(_ message: InboundMessage, on connection: Connection) {
@@ -55,7 +56,7 @@ struct ChatEndpoint: WebSocketEndpoint {
         connection.send(text: "You wrote: \(text)")
         let line = "Client #\(self.clientID) says: \(text)"
         if let hub = self.engine.immediateHub { return self.say(line, in: hub) }
-        self.steps.yield(.say(line, connection))
+        self.steps?.continuation.yield(.say(line, connection))
     }
 
     func closed(_ connection: Connection) {
@@ -63,13 +64,13 @@ struct ChatEndpoint: WebSocketEndpoint {
             hub.unsubscribe(self.channel, client: Self.client(connection))
             return self.say("Client #\(self.clientID) left the chat", in: hub)
         }
-        self.steps.yield(.leave(connection))
-        self.steps.finish()
+        self.steps?.continuation.yield(.leave(connection))
+        self.steps?.continuation.finish()
     }
 
     /// Hand the connection's steps to the engine, one at a time.
-    private func work() async {
-        for await step in self.stepStream {
+    private func work(_ steps: AsyncStream<Step>) async {
+        for await step in steps {
             do throws(EngineError) {
                 switch step {
                 case .join(let connection):
