@@ -244,9 +244,8 @@ public final class PostgresEngine: Engine {
     private func listen() async {
         await self.listener.run { event in
             switch event {
-            case .publication(let offset, let channel):
-                let behind = self.cursors.withLock { $0[channel].map { offset > $0.delivered } ?? false }
-                if behind { self.fetch(channel) }
+            case .publication(let offset, let channel, let publication):
+                self.heard(offset, in: channel, carrying: publication)
             case .presence(let event):
                 // This node told its own subscribers already.
                 guard event.node != self.node else { return }
@@ -311,6 +310,20 @@ public final class PostgresEngine: Engine {
     }
 
     // MARK: Delivering
+
+    /// A publication was announced: deliver it from the notification when it is the next one and
+    /// no fetch is running for the channel; fetch when this node is further behind.
+    private func heard(_ offset: UInt64, in channel: String, carrying publication: Publication?) {
+        let behind = self.cursors.withLock { cursors -> Bool in
+            guard let cursor = cursors[channel], offset > cursor.delivered else { return false }
+            guard let publication, !cursor.fetching, offset == cursor.delivered + 1 else { return true }
+            // Under the lock, so that no fetch starts (and delivers it again) in between.
+            self.hub.deliver(publication, to: channel)
+            cursors[channel]!.delivered = offset
+            return false
+        }
+        if behind { self.fetch(channel) }
+    }
 
     /// Fetch and deliver what this node has not delivered yet; one fetch per channel at a time.
     private func fetch(_ channel: String) {

@@ -1,5 +1,6 @@
 public import Logging
 public import PostgresNIO
+public import Switchboard
 
 /// Listens for the cluster's notifications (publications, joins and leaves) on a connection of its own, and keeps
 /// listening: when the connection drops or PostgreSQL restarts it reconnects with exponential
@@ -13,8 +14,8 @@ public struct PostgresListener: Sendable {
     public enum Event: Sendable, Equatable {
         /// Listening (first, and again after each reconnection).
         case listening
-        /// A publication was appended to a channel's stream.
-        case publication(offset: UInt64, channel: String)
+        /// A publication was appended to a channel's stream; the notification carried it if it fit.
+        case publication(offset: UInt64, channel: String, publication: Publication?)
         /// A client joined or left a channel.
         case presence(PresenceEvent)
         /// The listening connection was lost; the description of why. Reconnection follows.
@@ -44,8 +45,8 @@ public struct PostgresListener: Sendable {
                         failures = 0
                         await handle(.listening)
                         for try await notification in notifications {
-                            if let (offset, channel) = PostgresStreams.parseNotification(notification.payload) {
-                                await handle(.publication(offset: offset, channel: channel))
+                            if let (offset, channel, publication) = PostgresStreams.parseNotification(notification.payload) {
+                                await handle(.publication(offset: offset, channel: channel, publication: publication))
                             } else if let event = PresenceEvent(payload: notification.payload) {
                                 await handle(.presence(event))
                             } else {

@@ -11,7 +11,11 @@ public import Switchboard
 /// with `pg_notify` of the channel and offset, so the notification stays small whatever the
 /// payload), and history (the last `historySize` of them, none older than the TTL).
 public struct PostgresStreams: Sendable {
-    /// The `LISTEN` channel of publication notifications; each payload is `<offset> <channel>`.
+    /// The `LISTEN` channel of the cluster's notifications. A publication's payload is
+    /// `p\t<offset>\t<data>\t<info>\t<tags>\t<channel>` when the whole publication fits in one
+    /// (NOTIFY takes at most 7999 bytes), so every node delivers it without reading it back, and
+    /// `<offset> <channel>` otherwise, so nodes fetch it. (Data, info and tags are compact JSON, which
+    /// holds no tab; empty info or tags mean none.) Joins and leaves share the channel (``PresenceEvent``).
     public static let notificationChannel = "switchboard_publication"
 
     let client: PostgresClient
@@ -45,6 +49,7 @@ public struct PostgresStreams: Sendable {
         let info = publication.info.map(\.json.jsonText)
         let tags = publication.tagsJSON?.jsonText
         let graceMilliseconds = self.deliveryGrace.milliseconds
+        let inline = Self.inlineNotice(publication.data, info: info, tags: tags, channel: channel)
         // One statement, so one round trip and one implicit transaction: the stream row's lock
         // orders concurrent publishers of the channel, and the notification goes out at commit.
         // (History keeps the last `historySize`; older rows stay only for the delivery grace.)
@@ -63,7 +68,10 @@ public struct PostgresStreams: Sendable {
                 WHERE channel = \(channel) AND "offset" <= (SELECT top_offset FROM stream) - \(Int64(max(historySize, 0)))
                   AND published_at < now() - \(graceMilliseconds) * interval '1 millisecond'
             ), notified AS (
-                SELECT pg_notify(\(Self.notificationChannel), (SELECT top_offset FROM stream)::text || ' ' || \(channel))
+                SELECT pg_notify(
+                    \(Self.notificationChannel),
+                    COALESCE('p' || chr(9) || (SELECT top_offset FROM stream)::text || \(inline), (SELECT top_offset FROM stream)::text || ' ' || \(channel))
+                )
             )
             SELECT top_offset, epoch FROM stream, notified
             """,
@@ -173,11 +181,31 @@ public struct PostgresStreams: Sendable {
         return count
     }
 
-    /// A notification's payload (`<offset> <channel>`), or `nil` if it is not one.
-    public static func parseNotification(_ payload: String) -> (offset: UInt64, channel: String)? {
+    /// What follows the offset in a publication's notification that carries it, or `nil` when the
+    /// notification would be too large (see ``notificationChannel``).
+    static func inlineNotice(_ data: String, info: String?, tags: String?, channel: String) -> String? {
+        let notice = "\t\(data)\t\(info ?? "")\t\(tags ?? "")\t\(channel)"
+        // "p", a tab and at most 20 digits come before it.
+        return notice.utf8.count + 22 <= 7999 ? notice : nil
+    }
+
+    /// A publication notification's offset and channel, and the publication when it carries it; `nil`
+    /// if the payload is not a publication's (see ``notificationChannel``).
+    public static func parseNotification(_ payload: String) -> (offset: UInt64, channel: String, publication: Publication?)? {
+        if payload.hasPrefix("p\t") {
+            let parts = payload.split(separator: "\t", maxSplits: 5, omittingEmptySubsequences: false)
+            guard parts.count == 6, let offset = UInt64(parts[1]), !parts[2].isEmpty, !parts[5].isEmpty else { return nil }
+            let publication = Self.publication(
+                offset: Int64(clamping: offset),
+                data: String(parts[2]),
+                info: parts[3].isEmpty ? nil : String(parts[3]),
+                tags: parts[4].isEmpty ? nil : String(parts[4])
+            )
+            return (offset, String(parts[5]), publication)
+        }
         guard let space = payload.firstIndex(of: " "), let offset = UInt64(payload[..<space]) else { return nil }
         let channel = payload[payload.index(after: space)...]
-        return channel.isEmpty ? nil : (offset, String(channel))
+        return channel.isEmpty ? nil : (offset, String(channel), nil)
     }
 
     private static func publications(_ rows: PostgresRowSequence) async throws -> [Publication] {

@@ -41,7 +41,7 @@ struct PostgresListenerTests {
                 try await recorder.wait { $0 == [.listening] }
 
                 _ = try await streams.append(Publication(data: "1"), to: "rooms:a", historySize: 10, historyTTL: .seconds(60))
-                try await recorder.wait { $0.last == .publication(offset: 1, channel: "rooms:a") }
+                try await recorder.wait { $0.last == .publication(offset: 1, channel: "rooms:a", publication: Publication(offset: 1, data: "1")) }
 
                 // Kill the listening backend, as a PostgreSQL restart or a dropped connection would.
                 var killed = 0
@@ -60,7 +60,7 @@ struct PostgresListenerTests {
 
                 // Listening again: later publications arrive.
                 _ = try await streams.append(Publication(data: "2"), to: "rooms:a", historySize: 10, historyTTL: .seconds(60))
-                try await recorder.wait { $0.last == .publication(offset: 2, channel: "rooms:a") }
+                try await recorder.wait { $0.last == .publication(offset: 2, channel: "rooms:a", publication: Publication(offset: 2, data: "2")) }
             }
         }
     }

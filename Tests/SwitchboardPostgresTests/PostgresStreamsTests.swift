@@ -104,8 +104,9 @@ struct PostgresStreamsTests {
         }
     }
 
-    /// Info and tags come back as they went in; payloads far over NOTIFY's 8000 bytes work because
-    /// the notification carries only the offset and channel.
+    /// Info and tags come back as they went in; a publication that fits in a notification travels in
+    /// it, and one far over NOTIFY's 8000 bytes works because its notification carries only the
+    /// offset and channel.
     @Test func largePayloadsInfoAndTagsRoundTripAndEveryListenerIsNotified() async throws {
         try await self.withStreams { streams, client, url in
             let received = NIOLockedValueBox<[String]>([])
@@ -117,7 +118,7 @@ struct PostgresStreamsTests {
                             listening.withLockedValue { $0 = true }
                             for try await notification in notifications {
                                 let count = received.withLockedValue { $0.append(notification.payload); return $0.count }
-                                if count == 3 { return }
+                                if count == 4 { return }
                             }
                         }
                     }
@@ -132,11 +133,25 @@ struct PostgresStreamsTests {
             _ = try await streams.append(Publication(data: big, info: info, tags: ["k": "v"]), to: "rooms:big", historySize: 10, historyTTL: .seconds(60))
             _ = try await streams.append(Publication(data: "2"), to: "rooms:big", historySize: 10, historyTTL: .seconds(60))
             _ = try await streams.append(Publication(data: "3"), to: "other", historySize: 10, historyTTL: .seconds(60))
+            _ = try await streams.append(Publication(data: #"{"a":"b\tc"}"#, info: info, tags: ["k": "v"]), to: "with space\tand tab", historySize: 10, historyTTL: .seconds(60))
             try await listener.value
-            #expect(received.withLockedValue { $0 } == ["1 rooms:big", "2 rooms:big", "1 other"])
-            #expect(PostgresStreams.parseNotification("2 rooms:big") ?? (0, "") == (2, "rooms:big"))
+            let payloads = received.withLockedValue { $0 }
+            #expect(payloads == [
+                "1 rooms:big",
+                "p\t2\t2\t\t\trooms:big",
+                "p\t1\t3\t\t\tother",
+                "p\t1\t" + #"{"a":"b\tc"}"# + "\t" + info.json.jsonText + "\t" + #"{"k":"v"}"# + "\twith space\tand tab",
+            ])
+            let parsed = payloads.compactMap(PostgresStreams.parseNotification)
+            #expect(parsed.map(\.offset) == [1, 2, 1, 1])
+            #expect(parsed.map(\.channel) == ["rooms:big", "rooms:big", "other", "with space\tand tab"])
+            #expect(parsed.map(\.publication) == [
+                nil, Publication(offset: 2, data: "2"), Publication(offset: 1, data: "3"),
+                Publication(offset: 1, data: #"{"a":"b\tc"}"#, info: info, tags: ["k": "v"]),
+            ])
             #expect(PostgresStreams.parseNotification("x rooms") == nil)
             #expect(PostgresStreams.parseNotification("3 ") == nil)
+            #expect(PostgresStreams.parseNotification("p\tx\t1\t\t\tc") == nil)
 
             let stored = try await streams.publications(of: "rooms:big", after: 0, limit: 1)
             #expect(stored == [Publication(offset: 1, data: big, info: info, tags: ["k": "v"])])
