@@ -23,12 +23,7 @@ extension Serve {
             guard let urlText else {
                 throw ValidationError("--engine postgres needs the database: --postgres-url or SWITCHBOARD_POSTGRES_URL")
             }
-            let url: PostgresURL
-            do {
-                url = try PostgresURL(urlText)
-            } catch {
-                throw ValidationError("postgres-url: \(error.description)")
-            }
+            let url = try PostgresURL(option: urlText)
             let seconds = ttlSeconds ?? 15
             guard seconds >= 1, seconds <= 3600, seconds.isFinite else {
                 throw ValidationError("node-ttl must be between 1 and 3600 seconds, got \(seconds)")
@@ -36,6 +31,17 @@ extension Serve {
             return .postgres(url: url, nodeTTL: .milliseconds(Int64(seconds * 1000)))
         default:
             throw ValidationError("engine must be memory or postgres, got '\(name)'")
+        }
+    }
+}
+
+extension PostgresURL {
+    /// The URL given to `--postgres-url` (or its variable), or the error that says what is wrong with it.
+    init(option text: String) throws(ValidationError) {
+        do {
+            try self.init(text)
+        } catch {
+            throw ValidationError("postgres-url: \(error.description)")
         }
     }
 }

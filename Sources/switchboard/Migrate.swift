@@ -22,12 +22,7 @@ struct Migrate: AsyncParsableCommand {
         guard let text = self.postgresURL ?? environment["SWITCHBOARD_POSTGRES_URL"] else {
             throw ValidationError("give the database with --postgres-url or SWITCHBOARD_POSTGRES_URL")
         }
-        let url: PostgresURL
-        do {
-            url = try PostgresURL(text)
-        } catch {
-            throw ValidationError("postgres-url: \(error.description)")
-        }
+        let url = try PostgresURL(option: text)
         let logger = Logger(label: "switchboard")
         // The pool's own logging of each failed attempt would bury the one error this command reports.
         var poolLogger = Logger(label: "switchboard.postgres")
