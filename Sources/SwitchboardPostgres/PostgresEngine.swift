@@ -166,6 +166,12 @@ public final class PostgresEngine: Engine {
     public func unsubscribe(_ channel: String, client: String) {
         guard let (info, options) = self.hub.leave(channel, client: client) else { return }
         if Self.sharesPresence(options) { self.presenceWork.continuation.yield(.remove(channel: channel, info: info)) }
+        // The last local subscriber left: stop following the channel (a running fetch does it when it ends).
+        self.cursors.withLock { cursors in
+            if let cursor = cursors[channel], !cursor.fetching, self.hub.presenceStats(channel).clients == 0 {
+                cursors[channel] = nil
+            }
+        }
     }
 
     /// Presence is kept in the database for channels that show it or announce joins and leaves.
