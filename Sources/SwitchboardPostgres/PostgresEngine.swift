@@ -6,8 +6,9 @@ import Synchronization
 /// The ``Engine`` of a node that shares one PostgreSQL with other nodes (docs/SCALE-OUT.md).
 ///
 /// Publishing appends to the channel's stream in the database; nothing is delivered directly.
-/// Every node, this one included, hears the notification, fetches what it has not delivered yet and
-/// hands it to its hub, per channel in offset order and once each. A subscribe registers the
+/// Every node, this one included, hears the notification and hands the publication to its hub, per
+/// channel in offset order and once each: from the notification when it carries it and is the next
+/// one, otherwise by fetching what it has not delivered yet. A subscribe registers the
 /// subscriber first, then reads position and history in one snapshot, then completes, so nothing
 /// published meanwhile is lost or doubled. Presence lives in the database with the node of each
 /// entry; joins and leaves are announced to every node.
@@ -17,14 +18,15 @@ public final class PostgresEngine: Engine {
         /// A node not seen for this long is dead: its presence entries are removed and their leaves
         /// announced. Nodes heartbeat three times per TTL.
         public var nodeTTL: Duration
-        /// How long a publish may wait for the database before it fails.
-        public var publishTimeout: Duration
+        /// How long a client's request (publish, subscribe, presence, history) may wait for the
+        /// database before it fails.
+        public var requestTimeout: Duration
         /// A name for this node in `switchboard_nodes` (the host, say).
         public var nodeName: String
 
-        public init(nodeTTL: Duration = .seconds(15), publishTimeout: Duration = .seconds(5), nodeName: String = "") {
+        public init(nodeTTL: Duration = .seconds(15), requestTimeout: Duration = .seconds(5), nodeName: String = "") {
             self.nodeTTL = nodeTTL
-            self.publishTimeout = publishTimeout
+            self.requestTimeout = requestTimeout
             self.nodeName = nodeName
         }
     }
@@ -87,7 +89,7 @@ public final class PostgresEngine: Engine {
     // MARK: Publishing
 
     /// Append a publication to the channel's stream; every node (this one included) delivers it
-    /// when it hears of it. Fails while the database is unreachable, or after the publish timeout
+    /// when it hears of it. Fails while the database is unreachable, or after the request timeout
     /// (the publication may then still be stored).
     public func publish(
         _ publication: Publication,
@@ -391,10 +393,10 @@ public final class PostgresEngine: Engine {
     // MARK: Database calls
 
     /// Run a database call for a client's request: fail at once while PostgreSQL is known to be
-    /// unreachable (the listener lost it), and after the publish timeout otherwise.
+    /// unreachable (the listener lost it), and after the request timeout otherwise.
     private func database<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(EngineError) -> T {
         if case .unavailable(let reason)? = self.listening.withLock({ $0 }) { throw EngineError("\(what) failed: \(reason)") }
-        let timeout = self.settings.publishTimeout
+        let timeout = self.settings.requestTimeout
         // Whichever ends first answers; a call that outlives the timeout finishes in the background.
         let outcome: Result<T, any Error> = await withCheckedContinuation { continuation in
             let answer = FirstAnswer(continuation)

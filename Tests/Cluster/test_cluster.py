@@ -346,6 +346,7 @@ async def test_postgres_restart_mid_stream_loses_nothing(nodes):
     subscribed = await stayed.call("subscribe", {"channel": name, "recover": True})
     leaver = await Client.connect(c)
     await leaver.call("subscribe", {"channel": name, "recover": True})
+    chatter = await websockets.connect(a.ws + "/ws/77")
 
     accepted, refused, errors = [], [], []
 
@@ -372,6 +373,21 @@ async def test_postgres_restart_mid_stream_loses_nothing(nodes):
         assert any("unreachable" in e["message"] or "did not answer" in e["message"] for e in refused), refused[:3]
         assert not errors, errors[:3]
         await until(lambda: all(node.health()[0] == 503 for node in nodes), 15, "503 from /health on every node")
+        status, body = a.health()
+        assert body["status"] == "unavailable" and "PostgreSQL" in body["reason"], body
+
+        # A protocol client's publish gets error 100 with the reason ...
+        _, future, frame = stayed.send("publish", {"channel": name, "data": {"n": -1}})
+        await stayed.socket.send(frame)
+        reply = await asyncio.wait_for(future, 10)
+        assert reply["error"]["code"] == 100 and "PostgreSQL" in reply["error"]["message"], reply
+        # ... and the tutorial chat closes the sender with 1011 once it has said "You wrote".
+        await chatter.send("anyone there?")
+        assert await asyncio.wait_for(chatter.recv(), 10) == "You wrote: anyone there?"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(chatter.recv(), 10)
+        assert closed.value.rcvd.code == 1011 and "not delivered" in closed.value.rcvd.reason, closed.value.rcvd
+
         # A client leaves during the outage, to recover later.
         await leaver.close()
     finally:
