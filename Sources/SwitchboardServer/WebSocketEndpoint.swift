@@ -6,7 +6,7 @@ public import Switchboard
 /// ``closed(_:)`` once the connection is gone, however it went.
 ///
 /// All three run on the connection's event loop and must not block: they send by enqueueing into
-/// outboxes (``Connection/send(_:)``, or a ``Room``).
+/// outboxes (``Connection/send(_:)``, or an ``Engine``, whose calls that wait run in a task of their own).
 public protocol WebSocketEndpoint: Sendable {
     /// The connection is open and registered.
     func opened(_ connection: Connection)
