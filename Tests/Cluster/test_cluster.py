@@ -89,6 +89,8 @@ class Node:
             return json.loads(response.read())
 
     def stop(self):
+        if self.log.closed:
+            return
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -410,3 +412,30 @@ async def test_postgres_restart_mid_stream_loses_nothing(nodes):
     assert [p["offset"] for p in result["publications"]] == list(range(1, top + 1))
     for client in (stayed, back):
         await client.close()
+
+
+async def test_epochs_and_history_survive_restarting_every_node(nodes):
+    """Last in the module: it stops the module's nodes. Streams live in PostgreSQL, so a cluster
+    whose every node restarts keeps its offsets and epochs, and clients recover across it."""
+    a = nodes[0]
+    name = channel("restart-all")
+    client = await Client.connect(a)
+    subscribed = await client.call("subscribe", {"channel": name, "recover": True})
+    for n in range(3):
+        a.api("publish", {"channel": name, "data": {"n": n}})
+    await until(lambda: len(client.publications(name)) == 3, 10, "3 publications")
+    await client.close()
+    for node in nodes:
+        await asyncio.to_thread(node.stop)
+
+    fresh = await asyncio.to_thread(Node, "fresh")
+    try:
+        assert "error" not in fresh.api("publish", {"channel": name, "data": {"n": 3}})
+        back = await Client.connect(fresh)
+        result = await back.call("subscribe", {"channel": name, "recover": True, "offset": 3, "epoch": subscribed["epoch"]})
+        assert result.get("recovered") is True
+        assert result["epoch"] == subscribed["epoch"]
+        assert [(p["offset"], p["data"]["n"]) for p in result["publications"]] == [(4, 3)]
+        await back.close()
+    finally:
+        fresh.stop()
