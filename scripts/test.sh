@@ -107,6 +107,15 @@ echo "$FIRST"
 echo "$SECOND"
 case "$FIRST" in *"applied 1"*) ;; *) echo "error: the first migrate applied nothing" >&2; exit 1 ;; esac
 case "$SECOND" in *"already at version"*) ;; *) echo "error: the second migrate was not a no-op" >&2; exit 1 ;; esac
+log "switchboard serve --engine postgres stops at once, with PostgreSQL's reason, on a database that does not exist"
+if REFUSED=$(timeout 20 "$BIN" serve --port 0 --engine postgres --postgres-url "postgres://switchboard@127.0.0.1:$PG_PORT/no_such_db" 2>&1); then
+    echo "error: serve started on a database that does not exist" >&2
+    exit 1
+fi
+case "$REFUSED" in
+    *'database "no_such_db" does not exist'*) echo "$REFUSED" | tail -n 1 ;;
+    *) echo "error: serve did not say why it stopped:" >&2; echo "$REFUSED" >&2; exit 1 ;;
+esac
 
 log "Client protocol and server API with the real SDKs (centrifuge-python, cent)"
 VENV=$(test_venv Protocol)

@@ -135,7 +135,7 @@ struct Serve: AsyncParsableCommand {
             do {
                 applied = try await SchemaMigration.run(client, url: url, timeout: .seconds(30), logger: logger)
             } catch {
-                throw ValidationError("cannot prepare \(url): \(error)")
+                throw MigrateError.failed(url: url, reason: "\(error)")
             }
             logger.info(
                 "PostgreSQL schema ready",
