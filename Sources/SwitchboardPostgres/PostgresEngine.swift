@@ -102,8 +102,9 @@ public final class PostgresEngine: Engine {
             try await self.streams.append(
                 publication,
                 to: channel,
-                historySize: keep ? options.historySize : 0,
-                historyTTL: keep ? options.historyTTL : .zero
+                historySize: options.keepsHistory ? options.historySize : 0,
+                historyTTL: options.keepsHistory ? options.historyTTL : .zero,
+                inHistory: keep
             )
         }
         return (stored, keep ? epoch : nil)

@@ -3,8 +3,8 @@ public import PostgresNIO
 
 /// The tables a Switchboard cluster shares in PostgreSQL.
 ///
-/// `switchboard migrate` brings the database up to date (and nodes will at start, once the engine
-/// exists; see docs/SCALE-OUT.md). Each migration runs once, in its own transaction, under an
+/// `switchboard migrate` brings the database up to date, and so does every node of
+/// `serve --engine postgres` at start. Each migration runs once, in its own transaction, under an
 /// advisory lock, so migrators that start together neither race nor apply anything twice; running
 /// it again changes nothing.
 public enum PostgresSchema {
@@ -59,7 +59,12 @@ public enum PostgresSchema {
             )
             """,
             "CREATE INDEX switchboard_presence_node ON switchboard_presence (node)",
-        ]
+        ],
+        [
+            // A publication sent with `skip_history` still takes its place in the stream (every node
+            // delivers by offset), but history never shows it.
+            "ALTER TABLE switchboard_publications ADD COLUMN in_history boolean NOT NULL DEFAULT true",
+        ],
     ]
 
     /// The schema version this build needs.

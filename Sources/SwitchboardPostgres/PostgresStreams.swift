@@ -36,6 +36,8 @@ public struct PostgresStreams: Sendable {
     /// - Parameters:
     ///   - historySize: How many publications the channel keeps as history (0: none).
     ///   - historyTTL: How long history keeps each publication.
+    ///   - inHistory: `false` delivers the publication without showing it in history (`skip_history`);
+    ///     the channel's history is trimmed as usual.
     ///   - newEpoch: The epoch of the stream if this publication starts it.
     /// - Returns: The publication with its offset, and the stream's epoch.
     public func append(
@@ -43,9 +45,10 @@ public struct PostgresStreams: Sendable {
         to channel: String,
         historySize: Int,
         historyTTL: Duration,
+        inHistory: Bool = true,
         newEpoch: String = HistoryStream.makeEpoch()
     ) async throws -> (publication: Publication, epoch: String) {
-        let keepMilliseconds = max(historyTTL, self.deliveryGrace).milliseconds
+        let keepMilliseconds = (inHistory ? max(historyTTL, self.deliveryGrace) : self.deliveryGrace).milliseconds
         let info = publication.info.map(\.json.jsonText)
         let tags = publication.tagsJSON?.jsonText
         let graceMilliseconds = self.deliveryGrace.milliseconds
@@ -60,8 +63,8 @@ public struct PostgresStreams: Sendable {
                 ON CONFLICT (channel) DO UPDATE SET top_offset = switchboard_streams.top_offset + 1
                 RETURNING top_offset, epoch
             ), stored AS (
-                INSERT INTO switchboard_publications (channel, "offset", data, info, tags, expires_at)
-                SELECT \(channel), top_offset, \(publication.data), \(info), \(tags), now() + \(keepMilliseconds) * interval '1 millisecond'
+                INSERT INTO switchboard_publications (channel, "offset", data, info, tags, expires_at, in_history)
+                SELECT \(channel), top_offset, \(publication.data), \(info), \(tags), now() + \(keepMilliseconds) * interval '1 millisecond', \(inHistory)
                 FROM stream
             ), trimmed AS (
                 DELETE FROM switchboard_publications
@@ -148,6 +151,7 @@ public struct PostgresStreams: Sendable {
             LEFT JOIN switchboard_publications p ON p.channel = s.channel
               AND p."offset" > s.top_offset - \(Int64(max(historySize, 0)))
               AND p.published_at > now() - \(historyTTL.milliseconds) * interval '1 millisecond'
+              AND p.in_history
             WHERE s.channel = \(channel)
             ORDER BY p."offset"
             """,

@@ -172,3 +172,22 @@ extension PostgresStreamsTests {
         }
     }
 }
+
+extension PostgresStreamsTests {
+    /// `skip_history`: the publication takes its offset (nodes deliver by offset) but history never
+    /// shows it, and it trims nothing the channel keeps.
+    @Test func aPublicationOutsideHistoryKeepsItsPlaceButNotItsHistory() async throws {
+        try await self.withStreams { streams, _, _ in
+            for n in 1...3 {
+                _ = try await streams.append(Publication(data: "\(n)"), to: "mixed", historySize: 10, historyTTL: .seconds(60))
+            }
+            let (skipped, _) = try await streams.append(Publication(data: "4"), to: "mixed", historySize: 10, historyTTL: .seconds(60), inHistory: false)
+            #expect(skipped.offset == 4)
+            _ = try await streams.append(Publication(data: "5"), to: "mixed", historySize: 10, historyTTL: .seconds(60))
+            let (history, position) = try await streams.history(of: "mixed", historySize: 10, historyTTL: .seconds(60))
+            #expect(history.map(\.offset) == [1, 2, 3, 5])
+            #expect(position?.offset == 5)
+            #expect(try await streams.publications(of: "mixed", after: 3).map(\.data) == ["4", "5"], "still delivered")
+        }
+    }
+}

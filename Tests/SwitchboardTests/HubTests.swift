@@ -165,6 +165,15 @@ private let chatRoomOptions: ChannelOptions = {
         hub.deliver(self.publication(43), to: "nobody-here")  // no subscribers: nothing, no error
     }
 
+    /// A channel without history sends publications without offsets, whoever gave them one.
+    @Test func aChannelWithoutHistoryGetsNoOffsets() {
+        let hub = Hub()
+        let member = subscriber("a")
+        hub.subscribe("room", options: ChannelOptions(), subscriber: member)
+        hub.deliver(self.publication(7), to: "room")
+        #expect(texts(member.outbox) == [#"{"push":{"channel":"room","pub":{"data":7}}}"#])
+    }
+
     /// Between the halves, deliveries are held back; those the outcome already covers are dropped,
     /// the later ones follow the reply: nothing twice, nothing lost.
     @Test func aSubscriberInTheMiddleGetsItsReplyThenOnlyWhatComesAfterIt() {

@@ -244,8 +244,18 @@ public final class Hub: Sendable {
     /// Send subscribers a publication that already has its place in the stream, for engines that
     /// keep streams outside the hub: they call this on every node, per channel in offset order and
     /// once per publication (see docs/SCALE-OUT.md). A channel with no subscribers here ignores it.
+    ///
+    /// In a channel that keeps no history the publication goes out without its offset, as
+    /// ``publish(_:options:publication:storeInHistory:)`` sends it.
     public func deliver(_ publication: Publication, to channel: String) {
-        self.withChannel(channel) { state in Self.fanOut(publication, channel: channel, in: &state) }
+        self.withChannel(channel) { state in
+            guard state.options.keepsHistory || publication.offset == 0 else {
+                var bare = publication
+                bare.offset = 0
+                return Self.fanOut(bare, channel: channel, in: &state)
+            }
+            Self.fanOut(publication, channel: channel, in: &state)
+        }
     }
 
     /// Send subscribers a join that happened on another node (for engines that span nodes), if the
