@@ -166,9 +166,17 @@ public struct PostgresStreams: Sendable {
         return (publications, position)
     }
 
-    /// Forget the channel's retained publications; its epoch and offsets carry on.
+    /// Forget the channel's retained publications; its epoch and offsets carry on. They leave history
+    /// at once, but stay for the delivery grace, for nodes that have not delivered them yet.
     public func removeHistory(of channel: String) async throws {
-        _ = try await self.client.query("DELETE FROM switchboard_publications WHERE channel = \(channel)", logger: self.logger).collect()
+        _ = try await self.client.query(
+            """
+            UPDATE switchboard_publications
+            SET in_history = false, expires_at = LEAST(expires_at, published_at + \(self.deliveryGrace.milliseconds) * interval '1 millisecond')
+            WHERE channel = \(channel) AND in_history
+            """,
+            logger: self.logger
+        ).collect()
     }
 
     /// Delete publications past their time. Call it now and then (a node does, every few seconds).

@@ -188,6 +188,13 @@ extension PostgresStreamsTests {
             #expect(history.map(\.offset) == [1, 2, 3, 5])
             #expect(position?.offset == 5)
             #expect(try await streams.publications(of: "mixed", after: 3).map(\.data) == ["4", "5"], "still delivered")
+
+            // history_remove: out of history at once, still there for nodes that have not delivered them.
+            try await streams.removeHistory(of: "mixed")
+            let (afterRemoval, positionAfter) = try await streams.history(of: "mixed", historySize: 10, historyTTL: .seconds(60))
+            #expect(afterRemoval.isEmpty)
+            #expect(positionAfter == position, "the epoch and offsets carry on")
+            #expect(try await streams.publications(of: "mixed", after: 0).count == 5)
         }
     }
 }
