@@ -131,12 +131,17 @@ log "Scale-out: three switchboard nodes on one PostgreSQL (order, recovery, pres
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_CLUSTER_DB="postgres://switchboard@127.0.0.1:$PG_PORT/cluster" SWITCHBOARD_CLUSTER_LOGS="$WORK" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Cluster
 
-log "Browser tests: the chat app (rooms, presence, history, recovery) and the tutorial page in headless Chromium tabs"
+log "Browser tests: the chat app (rooms, presence, history, recovery; in memory and on the PostgreSQL engine) and the tutorial page in headless Chromium tabs"
 VENV=$(test_venv Browser)
 API_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 start_server "$WORK/browser-server.log" --api-key "$API_KEY"
 "$VENV/bin/python" Tests/Browser/rooms_chat.py "http://127.0.0.1:$PORT" "$API_KEY" "$WORK/rooms.png"
 "$VENV/bin/python" Tests/Browser/tutorial_chat.py "http://127.0.0.1:$PORT" "$WORK/tutorial.png"
+# The same chat app on a node of the PostgreSQL engine (every command goes through the database).
+"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard browser
+start_server "$WORK/browser-pg-server.log" --api-key "$API_KEY" --engine postgres \
+    --postgres-url "postgres://switchboard@127.0.0.1:$PG_PORT/browser"
+"$VENV/bin/python" Tests/Browser/rooms_chat.py "http://127.0.0.1:$PORT" "$API_KEY" "$WORK/rooms-postgres.png"
 
 log "WebSocket conformance: Autobahn|Testsuite cases 1-10 against /echo"
 if [ ! -x "$AUTOBAHN" ]; then
