@@ -41,6 +41,8 @@ swift build -c release --product switchboard >&2
 swift build -c release --product switchboard-bench >&2
 BIN=$(swift build -c release --show-bin-path)
 
+LOGS="$ROOT/.build/bench/cluster"
+mkdir -p "$LOGS"
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2> /dev/null || true; done
@@ -65,7 +67,7 @@ node() {
     shift
     NODE_PORT=$(free_port)
     taskset -c 0 "$BIN/switchboard" serve --host 127.0.0.1 --port "$NODE_PORT" --threads 1 --log-level warning \
-        --config Benchmarks/switchboard.json "$@" > "/tmp/switchboard-bench-$name.log" 2>&1 &
+        --config Benchmarks/switchboard.json "$@" > "$LOGS/node-$name.log" 2>&1 &
     NODE_PID=$!
     PIDS+=("$NODE_PID")
     for _ in $(seq 1 300); do
@@ -73,7 +75,7 @@ node() {
         sleep 0.1
     done
     echo "error: node $name did not start:" >&2
-    cat "/tmp/switchboard-bench-$name.log" >&2
+    cat "$LOGS/node-$name.log" >&2
     exit 1
 }
 

@@ -4,6 +4,7 @@ Run by scripts/test.sh, which provides:
   SWITCHBOARD_BIN                the built switchboard executable
   SWITCHBOARD_CLUSTER_DB         postgres://... of an empty database for these tests
   SWITCHBOARD_TEST_PG_CONTROL    a script taking `stop` or `start` for the test PostgreSQL
+  SWITCHBOARD_CLUSTER_LOGS       where the nodes' logs go (default: the temp dir)
 
 Every node listens on a free loopback port; every wait is bounded; every process started here is
 stopped here (kill -9 only for the node whose death is the test).
@@ -14,6 +15,7 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +30,7 @@ PG_CONTROL = os.environ["SWITCHBOARD_TEST_PG_CONTROL"]
 CONFIG = os.path.join(os.path.dirname(__file__), "switchboard.json")
 API_KEY = "cluster-test-key"
 NODE_TTL = "2"
-LOGS = os.environ.get("SWITCHBOARD_CLUSTER_LOGS", "/tmp")
+LOGS = os.environ.get("SWITCHBOARD_CLUSTER_LOGS") or tempfile.gettempdir()
 
 
 def free_port():
