@@ -18,8 +18,8 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         guard self.timeout > 0, self.timeout.isFinite else { throw ValidationError("timeout must be more than 0 seconds") }
-        let environment = ProcessInfo.processInfo.environment
-        guard let text = self.postgresURL ?? environment["SWITCHBOARD_POSTGRES_URL"] else {
+        let environment = EnvironmentReader(environment: ProcessInfo.processInfo.environment)
+        guard let text = try self.postgresURL ?? environment.string("POSTGRES_URL") else {
             throw ValidationError("give the database with --postgres-url or SWITCHBOARD_POSTGRES_URL")
         }
         let url = try PostgresURL(option: text)
