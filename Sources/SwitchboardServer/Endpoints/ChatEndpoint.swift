@@ -19,12 +19,19 @@ struct ChatEndpoint: WebSocketEndpoint {
         case leave(Connection)
     }
 
+    /// How the connection reaches the engine.
+    private enum Route: Sendable {
+        /// The memory engine: its hub, called directly (``Engine/immediateHub``).
+        case immediate(Hub)
+        /// An engine that waits: the connection's steps, worked through in order by one task.
+        case queued(AsyncStream<Step>, AsyncStream<Step>.Continuation)
+    }
+
     let clientID: Int
     let engine: any Engine
     let channel: String
     let options: ChannelOptions
-    /// The connection's steps, for an engine that waits; `nil` with the memory engine (``Engine/immediateHub``).
-    private let steps: (stream: AsyncStream<Step>, continuation: AsyncStream<Step>.Continuation)?
+    private let route: Route
 
     init(clientID rawClientID: String, service: ChannelService, channel: String) throws(EndpointRefusal) {
         guard let clientID = Int(rawClientID) else {
@@ -36,17 +43,22 @@ struct ChatEndpoint: WebSocketEndpoint {
         // The tutorial chat works whatever the configuration; a namespace for its channel adds
         // presence or history.
         self.options = (try? service.options(for: channel).get()) ?? ChannelOptions()
-        self.steps = service.engine.immediateHub == nil ? AsyncStream.makeStream(of: Step.self) : nil
+        if let hub = service.engine.immediateHub {
+            self.route = .immediate(hub)
+        } else {
+            let (stream, continuation) = AsyncStream.makeStream(of: Step.self)
+            self.route = .queued(stream, continuation)
+        }
     }
 
     func opened(_ connection: Connection) {
-        if let hub = self.engine.immediateHub {
+        switch self.route {
+        case .immediate(let hub):
             hub.subscribe(self.channel, options: self.options, subscriber: self.subscriber(connection))
-            return
+        case .queued(let steps, let continuation):
+            Task { await self.work(steps) }
+            continuation.yield(.join(connection))
         }
-        guard let steps = self.steps else { return }
-        Task { await self.work(steps.stream) }
-        steps.continuation.yield(.join(connection))
     }
 
     func receive(_ message: InboundMessage, on connection: Connection) {
@@ -55,17 +67,21 @@ struct ChatEndpoint: WebSocketEndpoint {
         }
         connection.send(text: "You wrote: \(text)")
         let line = "Client #\(self.clientID) says: \(text)"
-        if let hub = self.engine.immediateHub { return self.say(line, in: hub) }
-        self.steps?.continuation.yield(.say(line, connection))
+        switch self.route {
+        case .immediate(let hub): self.say(line, in: hub)
+        case .queued(_, let continuation): continuation.yield(.say(line, connection))
+        }
     }
 
     func closed(_ connection: Connection) {
-        if let hub = self.engine.immediateHub {
+        switch self.route {
+        case .immediate(let hub):
             hub.unsubscribe(self.channel, client: Self.client(connection))
-            return self.say("Client #\(self.clientID) left the chat", in: hub)
+            self.say("Client #\(self.clientID) left the chat", in: hub)
+        case .queued(_, let continuation):
+            continuation.yield(.leave(connection))
+            continuation.finish()
         }
-        self.steps?.continuation.yield(.leave(connection))
-        self.steps?.continuation.finish()
     }
 
     /// Hand the connection's steps to the engine, one at a time.
