@@ -126,11 +126,13 @@ public final class PostgresEngine: Engine {
         var read: (publications: [Publication], position: StreamPosition?)
         do throws(EngineError) {
             read = try await self.database("subscribe") {
-                var read = try await self.streams.history(of: channel, historySize: options.historySize, historyTTL: options.historyTTL)
-                if read.position == nil, options.keepsHistory {
-                    // Never published to: start the stream, so the subscriber has an epoch to recover in.
-                    read.position = try await self.streams.startStream(of: channel)
-                }
+                // A channel never published to gets its stream now, so the subscriber has an epoch to recover in.
+                let read = try await self.streams.history(
+                    of: channel,
+                    historySize: options.historySize,
+                    historyTTL: options.historyTTL,
+                    startingStream: options.keepsHistory
+                )
                 if Self.sharesPresence(options) {
                     try await self.presenceStore.add(subscriber.info, to: channel)
                     if options.joinLeave { try await self.announce(.join, subscriber.info, in: channel, from: self.node) }
@@ -200,9 +202,7 @@ public final class PostgresEngine: Engine {
         reverse: Bool
     ) async throws(EngineError) -> Result<(publications: [Publication], position: StreamPosition), HistoryStream.QueryError> {
         let read = try await self.database("history") {
-            var read = try await self.streams.history(of: channel, historySize: options.historySize, historyTTL: options.historyTTL)
-            if read.position == nil { read.position = try await self.streams.startStream(of: channel) }
-            return read
+            try await self.streams.history(of: channel, historySize: options.historySize, historyTTL: options.historyTTL, startingStream: true)
         }
         let position = read.position!
         return HistoryStream.select(from: read.publications, position: position, since: since, limit: limit, reverse: reverse)

@@ -138,10 +138,14 @@ public struct PostgresStreams: Sendable {
 
     /// The channel's history: its last `historySize` publications not older than `historyTTL`,
     /// oldest first, with the stream's position (`nil` when the channel has no stream).
+    ///
+    /// - Parameter startingStream: Start the stream of a channel never published to
+    ///   (``startStream(of:newEpoch:)``), so that the position is never `nil`.
     public func history(
         of channel: String,
         historySize: Int,
-        historyTTL: Duration
+        historyTTL: Duration,
+        startingStream: Bool = false
     ) async throws -> (publications: [Publication], position: StreamPosition?) {
         // One statement, so the position and the publications come from the same snapshot.
         let rows = try await self.client.query(
@@ -163,6 +167,7 @@ public struct PostgresStreams: Sendable {
             position = StreamPosition(offset: UInt64(top), epoch: epoch)
             if let offset, let data { publications.append(Self.publication(offset: offset, data: data, info: info, tags: tags)) }
         }
+        if position == nil, startingStream { position = try await self.startStream(of: channel) }
         return (publications, position)
     }
 
