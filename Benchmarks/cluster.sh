@@ -14,7 +14,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-source scripts/lib/postgres.sh
+source scripts/lib/local-services.sh
 
 SUBSCRIBERS=100
 RATE=100
@@ -70,13 +70,7 @@ node() {
         --config Benchmarks/switchboard.json "$@" > "$LOGS/node-$name.log" 2>&1 &
     NODE_PID=$!
     PIDS+=("$NODE_PID")
-    for _ in $(seq 1 300); do
-        if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$NODE_PORT/health', timeout=1)" 2> /dev/null; then return; fi
-        sleep 0.1
-    done
-    echo "error: node $name did not start:" >&2
-    cat "$LOGS/node-$name.log" >&2
-    exit 1
+    wait_healthy "$NODE_PORT" "$LOGS/node-$name.log" 30
 }
 
 # bench NAME PORT PID [--publisher-port P]: one fan-out run, its JSON line tagged with NAME.

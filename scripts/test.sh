@@ -21,8 +21,8 @@ PIDS=()
 
 log() { printf '\n==> %s\n' "$*"; }
 
-# postgres_bin, as_postgres, start_postgres, stop_postgres, free_port.
-source "$ROOT/scripts/lib/postgres.sh"
+# postgres_bin, as_postgres, start_postgres, stop_postgres, free_port, wait_healthy.
+source "$ROOT/scripts/lib/local-services.sh"
 
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -74,15 +74,7 @@ start_server() {
     PORT=$(free_port)
     "$BIN" serve --host 127.0.0.1 --port "$PORT" "$@" > "$log_file" 2>&1 &
     PIDS+=($!)
-    for _ in $(seq 1 100); do
-        if python3 -c "import urllib.request, sys; urllib.request.urlopen('http://127.0.0.1:$PORT/health', timeout=1)" 2>/dev/null; then
-            return
-        fi
-        sleep 0.1
-    done
-    echo "error: switchboard did not start; its log:" >&2
-    cat "$log_file" >&2
-    exit 1
+    wait_healthy "$PORT" "$log_file" 10
 }
 
 install_system_packages

@@ -1,4 +1,5 @@
-# Shell functions for a throwaway PostgreSQL, shared by scripts/test.sh and Benchmarks/cluster.sh.
+# Shell functions for the local services that scripts/test.sh and Benchmarks/cluster.sh start: a
+# throwaway PostgreSQL, free loopback ports, and waiting for a switchboard to be healthy.
 # Source it; it defines PG_DIR, PG_BIN and PG_PORT once start_postgres has run.
 
 PG_DIR=""
@@ -65,3 +66,17 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# wait_healthy PORT LOG SECONDS: wait until the switchboard on PORT answers /health with 200; if it
+# does not within SECONDS, print its LOG and exit 1.
+wait_healthy() {
+    local port=$1 log_file=$2 seconds=$3
+    for _ in $(seq 1 $((seconds * 10))); do
+        if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=1)" 2> /dev/null; then
+            return
+        fi
+        sleep 0.1
+    done
+    echo "error: switchboard on port $port did not become healthy in $seconds s; its log:" >&2
+    cat "$log_file" >&2
+    exit 1
+}
