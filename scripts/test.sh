@@ -118,6 +118,9 @@ start_server "$WORK/protocol-server.log" --config Tests/Protocol/switchboard.jso
 SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_SECRET="$SECRET" SWITCHBOARD_API_KEY="$API_KEY" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Protocol
 
+log "Hostile clients: each test starts its own server process and attacks it (memory, CPU, timeouts, crashes)"
+SWITCHBOARD_BIN="$BIN" SWITCHBOARD_LOGS="$WORK" "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Hostile
+
 log "Scale-out: three switchboard nodes on one PostgreSQL (order, recovery, presence after kill -9, large payloads, the tutorial chat, PostgreSQL restarted mid-stream)"
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard cluster
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_CLUSTER_DB="postgres://switchboard@127.0.0.1:$PG_PORT/cluster" SWITCHBOARD_CLUSTER_LOGS="$WORK" \
