@@ -32,7 +32,7 @@ public final class PostgresEngine: Engine {
     }
 
     /// The per-channel delivery state of this node.
-    private struct Cursor {
+    struct Cursor {
         /// The last offset this node delivered to its hub.
         var delivered: UInt64
         /// A fetch task is running for the channel.
@@ -54,10 +54,10 @@ public final class PostgresEngine: Engine {
     let presenceStore: PostgresPresence
     let settings: Settings
     let logger: Logger
-    private let cursors = Mutex<[String: Cursor]>([:])
+    let cursors = Mutex<[String: Cursor]>([:])
     /// What the listener last reported; `nil` before its first connection.
-    private let listening = Mutex<EngineStatus?>(nil)
-    private let fetches: (stream: AsyncStream<String>, continuation: AsyncStream<String>.Continuation)
+    let listening = Mutex<EngineStatus?>(nil)
+    let fetches: (stream: AsyncStream<String>, continuation: AsyncStream<String>.Continuation)
     private let presenceWork: (stream: AsyncStream<PresenceWork>, continuation: AsyncStream<PresenceWork>.Continuation)
 
     /// - Parameters:
@@ -133,8 +133,8 @@ public final class PostgresEngine: Engine {
                     historyTTL: options.historyTTL,
                     startingStream: options.keepsHistory
                 )
-                if Self.sharesPresence(options) {
-                    try await self.presenceStore.add(subscriber.info, to: channel)
+                if Self.keepsEntry(options, subscriber) {
+                    try await self.presenceStore.add(subscriber.info, to: channel, farewell: Self.farewell(of: subscriber, in: options))
                     if options.joinLeave { try await self.announce(.join, subscriber.info, in: channel, from: self.node) }
                 }
                 return read
@@ -162,15 +162,16 @@ public final class PostgresEngine: Engine {
         self.fetch(channel)
         guard completed else {
             // It left while the database was read, perhaps before its entry was written: remove it.
-            if Self.sharesPresence(options) { self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info)) }
+            if Self.keepsEntry(options, subscriber) { self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info)) }
             return nil
         }
         return outcome
     }
 
     public func unsubscribe(_ channel: String, client: String) {
-        guard let (info, options) = self.hub.leave(channel, client: client) else { return }
-        if Self.sharesPresence(options) { self.presenceWork.continuation.yield(.remove(channel: channel, info: info)) }
+        guard let (subscriber, options) = self.hub.leave(channel, client: client) else { return }
+        // The farewell goes out when the entry is removed (once: whoever removes it publishes it).
+        if Self.keepsEntry(options, subscriber) { self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info)) }
         // The last local subscriber left: stop following the channel (a running fetch does it when it ends).
         self.cursors.withLock { cursors in
             if let cursor = cursors[channel], !cursor.fetching, self.hub.presenceStats(channel).clients == 0 {
@@ -182,6 +183,23 @@ public final class PostgresEngine: Engine {
     /// Presence is kept in the database for channels that show it or announce joins and leaves.
     private static func sharesPresence(_ options: Switchboard.ChannelOptions) -> Bool {
         options.presence || options.joinLeave
+    }
+
+    /// A subscriber has an entry in the database when the channel shares presence, or when it has a
+    /// farewell, which the entry carries until whoever removes it (this node, or any node when this
+    /// one dies) publishes it.
+    private static func keepsEntry(_ options: Switchboard.ChannelOptions, _ subscriber: Subscriber) -> Bool {
+        Self.sharesPresence(options) || subscriber.farewell != nil
+    }
+
+    private static func farewell(of subscriber: Subscriber, in options: Switchboard.ChannelOptions) -> Farewell? {
+        subscriber.farewell.map { data in
+            Farewell(
+                data: data,
+                historySize: options.keepsHistory ? options.historySize : 0,
+                historyTTL: options.keepsHistory ? options.historyTTL : .zero
+            )
+        }
     }
 
     // MARK: Reading
@@ -242,7 +260,7 @@ public final class PostgresEngine: Engine {
         await Task {
             do {
                 let entries = try await self.presenceStore.leaveCluster()
-                for (channel, info) in entries { try? await self.announce(.leave, info, in: channel, from: "") }
+                for entry in entries { try? await self.farewell(entry, from: "") }
                 self.logger.info("Left the cluster", metadata: ["node": "\(self.node)", "presence_entries": "\(entries.count)"])
             } catch {
                 self.logger.warning("Could not leave the cluster; other nodes will after the node TTL", metadata: ["error": "\(error.postgresReason)"])
@@ -283,7 +301,7 @@ public final class PostgresEngine: Engine {
                 if !reaped.isEmpty {
                     self.logger.notice("Removed the presence of dead nodes", metadata: ["entries": "\(reaped.count)"])
                 }
-                for (channel, info) in reaped { try await self.announce(.leave, info, in: channel, from: "") }
+                for entry in reaped { try await self.farewell(entry, from: "") }
                 try await self.streams.removeExpired()
             } catch {
                 if Task.isCancelled { return }
@@ -301,8 +319,8 @@ public final class PostgresEngine: Engine {
             case .remove(let channel, let info):
                 while !Task.isCancelled {
                     do {
-                        if try await self.presenceStore.remove(client: info.client, from: channel) {
-                            try await self.announce(.leave, info, in: channel, from: self.node)
+                        if let entry = try await self.presenceStore.take(client: info.client, from: channel) {
+                            try await self.farewell(entry, from: self.node)
                         }
                         break
                     } catch {
@@ -314,125 +332,26 @@ public final class PostgresEngine: Engine {
         }
     }
 
+    /// What follows the removal of a presence entry: the leave announced, and the farewell published
+    /// (at most once: only whoever removed the entry gets here, and a failure is not retried).
+    private func farewell(_ entry: PresenceEntry, from node: String) async throws {
+        if let farewell = entry.farewell {
+            do {
+                _ = try await self.streams.append(
+                    Publication(data: farewell.data),
+                    to: entry.channel,
+                    historySize: farewell.historySize,
+                    historyTTL: farewell.historyTTL,
+                    inHistory: farewell.historySize > 0 && farewell.historyTTL > .zero
+                )
+            } catch {
+                self.logger.warning("Could not publish a farewell", metadata: ["channel": "\(entry.channel)", "error": "\(error.postgresReason)"])
+            }
+        }
+        try await self.announce(.leave, entry.info, in: entry.channel, from: node)
+    }
+
     private func announce(_ kind: PresenceEvent.Kind, _ info: ClientInfo, in channel: String, from node: String) async throws {
         try await self.presenceStore.announce(PresenceEvent(kind: kind, node: node, channel: channel, info: info))
-    }
-
-    // MARK: Delivering
-
-    /// A publication was announced: deliver it from the notification when it is the next one and
-    /// no fetch is running for the channel; fetch when this node is further behind.
-    private func heard(_ offset: UInt64, in channel: String, carrying publication: Publication?) {
-        let behind = self.cursors.withLock { cursors -> Bool in
-            guard let cursor = cursors[channel], offset > cursor.delivered else { return false }
-            guard let publication, !cursor.fetching, offset == cursor.delivered + 1 else { return true }
-            // Under the lock, so that no fetch starts (and delivers it again) in between.
-            self.hub.deliver(publication, to: channel)
-            cursors[channel]!.delivered = offset
-            return false
-        }
-        if behind { self.fetch(channel) }
-    }
-
-    /// Fetch and deliver what this node has not delivered yet; one fetch per channel at a time.
-    private func fetch(_ channel: String) {
-        let start = self.cursors.withLock { cursors -> Bool in
-            guard let cursor = cursors[channel] else { return false }
-            if cursor.fetching {
-                cursors[channel]!.again = true
-                return false
-            }
-            cursors[channel]!.fetching = true
-            return true
-        }
-        if start { self.fetches.continuation.yield(channel) }
-    }
-
-    private func fetchLoop(_ channel: String) async {
-        while !Task.isCancelled {
-            // Only this loop moves the channel's cursor (one loop per channel), so it reads it once.
-            guard var delivered = self.cursors.withLock({ $0[channel]?.delivered }) else { return }
-            do {
-                let publications = try await self.streams.publications(of: channel, after: delivered)
-                for publication in publications {
-                    let expected = delivered + 1
-                    if publication.offset > expected {
-                        self.logger.error(
-                            "Publications were gone before this node delivered them",
-                            metadata: ["channel": "\(channel)", "missing": "\(expected)...\(publication.offset - 1)"]
-                        )
-                    }
-                    self.hub.deliver(publication, to: channel)
-                    delivered = publication.offset
-                    self.cursors.withLock { $0[channel]?.delivered = delivered }
-                }
-                if publications.count == 1000 { continue }  // a full page: there may be more
-            } catch {
-                // PostgreSQL is unreachable: try again (the listener reconnects meanwhile).
-                self.logger.warning("Could not fetch publications", metadata: ["channel": "\(channel)", "error": "\(error.postgresReason)"])
-                try? await Task.sleep(for: .milliseconds(200))
-                continue
-            }
-            // Done unless more was announced meanwhile; forget channels with no local subscribers.
-            let more = self.cursors.withLock { cursors -> Bool in
-                guard let cursor = cursors[channel] else { return false }
-                if cursor.again {
-                    cursors[channel]!.again = false
-                    return true
-                }
-                if self.hub.presenceStats(channel).clients == 0 {
-                    cursors[channel] = nil
-                } else {
-                    cursors[channel]!.fetching = false
-                }
-                return false
-            }
-            if !more { return }
-        }
-    }
-
-    // MARK: Database calls
-
-    /// Run a database call for a client's request: fail at once while PostgreSQL is known to be
-    /// unreachable (the listener lost it), and after the request timeout otherwise.
-    private func database<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(EngineError) -> T {
-        if case .unavailable(let reason)? = self.listening.withLock({ $0 }) { throw EngineError("\(what) failed: \(reason)") }
-        let timeout = self.settings.requestTimeout
-        // Whichever ends first answers; a call that outlives the timeout finishes in the background.
-        let outcome: Result<T, any Error> = await withCheckedContinuation { continuation in
-            let answer = FirstAnswer(continuation)
-            let timer = Task {
-                try await Task.sleep(for: timeout)
-                answer.resume(.failure(EngineError("PostgreSQL did not answer within \(timeout)")))
-            }
-            Task {
-                let result: Result<T, any Error>
-                do { result = .success(try await body()) } catch { result = .failure(error) }
-                timer.cancel()
-                answer.resume(result)
-            }
-        }
-        switch outcome {
-        case .success(let value): return value
-        case .failure(let error as EngineError):
-            self.logger.warning("Database call failed", metadata: ["call": "\(what)", "error": "\(error.postgresReason)"])
-            throw EngineError("\(what) failed: \(error.message)")
-        case .failure(let error):
-            self.logger.warning("Database call failed", metadata: ["call": "\(what)", "error": "\(error.postgresReason)"])
-            throw EngineError("\(what) failed: the database is unreachable")
-        }
-    }
-}
-
-/// A continuation that the first of several racers resumes; the others are ignored.
-private final class FirstAnswer<T: Sendable>: Sendable {
-    private let continuation: Mutex<CheckedContinuation<T, Never>?>
-
-    init(_ continuation: CheckedContinuation<T, Never>) {
-        self.continuation = Mutex(continuation)
-    }
-
-    func resume(_ value: T) {
-        self.continuation.withLock { $0.take() }?.resume(returning: value)
     }
 }

@@ -7,8 +7,8 @@ public import Switchboard
 /// A node registers itself (`switchboard_nodes`) and refreshes `seen_at` every few seconds
 /// (``heartbeat()``). A node not seen for the presence TTL is dead: ``reapDeadNodes(ttl:)``, which
 /// any node may run, deletes it and its presence entries and returns them, so the cluster can
-/// announce the leaves. A node killed with `kill -9` therefore leaves no ghost users once the TTL has
-/// passed.
+/// announce the leaves and publish the farewells. A node killed with `kill -9` therefore leaves no
+/// ghost users once the TTL has passed, and its tutorial-chat users are said to have left.
 public struct PostgresPresence: Sendable {
     let client: PostgresClient
     let logger: Logger
@@ -32,12 +32,17 @@ public struct PostgresPresence: Sendable {
         ).collect()
     }
 
-    /// A client of this node entered a channel (again: its entry is replaced).
-    public func add(_ info: ClientInfo, to channel: String) async throws {
+    /// A client of this node entered a channel (again: its entry is replaced), with the publication
+    /// to make when it leaves, if any (``Farewell``).
+    public func add(_ info: ClientInfo, to channel: String, farewell: Farewell? = nil) async throws {
         _ = try await self.client.query(
             """
-            INSERT INTO switchboard_presence (channel, client, node, user_id, info) VALUES (\(channel), \(info.client), \(self.node), \(info.user), \(info.json.jsonText))
-            ON CONFLICT (channel, client) DO UPDATE SET node = EXCLUDED.node, user_id = EXCLUDED.user_id, info = EXCLUDED.info
+            INSERT INTO switchboard_presence (channel, client, node, user_id, info, farewell, farewell_history_size, farewell_history_ttl_ms)
+            VALUES (\(channel), \(info.client), \(self.node), \(info.user), \(info.json.jsonText), \(farewell?.data),
+                    \(Int32(clamping: farewell?.historySize ?? 0)), \(farewell?.historyTTL.milliseconds ?? 0))
+            ON CONFLICT (channel, client) DO UPDATE SET node = EXCLUDED.node, user_id = EXCLUDED.user_id, info = EXCLUDED.info,
+                farewell = EXCLUDED.farewell, farewell_history_size = EXCLUDED.farewell_history_size,
+                farewell_history_ttl_ms = EXCLUDED.farewell_history_ttl_ms
             """,
             logger: self.logger
         ).collect()
@@ -48,13 +53,20 @@ public struct PostgresPresence: Sendable {
     /// - Returns: Whether it was present.
     @discardableResult
     public func remove(client: String, from channel: String) async throws -> Bool {
-        var removed = 0
+        try await self.take(client: client, from: channel) != nil
+    }
+
+    /// A client left a channel: remove its entry and return it (with its farewell, which is now the
+    /// caller's to publish), or `nil` if it was not present.
+    public func take(client: String, from channel: String) async throws -> PresenceEntry? {
         let rows = try await self.client.query(
-            "WITH gone AS (DELETE FROM switchboard_presence WHERE channel = \(channel) AND client = \(client) RETURNING 1) SELECT count(*) FROM gone",
+            """
+            DELETE FROM switchboard_presence WHERE channel = \(channel) AND client = \(client)
+            RETURNING \(unescaped: Self.entryColumns)
+            """,
             logger: self.logger
         )
-        for try await count in rows.decode(Int.self) { removed = count }
-        return removed > 0
+        return try await Self.entries(rows).first
     }
 
     /// Tell every listening node of a join or leave (``PresenceEvent``).
@@ -90,15 +102,15 @@ public struct PostgresPresence: Sendable {
 
     /// Delete the nodes not seen for `ttl`, and their presence entries.
     ///
-    /// - Returns: The entries removed, per channel, for the leaves to announce.
-    public func reapDeadNodes(ttl: Duration) async throws -> [(channel: String, info: ClientInfo)] {
+    /// - Returns: The entries removed, for the leaves to announce and the farewells to publish.
+    public func reapDeadNodes(ttl: Duration) async throws -> [PresenceEntry] {
         try await self.client.withTransaction(logger: self.logger) { connection in
             let rows = try await connection.query(
                 """
                 WITH dead AS (
                     DELETE FROM switchboard_nodes WHERE seen_at < now() - \(ttl.milliseconds) * interval '1 millisecond' RETURNING node
                 )
-                DELETE FROM switchboard_presence WHERE node IN (SELECT node FROM dead) RETURNING channel, info
+                DELETE FROM switchboard_presence WHERE node IN (SELECT node FROM dead) RETURNING \(unescaped: Self.entryColumns)
                 """,
                 logger: self.logger
             )
@@ -108,24 +120,62 @@ public struct PostgresPresence: Sendable {
 
     /// Remove this node and its entries (a clean shutdown, which need not wait for the TTL).
     ///
-    /// - Returns: The entries removed, per channel.
-    public func leaveCluster() async throws -> [(channel: String, info: ClientInfo)] {
+    /// - Returns: The entries removed, for the leaves to announce and the farewells to publish.
+    public func leaveCluster() async throws -> [PresenceEntry] {
         try await self.client.withTransaction(logger: self.logger) { connection in
             _ = try await connection.query("DELETE FROM switchboard_nodes WHERE node = \(self.node)", logger: self.logger).collect()
             let rows = try await connection.query(
-                "DELETE FROM switchboard_presence WHERE node = \(self.node) RETURNING channel, info",
+                "DELETE FROM switchboard_presence WHERE node = \(self.node) RETURNING \(unescaped: Self.entryColumns)",
                 logger: self.logger
             )
             return try await Self.entries(rows)
         }
     }
 
-    /// `(channel, info)` rows.
-    private static func entries(_ rows: PostgresRowSequence) async throws -> [(channel: String, info: ClientInfo)] {
-        var entries: [(channel: String, info: ClientInfo)] = []
-        for try await (channel, text) in rows.decode((String, String).self) {
-            if let info = ClientInfo(jsonText: text) { entries.append((channel, info)) }
+    private static let entryColumns = "channel, info, farewell, farewell_history_size, farewell_history_ttl_ms"
+
+    /// Rows of ``entryColumns``.
+    private static func entries(_ rows: PostgresRowSequence) async throws -> [PresenceEntry] {
+        var entries: [PresenceEntry] = []
+        for try await (channel, text, farewell, size, ttl) in rows.decode((String, String, String?, Int32, Int64).self) {
+            guard let info = ClientInfo(jsonText: text) else { continue }
+            entries.append(
+                PresenceEntry(
+                    channel: channel,
+                    info: info,
+                    farewell: farewell.map { Farewell(data: $0, historySize: Int(size), historyTTL: .milliseconds(ttl)) }
+                )
+            )
         }
         return entries
+    }
+}
+
+/// A client's presence in a channel, as removed from the database.
+public struct PresenceEntry: Sendable, Equatable {
+    public var channel: String
+    public var info: ClientInfo
+    /// What to publish into the channel now that the client has left, if anything.
+    public var farewell: Farewell?
+
+    public init(channel: String, info: ClientInfo, farewell: Farewell? = nil) {
+        self.channel = channel
+        self.info = info
+        self.farewell = farewell
+    }
+}
+
+/// The publication a subscriber leaves behind (``Subscriber/farewell``), with what publishing it
+/// needs from the channel's options, so that any node can publish it when the subscriber's node dies.
+public struct Farewell: Sendable, Equatable {
+    /// The publication's data (JSON text).
+    public var data: String
+    public var historySize: Int
+    public var historyTTL: Duration
+
+    public init(data: String, historySize: Int, historyTTL: Duration) {
+        self.data = data
+        self.historySize = historySize
+        self.historyTTL = historyTTL
     }
 }

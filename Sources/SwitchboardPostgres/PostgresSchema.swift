@@ -65,6 +65,20 @@ public enum PostgresSchema {
             // delivers by offset), but history never shows it.
             "ALTER TABLE switchboard_publications ADD COLUMN in_history boolean NOT NULL DEFAULT true",
         ],
+        [
+            // History is the newest `history_size` publications in history, whatever was sent with
+            // `skip_history` between them: reading it and trimming it walk this index.
+            """
+            CREATE INDEX switchboard_publications_history ON switchboard_publications (channel, "offset") WHERE in_history
+            """,
+            // A subscriber's farewell: the data of a publication into the channel when it leaves,
+            // however it leaves (the tutorial chat's "left the chat"), with the channel's history
+            // settings for that publication. Whoever deletes the row (the node on unsubscribe or
+            // shutdown, or any node reaping a dead one) publishes it, so it goes out once.
+            "ALTER TABLE switchboard_presence ADD COLUMN farewell text",
+            "ALTER TABLE switchboard_presence ADD COLUMN farewell_history_size integer NOT NULL DEFAULT 0",
+            "ALTER TABLE switchboard_presence ADD COLUMN farewell_history_ttl_ms bigint NOT NULL DEFAULT 0",
+        ],
     ]
 
     /// The schema version this build needs.

@@ -53,9 +53,13 @@ public struct PostgresStreams: Sendable {
         let tags = publication.tagsJSON?.jsonText
         let graceMilliseconds = self.deliveryGrace.milliseconds
         let inline = Self.inlineNotice(publication.data, info: info, tags: tags, channel: channel)
+        // History keeps the newest `historySize` publications that are in it. The statement does not
+        // see the row it inserts, so the older ones it finds are pushed out from the
+        // `historySize - 1`th on when this one joins history, from the `historySize`th otherwise.
+        let pushedOut = Int64(max(inHistory ? historySize - 1 : historySize, 0))
         // One statement, so one round trip and one implicit transaction: the stream row's lock
         // orders concurrent publishers of the channel, and the notification goes out at commit.
-        // (History keeps the last `historySize`; older rows stay only for the delivery grace.)
+        // (Rows pushed out of history stay for the delivery grace; rows never in it expire after it.)
         let rows = try await self.client.query(
             """
             WITH stream AS (
@@ -68,7 +72,10 @@ public struct PostgresStreams: Sendable {
                 FROM stream
             ), trimmed AS (
                 DELETE FROM switchboard_publications
-                WHERE channel = \(channel) AND "offset" <= (SELECT top_offset FROM stream) - \(Int64(max(historySize, 0)))
+                WHERE channel = \(channel) AND "offset" <= (
+                    SELECT "offset" FROM switchboard_publications WHERE channel = \(channel) AND in_history
+                    ORDER BY "offset" DESC OFFSET \(pushedOut) LIMIT 1
+                  )
                   AND published_at < now() - \(graceMilliseconds) * interval '1 millisecond'
             ), notified AS (
                 SELECT pg_notify(
@@ -103,23 +110,21 @@ public struct PostgresStreams: Sendable {
     /// The stream's position, starting the stream (offset 0, epoch `newEpoch`) if the channel has
     /// none yet, so that a subscriber to a channel never published to gets an epoch to recover in.
     public func startStream(of channel: String, newEpoch: String = HistoryStream.makeEpoch()) async throws -> StreamPosition {
-        // The CTE's insert is invisible to the statement's own SELECT of the table, hence the union.
-        let rows = try await self.client.query(
+        // Two statements. When another connection inserts the row at the same moment, the insert
+        // waits for it and then does nothing; a read in the same statement would use the snapshot
+        // from before that row existed and find nothing. A new statement has a new snapshot.
+        let inserted = try await self.client.query(
             """
-            WITH inserted AS (
-                INSERT INTO switchboard_streams (channel, epoch, top_offset) VALUES (\(channel), \(newEpoch), 0)
-                ON CONFLICT (channel) DO NOTHING RETURNING top_offset, epoch
-            )
-            SELECT top_offset, epoch FROM inserted
-            UNION ALL SELECT top_offset, epoch FROM switchboard_streams WHERE channel = \(channel)
-            LIMIT 1
+            INSERT INTO switchboard_streams (channel, epoch, top_offset) VALUES (\(channel), \(newEpoch), 0)
+            ON CONFLICT (channel) DO NOTHING RETURNING top_offset, epoch
             """,
             logger: self.logger
         )
-        for try await (top, epoch) in rows.decode((Int64, String).self) {
+        for try await (top, epoch) in inserted.decode((Int64, String).self) {
             return StreamPosition(offset: UInt64(top), epoch: epoch)
         }
-        throw PostgresStreamsError.noStream(channel)
+        guard let position = try await self.position(of: channel) else { throw PostgresStreamsError.noStream(channel) }
+        return position
     }
 
     /// Publications after `offset`, oldest first, for delivery: everything still stored, history or
@@ -136,8 +141,9 @@ public struct PostgresStreams: Sendable {
         return try await Self.publications(rows)
     }
 
-    /// The channel's history: its last `historySize` publications not older than `historyTTL`,
-    /// oldest first, with the stream's position (`nil` when the channel has no stream).
+    /// The channel's history: its last `historySize` publications kept in history (`in_history`:
+    /// not sent with `skip_history`, not removed) and not older than `historyTTL`, oldest first, with
+    /// the stream's position (`nil` when the channel has no stream).
     ///
     /// - Parameter startingStream: Start the stream of a channel never published to
     ///   (``startStream(of:newEpoch:)``), so that the position is never `nil`.
@@ -147,15 +153,33 @@ public struct PostgresStreams: Sendable {
         historyTTL: Duration,
         startingStream: Bool = false
     ) async throws -> (publications: [Publication], position: StreamPosition?) {
-        // One statement, so the position and the publications come from the same snapshot.
+        let read = try await self.readHistory(of: channel, historySize: historySize, historyTTL: historyTTL)
+        guard read.position == nil, startingStream else { return read }
+        // Read again once the stream exists: someone may have started it, and published, since the
+        // first read, and the position and the publications must come from one snapshot.
+        _ = try await self.startStream(of: channel)
+        let again = try await self.readHistory(of: channel, historySize: historySize, historyTTL: historyTTL)
+        guard again.position != nil else { throw PostgresStreamsError.noStream(channel) }
+        return again
+    }
+
+    private func readHistory(
+        of channel: String,
+        historySize: Int,
+        historyTTL: Duration
+    ) async throws -> (publications: [Publication], position: StreamPosition?) {
+        // One statement, so the position and the publications come from the same snapshot. History
+        // counts only publications in it: those sent with `skip_history` take offsets but no place.
         let rows = try await self.client.query(
             """
             SELECT s.top_offset, s.epoch, p."offset", p.data, p.info, p.tags
             FROM switchboard_streams s
-            LEFT JOIN switchboard_publications p ON p.channel = s.channel
-              AND p."offset" > s.top_offset - \(Int64(max(historySize, 0)))
-              AND p.published_at > now() - \(historyTTL.milliseconds) * interval '1 millisecond'
-              AND p.in_history
+            LEFT JOIN LATERAL (
+                SELECT "offset", data, info, tags FROM switchboard_publications
+                WHERE channel = s.channel AND in_history
+                  AND published_at > now() - \(historyTTL.milliseconds) * interval '1 millisecond'
+                ORDER BY "offset" DESC LIMIT \(Int64(max(historySize, 0)))
+            ) p ON true
             WHERE s.channel = \(channel)
             ORDER BY p."offset"
             """,
@@ -167,7 +191,6 @@ public struct PostgresStreams: Sendable {
             position = StreamPosition(offset: UInt64(top), epoch: epoch)
             if let offset, let data { publications.append(Self.publication(offset: offset, data: data, info: info, tags: tags)) }
         }
-        if position == nil, startingStream { position = try await self.startStream(of: channel) }
         return (publications, position)
     }
 

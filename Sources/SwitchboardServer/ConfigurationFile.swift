@@ -74,6 +74,11 @@ public enum ConfigurationFile {
         }
         channels.defaultOptions = defaults
         configuration.channels = channels
+        if members.contains(where: { $0.key == "chat_channel" }),
+            let invalid = ChannelConfiguration.validate(name: configuration.chatChannel, maxLength: channels.maxChannelLength)
+        {
+            throw Error("'chat_channel' is not a valid channel name (\(invalid))")
+        }
     }
 
     /// Apply one channel option; `false` if `key` is not a channel option.

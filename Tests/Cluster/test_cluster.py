@@ -161,6 +161,12 @@ class Client:
         self.replies[self.next_id] = future
         return self.next_id, future, json.dumps({"id": self.next_id, method: params})
 
+    async def send_and_wait(self, method, params):
+        """Send a command and return its whole reply (result or error)."""
+        _, future, frame = self.send(method, params)
+        await self.socket.send(frame)
+        return await future
+
     async def call(self, method, params, timeout=10):
         _, future, frame = self.send(method, params)
         await self.socket.send(frame)
@@ -338,6 +344,141 @@ async def test_the_tutorial_chat_spans_nodes(nodes):
     await two.close()
     await expect(one, "Client #2 left the chat")
     await one.close()
+
+
+def api_batch(node, commands):
+    """Run server API commands in one `batch` request; every reply must be a result."""
+    request = urllib.request.Request(
+        f"{node.http}/api/batch", data=json.dumps({"commands": commands}).encode(),
+        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"}, method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        replies = json.loads(response.read())["replies"]
+    assert len(replies) == len(commands)
+    errors = [reply for reply in replies if "error" in reply]
+    assert not errors, errors[:3]
+    return replies
+
+
+async def test_concurrent_first_subscribes_and_history_reads_of_fresh_channels_never_fail(nodes):
+    """Two clients subscribe to a channel never used before on one node at the same moment, and two
+    /api/history calls read another such channel at once: for many fresh channels, none fails (the
+    stream's insert and its read-back were one statement, which missed a row inserted a moment
+    earlier by another connection: about 6 % of fresh channels failed with "unreachable")."""
+    a = nodes[0]
+    first, second = await Client.connect(a), await Client.connect(a)
+    failures = []
+
+    async def subscribe_both(name):
+        sends = [client.send("subscribe", {"channel": name}) for client in (first, second)]
+        await asyncio.gather(*(client.socket.send(frame) for client, (_, _, frame) in zip((first, second), sends)))
+        replies = await asyncio.wait_for(asyncio.gather(*(future for _, future, _ in sends)), 10)
+        failures.extend((name, reply["error"]) for reply in replies if "error" in reply)
+        epochs = {reply["subscribe"]["epoch"] for reply in replies if "subscribe" in reply}
+        assert len(epochs) <= 1, f"{name}: one stream, one epoch: {epochs}"
+        for client in (first, second):  # a connection may hold 128 subscriptions
+            await client.call("unsubscribe", {"channel": name})
+
+    def history(name):
+        try:
+            reply = a.api("history", {"channel": name, "limit": -1})
+        except OSError as error:
+            return {"code": None, "message": str(error)}
+        return reply.get("error")
+
+    for _ in range(150):
+        await subscribe_both(f"acc:fresh-{uuid.uuid4().hex[:12]}")
+        name = f"acc:fresh-api-{uuid.uuid4().hex[:12]}"
+        replies = await asyncio.gather(asyncio.to_thread(history, name), asyncio.to_thread(history, name))
+        failures += [(name, error) for error in replies if error]
+    assert not failures, f"{len(failures)} failed, e.g. {failures[:3]}"
+    for client in (first, second):
+        await client.close()
+
+
+async def test_skip_history_publications_push_nothing_out_of_history(nodes):
+    """history_size 1000 (namespace acc): 10 publications, then 1000 with skip_history, leave the 10
+    in history on every node; 1050 and one skipped leave the last 1000."""
+    a = nodes[0]
+    kept = f"acc:skip-{uuid.uuid4().hex[:8]}"
+    api_batch(a, [{"publish": {"channel": kept, "data": {"n": n}}} for n in range(10)])
+    for start in range(0, 1000, 250):
+        api_batch(a, [{"publish": {"channel": kept, "data": {"skipped": n}, "skip_history": True}} for n in range(start, start + 250)])
+    for node in nodes:
+        result = node.api("history", {"channel": kept, "limit": -1})["result"]
+        assert [p["data"] for p in result.get("publications", [])] == [{"n": n} for n in range(10)], f"node {node.name}"
+        assert result["offset"] == 1010
+
+    full = f"acc:full-{uuid.uuid4().hex[:8]}"
+    for start in range(0, 1050, 350):
+        api_batch(a, [{"publish": {"channel": full, "data": {"n": n}}} for n in range(start, start + 350)])
+    api_batch(a, [{"publish": {"channel": full, "data": {"skipped": 0}, "skip_history": True}}])
+    for node in nodes:
+        publications = node.api("history", {"channel": full, "limit": -1})["result"]["publications"]
+        assert [p["offset"] for p in publications] == list(range(51, 1051)), f"node {node.name}: {len(publications)} kept"
+
+
+async def test_channel_names_with_control_characters_are_bad_requests(nodes):
+    """A channel name PostgreSQL cannot hold (NUL) or any other control character is error 107, not
+    temporary, from the client protocol and the server API alike, on every engine; it used to be a
+    temporary "the database is unreachable", which SDKs retry forever."""
+    a = nodes[0]
+    client = await Client.connect(a)
+    for name in ("acc:nul\x00x", "acc:tab\tx", "acc:del\x7f"):
+        _, future, frame = client.send("subscribe", {"channel": name})
+        await client.socket.send(frame)
+        reply = await asyncio.wait_for(future, 10)
+        assert reply["error"]["code"] == 107 and "temporary" not in reply["error"], reply
+        for method, params in (("publish", {"channel": name, "data": 1}), ("history", {"channel": name})):
+            error = a.api(method, params)["error"]
+            assert error["code"] == 107 and "temporary" not in error, (method, error)
+    assert "error" not in await asyncio.wait_for(client.send_and_wait("subscribe", {"channel": "acc:ünï 💬"}), 10)
+    await client.close()
+
+
+async def test_the_tutorial_chat_says_who_left_when_a_node_dies_once(nodes):
+    """A chat member on a node killed with -9 is said to have left, to the members on the other
+    nodes, once the node TTL has passed (the live nodes' reaper publishes it); a member of a node
+    shut down cleanly is said to have left at once; once each, never twice."""
+    _, b, _ = nodes
+    heard = []
+    listener = await websockets.connect(b.ws + "/ws/32")
+
+    async def read():
+        try:
+            async for message in listener:
+                heard.append(message)
+        except websockets.ConnectionClosed:
+            pass
+
+    reader = asyncio.ensure_future(read())
+    await listener.send("listening")
+    await until(lambda: "Client #32 says: listening" in heard, 10, "the listener's own line")
+    doomed = await asyncio.to_thread(Node, "chat-doomed")
+    quitter = await asyncio.to_thread(Node, "chat-quitter")
+    try:
+        for node, number in ((doomed, 31), (quitter, 33)):
+            member = await websockets.connect(node.ws + f"/ws/{number}")
+            await member.send("hi")
+            await until(lambda: f"Client #{number} says: hi" in heard, 10, f"member {number}'s line on the other node")
+
+        killed_at = time.monotonic()
+        doomed.kill9()
+        await until(lambda: "Client #31 left the chat" in heard, 3 * float(NODE_TTL) + 5, "the killed node's member to leave")
+        assert time.monotonic() - killed_at >= 1.5, "not before the TTL"
+
+        await asyncio.to_thread(quitter.stop)
+        await until(lambda: "Client #33 left the chat" in heard, 10, "the stopped node's member to leave")
+        # A reaper would have run by now (the TTL and a heartbeat): nothing doubled.
+        await asyncio.sleep(float(NODE_TTL) * 1.5 + 1)
+        assert heard.count("Client #31 left the chat") == 1, heard
+        assert heard.count("Client #33 left the chat") == 1, heard
+    finally:
+        for node in (doomed, quitter):
+            if not node.log.closed:
+                node.stop()
+        await listener.close()
+        await asyncio.wait_for(reader, 5)
 
 
 async def test_postgres_restart_mid_stream_loses_nothing(nodes):

@@ -3,7 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import PostgresNIO
 import Switchboard
-import SwitchboardPostgres
+@testable import SwitchboardPostgres
 import Testing
 
 /// Two nodes in one process: two hubs, each with its own engine and PostgreSQL clients, on one
@@ -156,6 +156,60 @@ struct PostgresEngineTests {
             })
             #expect(texts.first == "reply [4, 5, 6, 7]")
             #expect(texts.last?.contains(#""offset":8"#) == true, "then live, with nothing doubled: \(texts)")
+        }
+    }
+}
+
+extension PostgresEngineTests {
+    /// A request PostgreSQL refuses (here a channel name with NUL, which no text column can hold;
+    /// the channel-name check keeps clients from sending one) fails with PostgreSQL's reason, not as
+    /// a temporary "unreachable", and the node stays ready.
+    @Test func aRequestPostgreSQLRefusesFailsWithItsReasonNotTemporarily() async throws {
+        try await self.withTwoNodes { a, _, _, _ in
+            do throws(EngineError) {
+                _ = try await a.publish(Publication(data: "1"), to: "nul\u{0}x", options: self.room, storeInHistory: true)
+                Issue.record("PostgreSQL took a NUL")
+            } catch {
+                #expect(error.protocolError.temporary == false, "\(error)")
+                #expect(error.message.contains("invalid byte sequence"), "\(error)")
+                #expect(!error.message.contains("unreachable"), "\(error)")
+            }
+            #expect(a.status == .ready)
+            let (publication, _) = try await a.publish(Publication(data: "2"), to: "fine", options: self.room, storeInHistory: true)
+            #expect(publication.offset == 1)
+        }
+    }
+
+    /// A subscriber's farewell is published into the channel when it leaves, and, when its node
+    /// dies, by the node that reaps the dead one: once each, for the other nodes' subscribers too.
+    @Test func farewellsArePublishedOnLeavingAndWhenTheNodeDies() async throws {
+        let chat = Switchboard.ChannelOptions()  // no presence, no history: only the farewell keeps an entry
+        try await self.withTwoNodes { a, _, b, _ in
+            let listener = Subscriber(info: ClientInfo(user: "", client: "listener"), outbox: Outbox(limit: 1 << 20), format: .plainText)
+            try await b.subscribe("chat", options: chat, subscriber: listener)
+            let ann = Subscriber(info: ClientInfo(user: "1", client: "ann"), outbox: Outbox(limit: 1 << 20), format: .plainText, farewell: #""ann left""#)
+            try await a.subscribe("chat", options: chat, subscriber: ann)
+            try await Task.sleep(for: .milliseconds(300))
+            a.unsubscribe("chat", client: "ann")
+            var texts: [String] = []
+            #expect(try await self.eventually {
+                texts += listener.outbox.drain().messages.map { String(buffer: $0.bytes) }
+                return texts.contains("ann left")
+            }, "\(texts)")
+
+            // A node that stopped heartbeating (as after kill -9) with a chat member: a live node
+            // reaps it (every TTL/3) and publishes the member's farewell.
+            let ghost = PostgresPresence(client: a.streams.client, logger: self.logger, node: "ghost-node")
+            try await ghost.heartbeat(name: "ghost")
+            try await ghost.add(ClientInfo(user: "9", client: "ghost-9"), to: "chat", farewell: Farewell(data: #""ghost left""#, historySize: 0, historyTTL: .zero))
+            _ = try await a.streams.client.query("UPDATE switchboard_nodes SET seen_at = now() - interval '1 hour' WHERE node = 'ghost-node'").collect()
+            #expect(try await self.eventually {
+                texts += listener.outbox.drain().messages.map { String(buffer: $0.bytes) }
+                return texts.contains("ghost left")
+            }, "\(texts)")
+            try await Task.sleep(for: .seconds(1))
+            texts += listener.outbox.drain().messages.map { String(buffer: $0.bytes) }
+            #expect(texts == ["ann left", "ghost left"], "once each")
         }
     }
 }

@@ -57,6 +57,29 @@ import Testing
         }
     }
 
+    /// A channel name with a control character is a bad request (107, not temporary) on every
+    /// engine, before any engine sees it; other Unicode is fine.
+    @Test(arguments: EngineKind.allCases)
+    func channelNamesWithControlCharactersAreBadRequests(engine: EngineKind) async throws {
+        try await withServer(engine: engine.make()) { server in
+            let client = try await TestClient.connect(server.url("/connection/websocket"))
+            try await client.send(#"{"id":1,"connect":{}}"#)
+            _ = try await client.nextText()
+            for (id, name) in [(2, #"rooms:nul\u0000x"#), (3, #"rooms:tab\tx"#), (4, #"rooms:del\u007f"#)] {
+                try await client.send(#"{"id":\#(id),"subscribe":{"channel":"\#(name)"}}"#)
+                let reply = try JSONValue.parse(try await client.nextText())
+                #expect(reply["error"]?["code"] == .integer(107), "\(name): \(reply)")
+                #expect(reply["error"]?["temporary"] == nil)
+                #expect(reply["error"]?["message"]?.stringValue?.contains("control character") == true)
+            }
+            try await client.send(#"{"id":5,"publish":{"channel":"rooms:nul\u0000x","data":1}}"#)
+            #expect(try JSONValue.parse(try await client.nextText())["error"]?["code"] == .integer(107))
+            try await client.send(#"{"id":6,"subscribe":{"channel":"rooms:ünï 💬"}}"#)
+            #expect(try JSONValue.parse(try await client.nextText())["subscribe"] != nil)
+            try await client.close()
+        }
+    }
+
     @Test func aSessionDisconnectedByTheServerLeavesTheDirectory() async throws {
         try await withServer { server in
             let client = try await TestClient.connect(server.url("/connection/websocket"))

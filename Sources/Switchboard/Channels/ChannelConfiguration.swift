@@ -32,6 +32,8 @@ public struct ChannelConfiguration: Sendable, Equatable {
     public enum NameError: Error, Sendable, Equatable {
         case empty
         case tooLong(limit: Int)
+        /// The name holds a control character (U+0000–U+001F or U+007F), here its code point.
+        case controlCharacter(UInt32)
         case unknownNamespace(String)
     }
 
@@ -41,10 +43,24 @@ public struct ChannelConfiguration: Sendable, Equatable {
         return String(channel[..<separator])
     }
 
-    /// The options of `channel`, or why it cannot be used.
+    /// Whether a channel name is one every engine can keep, whatever the configuration: not
+    /// empty, at most `maxLength` bytes of UTF-8 (a Swift string is valid Unicode already), and
+    /// without control characters (U+0000–U+001F, U+007F): PostgreSQL's text cannot hold NUL, and
+    /// tabs and newlines would be ambiguous in logs and notifications.
+    public static func validate(name channel: String, maxLength: Int) -> NameError? {
+        if channel.isEmpty { return .empty }
+        if channel.utf8.count > maxLength { return .tooLong(limit: maxLength) }
+        if let control = channel.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            return .controlCharacter(control.value)
+        }
+        return nil
+    }
+
+    /// The options of `channel`, or why it cannot be used (``validate(name:maxLength:)``, then its
+    /// namespace). Every way into a channel (client protocol, server API, tutorial chat) asks this
+    /// first, so the rule holds on every engine.
     public func options(for channel: String) -> Result<ChannelOptions, NameError> {
-        if channel.isEmpty { return .failure(.empty) }
-        if channel.utf8.count > self.maxChannelLength { return .failure(.tooLong(limit: self.maxChannelLength)) }
+        if let invalid = Self.validate(name: channel, maxLength: self.maxChannelLength) { return .failure(invalid) }
         let namespace = Self.namespace(of: channel)
         if namespace.isEmpty { return .success(self.defaultOptions) }
         guard let options = self.namespaces[namespace] else { return .failure(.unknownNamespace(namespace)) }

@@ -186,8 +186,8 @@ public final class Hub: Sendable {
 
     /// ``unsubscribe(_:client:)``, telling what left.
     ///
-    /// - Returns: The subscriber's identity and the channel's options, or `nil` if it was not subscribed.
-    public func leave(_ channel: String, client: String) -> (info: ClientInfo, options: ChannelOptions)? {
+    /// - Returns: The subscriber and the channel's options, or `nil` if it was not subscribed.
+    public func leave(_ channel: String, client: String) -> (subscriber: Subscriber, options: ChannelOptions)? {
         self.remove(client, from: channel, announce: true)
     }
 
@@ -198,15 +198,15 @@ public final class Hub: Sendable {
     }
 
     @discardableResult
-    private func remove(_ client: String, from channel: String, announce: Bool) -> (info: ClientInfo, options: ChannelOptions)? {
-        let left = self.withChannel(channel) { state -> (info: ClientInfo, options: ChannelOptions)? in
+    private func remove(_ client: String, from channel: String, announce: Bool) -> (subscriber: Subscriber, options: ChannelOptions)? {
+        let left = self.withChannel(channel) { state -> (subscriber: Subscriber, options: ChannelOptions)? in
             guard let subscriber = state.subscribers.removeValue(forKey: client) else { return nil }
             state.held[client] = nil
             state.floors[client] = nil
             if announce, state.options.joinLeave {
                 Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: nil, protocolPush: Push.leave(subscriber.info, channel: channel))
             }
-            return (subscriber.info, state.options)
+            return (subscriber, state.options)
         } ?? nil
         self.removeIfIdle(channel)
         return left

@@ -16,10 +16,18 @@ public struct Subscriber: Sendable {
     /// How to frame what the channel sends it.
     public var format: Format
 
-    public init(info: ClientInfo, outbox: Outbox, format: Format = .protocolPush) {
+    /// The data (JSON text) of a publication the engine makes into the channel when this subscriber
+    /// leaves it, however it leaves: unsubscribed, its connection closed, its node shut down or (on
+    /// an engine that spans nodes) dead. Once, and after everything the subscriber published. The
+    /// tutorial chat's "Client #N left the chat" is one. ``Hub`` itself never publishes it; engines
+    /// do (``Engine/unsubscribe(_:client:)``).
+    public var farewell: String?
+
+    public init(info: ClientInfo, outbox: Outbox, format: Format = .protocolPush, farewell: String? = nil) {
         self.info = info
         self.outbox = outbox
         self.format = format
+        self.farewell = farewell
     }
 
     /// The client id.

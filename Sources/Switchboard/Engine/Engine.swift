@@ -45,7 +45,9 @@ public protocol Engine: Sendable {
         reply: (Hub.SubscribeOutcome) -> OutboundMessage?
     ) async throws(EngineError) -> Hub.SubscribeOutcome?
 
-    /// Remove a local connection from a channel at once (the rest of the cluster learns of it soon after).
+    /// Remove a local connection from a channel at once (the rest of the cluster learns of it soon
+    /// after), then publish its ``Subscriber/farewell`` if it has one. An engine that spans nodes
+    /// also publishes the farewells of a node's subscribers when the node shuts down or dies.
     func unsubscribe(_ channel: String, client: String)
 
     /// Who is subscribed to a channel, on every node.
@@ -82,16 +84,35 @@ public enum EngineStatus: Sendable, Equatable {
     case unavailable(String)
 }
 
-/// An engine could not do what was asked, for a reason outside the request (its database is down).
+/// An engine could not do what was asked.
+///
+/// Either for a reason outside the request that may pass (``Kind-swift.enum/unavailable``: its
+/// database is unreachable or did not answer in time; clients may retry), or because what it depends
+/// on refused the request (``Kind-swift.enum/internal``: a database error with a reason; retrying
+/// the same request fails the same way).
 public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Whether retrying may help.
+    public enum Kind: Sendable, Equatable {
+        /// What the engine depends on is unreachable, busy or slow: retrying later may succeed.
+        case unavailable
+        /// What the engine depends on refused the request; retrying will not help.
+        case `internal`
+    }
+
+    public var kind: Kind
     public var message: String
 
-    public init(_ message: String) {
+    public init(_ message: String, kind: Kind = .unavailable) {
+        self.kind = kind
         self.message = message
     }
 
     public var description: String { self.message }
 
-    /// The protocol error clients get (100, internal server error, with the reason).
-    public var protocolError: ProtocolError { .internalError(self.message) }
+    /// Whether retrying may succeed.
+    public var isTemporary: Bool { self.kind == .unavailable }
+
+    /// The protocol error clients get: 100, internal server error, with the reason, `temporary` only
+    /// for ``Kind-swift.enum/unavailable``.
+    public var protocolError: ProtocolError { .internalError(self.message, temporary: self.isTemporary) }
 }

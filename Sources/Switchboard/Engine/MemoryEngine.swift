@@ -31,7 +31,8 @@ public struct MemoryEngine: Engine {
     }
 
     public func unsubscribe(_ channel: String, client: String) {
-        self.hub.unsubscribe(channel, client: client)
+        guard let (subscriber, options) = self.hub.leave(channel, client: client), let farewell = subscriber.farewell else { return }
+        self.hub.publish(channel, options: options, publication: Publication(data: farewell))
     }
 
     public func presence(_ channel: String) async throws(EngineError) -> [ClientInfo] {

@@ -56,9 +56,15 @@ public struct ChannelService: Sendable {
             switch error {
             case .empty: .badRequest("channel name is empty")
             case .tooLong(let limit): .badRequest("channel name longer than \(limit) bytes")
+            case .controlCharacter(let code): .badRequest("channel name holds control character U+\(Self.hex4(code))")
             case .unknownNamespace(let namespace): .unknownChannel("namespace '\(namespace)' is not configured")
             }
         }
+    }
+
+    private static func hex4(_ code: UInt32) -> String {
+        let hex = String(code, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - hex.count)) + hex
     }
 
     /// The `subscribe` result (or `subscribe` push, or connect `subs` entry) for an outcome.

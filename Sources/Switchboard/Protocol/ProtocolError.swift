@@ -21,8 +21,10 @@ public struct ProtocolError: Error, Sendable, Equatable {
         ProtocolError(code: code, message: detail.map { "\(base): \($0)" } ?? base, temporary: temporary)
     }
 
-    /// 100
-    public static func internalError(_ detail: String? = nil) -> Self { .detailed(100, "internal server error", detail, temporary: true) }
+    /// 100; `temporary` unless the failure will repeat (a retry of the same request fails the same way).
+    public static func internalError(_ detail: String? = nil, temporary: Bool = true) -> Self {
+        .detailed(100, "internal server error", detail, temporary: temporary)
+    }
     /// 101
     public static func unauthorized(_ detail: String? = nil) -> Self { .detailed(101, "unauthorized", detail) }
     /// 102

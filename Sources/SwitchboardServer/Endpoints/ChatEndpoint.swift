@@ -11,7 +11,9 @@ import Switchboard
 /// With the memory engine all of it happens at once, on the connection's event loop. With an engine
 /// that waits (on a database), one connection's join, messages and leave reach the engine in the
 /// order they happened (one task per connection works through them); if the engine cannot take a
-/// message, the sender is closed with 1011 rather than the message being dropped unseen.
+/// message, the sender is closed with 1011 rather than the message being dropped unseen. There the
+/// leave is the subscriber's ``Subscriber/farewell``, which the engine publishes when the member
+/// leaves, or when its node shuts down or dies (any node of a cluster publishes a dead node's, once).
 struct ChatEndpoint: WebSocketEndpoint {
     private enum Step: Sendable {
         case join(Connection)
@@ -28,6 +30,9 @@ struct ChatEndpoint: WebSocketEndpoint {
     }
 
     let clientID: Int
+    /// The member's client id in the channel (presence): unique in the cluster, as connection ids
+    /// are only unique on their node and a database engine keys presence by channel and client.
+    let client: String
     let engine: any Engine
     let channel: String
     let options: ChannelOptions
@@ -38,6 +43,7 @@ struct ChatEndpoint: WebSocketEndpoint {
             throw EndpointRefusal(.policyViolation("client_id must be an integer, got '\(rawClientID)'"))
         }
         self.clientID = clientID
+        self.client = "ws-" + ClientSession.makeClientID()
         self.engine = service.engine
         self.channel = channel
         // The tutorial chat works whatever the configuration; a namespace for its channel adds
@@ -76,7 +82,7 @@ struct ChatEndpoint: WebSocketEndpoint {
     func closed(_ connection: Connection) {
         switch self.route {
         case .immediate(let hub):
-            hub.unsubscribe(self.channel, client: Self.client(connection))
+            hub.unsubscribe(self.channel, client: self.client)
             self.say("Client #\(self.clientID) left the chat", in: hub)
         case .queued(_, let continuation):
             continuation.yield(.leave(connection))
@@ -90,7 +96,9 @@ struct ChatEndpoint: WebSocketEndpoint {
             do throws(EngineError) {
                 switch step {
                 case .join(let connection):
-                    _ = try await self.engine.subscribe(self.channel, options: self.options, subscriber: self.subscriber(connection), recoverFrom: nil) { _ in nil }
+                    var subscriber = self.subscriber(connection)
+                    subscriber.farewell = Self.publication("Client #\(self.clientID) left the chat").data
+                    _ = try await self.engine.subscribe(self.channel, options: self.options, subscriber: subscriber, recoverFrom: nil) { _ in nil }
                 case .say(let text, let connection):
                     do throws(EngineError) {
                         try await self.say(text)
@@ -98,12 +106,12 @@ struct ChatEndpoint: WebSocketEndpoint {
                         connection.close(.internalError("message not delivered: \(error.message)"))
                     }
                 case .leave(let connection):
-                    self.engine.unsubscribe(self.channel, client: Self.client(connection))
-                    try await self.say("Client #\(self.clientID) left the chat")
+                    // The engine publishes the farewell (after the messages above: each was published
+                    // before the next step).
+                    self.engine.unsubscribe(self.channel, client: self.client)
                 }
             } catch {
-                // A join that failed, or a leave nobody could be told of: the connection is closed or
-                // closing; the engine has logged why.
+                // A join that failed: the engine has logged why.
                 if case .join(let connection) = step { connection.close(.internalError("cannot join the chat: \(error.message)")) }
             }
         }
@@ -118,12 +126,10 @@ struct ChatEndpoint: WebSocketEndpoint {
     }
 
     private func subscriber(_ connection: Connection) -> Subscriber {
-        Subscriber(info: ClientInfo(user: String(self.clientID), client: Self.client(connection)), outbox: connection.outbox, format: .plainText)
+        Subscriber(info: ClientInfo(user: String(self.clientID), client: self.client), outbox: connection.outbox, format: .plainText)
     }
 
     private static func publication(_ text: String) -> Publication {
         Publication(data: JSONValue.string(text).jsonText)
     }
-
-    private static func client(_ connection: Connection) -> String { "ws-\(connection.id)" }
 }
