@@ -90,7 +90,10 @@ extension ClientSession {
             for (channel, options, recoverFrom) in planned {
                 do throws(EngineError) {
                     let outcome = try await self.service.engine.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom) { _ in nil }
-                    if let outcome { subs.append(.init(key: channel, value: ChannelService.subscribeResult(self.service.boundedForClient(outcome), expiresIn: nil))) }
+                    if let outcome {
+                        let result = ChannelService.subscribeResult(self.service.boundedForClient(outcome), expiresIn: nil)
+                        subs.append(.init(key: channel, value: result))
+                    }
                 } catch {
                     // The client expects the token's channels: let it reconnect and try again.
                     return self.resume { state in self.close(Disconnect.serverError, &state) }
