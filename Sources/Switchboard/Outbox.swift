@@ -4,8 +4,11 @@ import Synchronization
 ///
 /// Producers never wait on a slow client: ``enqueue(_:)`` either queues the message or, when the
 /// queued bytes would exceed ``limit``, marks the outbox as overflowed, drops what it holds and
-/// ends it with ``CloseReason/slowConsumer``. The connection's own replies use ``reply(_:)``, which is
-/// never refused for size: the connection stops reading its client while ``isOverLimit`` holds.
+/// ends it with its overflow reason (``CloseReason/slowConsumer``, or the endpoint's own). The
+/// connection's own replies use ``reply(_:)``: the connection stops reading its client while
+/// ``isOverLimit`` holds, and replies to what it had already read may take the outbox past
+/// ``limit``, up to ``replyLimit``; a reply that finds the outbox past that overflows it too. So one
+/// connection never makes the server queue more than ``replyLimit`` plus one reply.
 ///
 /// The writer is woken, not polled: when an idle outbox gets a message (or its ending), it calls
 /// `onReady` once; the writer then calls ``drain()`` when it can write, which takes everything
@@ -54,8 +57,14 @@ public final class Outbox: Sendable {
         case delivered
     }
 
-    /// The most bytes that may be queued at once.
+    /// The most bytes that may be queued at once for broadcasts; past it the connection stops reading.
     public let limit: Int
+    /// The most bytes a connection's own replies may find queued: ``limit`` plus
+    /// `max(limit, minimumReplyAllowance)`, room for the replies to what the server read from the
+    /// client before it stopped reading (up to a few socket reads of messages).
+    public let replyLimit: Int
+    /// The least room past ``limit`` that replies get.
+    public static let minimumReplyAllowance = 512 * 1024
     /// The close reason when a broadcast overflows the outbox.
     public let overflowReason: CloseReason
     private let state: Mutex<State>
@@ -73,6 +82,7 @@ public final class Outbox: Sendable {
     public init(limit: Int, overflowReason: CloseReason = .slowConsumer, onReady: @escaping @Sendable () -> Void = {}) {
         precondition(limit > 0, "outbox limit must be positive")
         self.limit = limit
+        self.replyLimit = limit + max(limit, Self.minimumReplyAllowance)
         self.overflowReason = overflowReason
         self.state = Mutex(State())
         self.onReady = onReady
@@ -103,11 +113,14 @@ public final class Outbox: Sendable {
         return self.complete(action)
     }
 
-    /// Queue a reply of the connection to its own client. It is never refused for size: the
-    /// connection's reader stops reading while ``isOverLimit`` holds, so a client that sends without
-    /// reading slows down only itself, by at most one reply past the limit.
+    /// Queue a reply of the connection to its own client. The connection's reader stops reading
+    /// while ``isOverLimit`` holds, so a client that sends without reading slows down only itself;
+    /// the replies to what was read before that may pass ``limit``. A reply that finds ``replyLimit``
+    /// or more bytes queued (a client whose messages ask for far more than they weigh, and that does
+    /// not read) overflows the outbox as ``enqueue(_:)`` does: everything queued is dropped and the
+    /// connection is closed with the overflow reason.
     ///
-    /// - Returns: `false` if the outbox has ended and the message was dropped.
+    /// - Returns: `false` if the outbox has ended (now or before) and the message was dropped.
     @discardableResult
     public func reply(_ message: OutboundMessage) -> Bool {
         let action = self.state.withLock { self.insert(message, into: &$0, admitOverLimit: true) }
@@ -199,7 +212,8 @@ public final class Outbox: Sendable {
     /// Queue a message under the lock, or overflow the outbox if it does not fit.
     private func insert(_ message: OutboundMessage, into state: inout State, admitOverLimit: Bool) -> EnqueueAction {
         guard state.ending == nil else { return .closed }
-        guard admitOverLimit || state.queuedBytes + message.byteCount <= self.limit else {
+        let fits = admitOverLimit ? state.queuedBytes < self.replyLimit : state.queuedBytes + message.byteCount <= self.limit
+        guard fits else {
             state.queue.removeAll()
             state.queuedBytes = 0
             state.ending = .close(self.overflowReason)

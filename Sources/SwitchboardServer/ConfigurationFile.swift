@@ -44,6 +44,10 @@ public enum ConfigurationFile {
             case "token_hmac_secret_key": configuration.tokenKeys.hmacSecret = try Self.string(value, at: key)
             case "token_rsa_public_key": configuration.tokenKeys.rsaPublicKeyPEM = try Self.string(value, at: key)
             case "token_ecdsa_public_key": configuration.tokenKeys.ecdsaPublicKeyPEM = try Self.string(value, at: key)
+            case "token_audience": configuration.tokenRules.audience = try Self.nonEmptyString(value, at: key)
+            case "token_issuer": configuration.tokenRules.issuer = try Self.nonEmptyString(value, at: key)
+            case "client_max_commands_per_message": configuration.maxCommandsPerMessage = try Self.integer(value, at: key, minimum: 1)
+            case "client_history_max_bytes": configuration.maxHistoryReplyBytes = try Self.integer(value, at: key, minimum: 1024)
             case "api_key": configuration.apiKey = try Self.string(value, at: key)
             case "allow_anonymous": configuration.allowAnonymous = try Self.bool(value, at: key)
             case "channel_max_length": channels.maxChannelLength = try Self.integer(value, at: key, minimum: 1)
@@ -104,6 +108,11 @@ public enum ConfigurationFile {
         return string
     }
 
+    private static func nonEmptyString(_ value: JSONValue, at path: String) throws(Error) -> String {
+        guard let string = value.stringValue, !string.isEmpty else { throw Error("'\(path)' must be a non-empty string") }
+        return string
+    }
+
     private static func bool(_ value: JSONValue, at path: String) throws(Error) -> Bool {
         guard let bool = value.boolValue else { throw Error("'\(path)' must be true or false") }
         return bool
@@ -114,19 +123,27 @@ public enum ConfigurationFile {
         return integer
     }
 
-    /// A duration: seconds as a number, or a string with a unit (`"250ms"`, `"30s"`, `"10m"`, `"1h"`).
+    /// A duration: seconds as a number, or a string with a unit (`"250ms"`, `"30s"`, `"10m"`, `"1h"`),
+    /// at most ``maximumDurationSeconds``.
     static func duration(_ value: JSONValue, at path: String) throws(Error) -> Duration {
-        let problem = Error("'\(path)' must be a duration: seconds as a number, or a string such as \"30s\", \"10m\", \"1h\" or \"250ms\"")
-        if let seconds = value.doubleValue {
-            guard seconds >= 0, seconds.isFinite else { throw problem }
-            return .milliseconds(Int64(seconds * 1000))
+        let problem = Error(
+            "'\(path)' must be a duration of at most 100 years: seconds as a number, or a string such as \"30s\", \"10m\", \"1h\" or \"250ms\""
+        )
+        var seconds: Double?
+        if let number = value.doubleValue {
+            seconds = number
+        } else if let text = value.stringValue {
+            let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+            for (unit, scale) in units where text.hasSuffix(unit) {
+                seconds = Double(text.dropLast(unit.count)).map { $0 * scale }
+                break
+            }
         }
-        guard let text = value.stringValue else { throw problem }
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (unit, scale) in units where text.hasSuffix(unit) {
-            guard let number = Double(text.dropLast(unit.count)), number >= 0, number.isFinite else { throw problem }
-            return .milliseconds(Int64(number * scale * 1000))
-        }
-        throw problem
+        // Bounded before it becomes an integer, so no value can trap the conversion.
+        guard let seconds, seconds >= 0, seconds <= Self.maximumDurationSeconds else { throw problem }
+        return .milliseconds(Int64(seconds * 1000))
     }
+
+    /// The longest duration a setting may have (100 years).
+    static let maximumDurationSeconds: Double = 100 * 365 * 86_400
 }

@@ -29,6 +29,8 @@ public struct SwitchboardConfiguration: Sendable {
     public var channels: ChannelConfiguration
     /// Keys that connection and subscription tokens (JWT) may be signed with.
     public var tokenKeys: JWTTokenVerifier.Keys
+    /// The audience and issuer tokens must name, if any (`token_audience`, `token_issuer`).
+    public var tokenRules: TokenRules
     /// Accept protocol connections without a token. `nil`: yes exactly when no token key is configured
     /// (a server that can check no token has no other way in).
     public var allowAnonymous: Bool?
@@ -38,6 +40,10 @@ public struct SwitchboardConfiguration: Sendable {
     public var expiredCloseDelay: Duration
     /// The channel the tutorial chat `/ws/{client_id}` broadcasts in.
     public var chatChannel: String
+    /// Most commands one message of the client protocol may hold (`client_max_commands_per_message`).
+    public var maxCommandsPerMessage: Int
+    /// Largest `history` reply, in bytes (`client_history_max_bytes`).
+    public var maxHistoryReplyBytes: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -52,10 +58,13 @@ public struct SwitchboardConfiguration: Sendable {
         echoEndpoint: Bool = true,
         channels: ChannelConfiguration = SwitchboardConfiguration.defaultChannels,
         tokenKeys: JWTTokenVerifier.Keys = .init(),
+        tokenRules: TokenRules = TokenRules(),
         allowAnonymous: Bool? = nil,
         apiKey: String? = nil,
         expiredCloseDelay: Duration = .seconds(5),
-        chatChannel: String = "chat"
+        chatChannel: String = "chat",
+        maxCommandsPerMessage: Int = ProtocolSettings.defaultMaxCommandsPerMessage,
+        maxHistoryReplyBytes: Int = ProtocolSettings.defaultMaxHistoryReplyBytes
     ) {
         self.host = host
         self.port = port
@@ -69,10 +78,13 @@ public struct SwitchboardConfiguration: Sendable {
         self.echoEndpoint = echoEndpoint
         self.channels = channels
         self.tokenKeys = tokenKeys
+        self.tokenRules = tokenRules
         self.allowAnonymous = allowAnonymous
         self.apiKey = apiKey
         self.expiredCloseDelay = expiredCloseDelay
         self.chatChannel = chatChannel
+        self.maxCommandsPerMessage = maxCommandsPerMessage
+        self.maxHistoryReplyBytes = maxHistoryReplyBytes
     }
 
     /// Whether protocol connections without a token are accepted, after the default is applied.

@@ -43,12 +43,14 @@ public struct SwitchboardServer: Sendable {
         self.service = ChannelService(
             engine: engine,
             channels: configuration.channels,
-            verifier: try await JWTTokenVerifier(keys: configuration.tokenKeys),
+            verifier: try await JWTTokenVerifier(keys: configuration.tokenKeys, rules: configuration.tokenRules),
             settings: ProtocolSettings(
                 allowAnonymous: configuration.acceptsAnonymous,
                 pingInterval: configuration.pingInterval,
                 expiredCloseDelay: configuration.expiredCloseDelay,
-                version: "switchboard \(Self.version)"
+                version: "switchboard \(Self.version)",
+                maxCommandsPerMessage: configuration.maxCommandsPerMessage,
+                maxHistoryReplyBytes: configuration.maxHistoryReplyBytes
             )
         )
         self.logger = logger ?? {
@@ -77,9 +79,10 @@ public struct SwitchboardServer: Sendable {
         // Services stop in reverse order: connections close first, then the engine (whose subscribers
         // have left by then), then the application.
         let engine = EngineService(engine: self.service.engine)
+        let trimmer = MemoryTrimService(registry: self.registry)
         return ServiceGroup(
             configuration: .init(
-                services: [app, engine, shutdown],
+                services: [app, engine, trimmer, shutdown],
                 gracefulShutdownSignals: gracefulShutdownSignals,
                 logger: self.logger
             )

@@ -17,7 +17,7 @@ struct Migrate: AsyncParsableCommand {
     var timeout: Double = 30
 
     func run() async throws {
-        guard self.timeout > 0, self.timeout.isFinite else { throw ValidationError("timeout must be more than 0 seconds") }
+        guard self.timeout > 0, self.timeout <= 86_400 else { throw ValidationError("timeout must be more than 0 seconds, at most 86400") }
         let environment = EnvironmentReader(environment: ProcessInfo.processInfo.environment)
         guard let text = try self.postgresURL ?? environment.string("POSTGRES_URL") else {
             throw ValidationError("give the database with --postgres-url or SWITCHBOARD_POSTGRES_URL")

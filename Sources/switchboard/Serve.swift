@@ -212,11 +212,16 @@ struct Serve: AsyncParsableCommand {
             configuration.outboxLimit = limit
         }
         if let seconds = try self.pingInterval ?? env.value("PING_INTERVAL", parse: Double.init) {
-            guard seconds >= 0, seconds.isFinite else { throw ValidationError("ping-interval must be 0 (off) or more seconds, got \(seconds)") }
+            // Bounded before it becomes an integer (a huge value would trap the conversion).
+            guard seconds >= 0, seconds <= Self.maximumSeconds else {
+                throw ValidationError("ping-interval must be 0 (off) or more seconds, at most \(Int(Self.maximumSeconds)), got \(seconds)")
+            }
             configuration.pingInterval = seconds == 0 ? nil : .milliseconds(Int64(seconds * 1000))
         }
         if let seconds = try self.closeTimeout ?? env.value("CLOSE_TIMEOUT", parse: Double.init) {
-            guard seconds > 0, seconds.isFinite else { throw ValidationError("close-timeout must be more than 0 seconds, got \(seconds)") }
+            guard seconds > 0, seconds <= Self.maximumSeconds else {
+                throw ValidationError("close-timeout must be more than 0 seconds, at most \(Int(Self.maximumSeconds)), got \(seconds)")
+            }
             configuration.closeTimeout = .milliseconds(Int64(seconds * 1000))
         }
         configuration.echoEndpoint = try self.echoEndpoint ?? env.value("ECHO_ENDPOINT", parse: Self.parseBool) ?? true
@@ -235,6 +240,10 @@ struct Serve: AsyncParsableCommand {
         }
         return configuration
     }
+
+    /// The longest a duration flag may be (one day): longer pings or close timeouts mean "never",
+    /// which 0 (pings) says, and a bound keeps the conversion to an integer from trapping.
+    static let maximumSeconds: Double = 86_400
 
     static func parseBool(_ text: String) -> Bool? {
         switch text.lowercased() {

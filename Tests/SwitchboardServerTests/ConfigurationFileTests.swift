@@ -41,6 +41,32 @@ import Testing
         #expect(problem("{").hasPrefix("not valid JSON"))
     }
 
+    @Test func readsTokenRulesAndProtocolBounds() throws {
+        var configuration = SwitchboardConfiguration()
+        try ConfigurationFile.apply(
+            """
+            {"token_audience":"switchboard","token_issuer":"https://auth.example",
+             "client_max_commands_per_message":32,"client_history_max_bytes":65536}
+            """,
+            to: &configuration
+        )
+        #expect(configuration.tokenRules == TokenRules(audience: "switchboard", issuer: "https://auth.example"))
+        #expect(configuration.maxCommandsPerMessage == 32)
+        #expect(configuration.maxHistoryReplyBytes == 65536)
+    }
+
+    /// Issue 11 (bug 5): a huge duration used to trap converting to milliseconds.
+    @Test func hugeOrOddDurationsAreRefusedNotTrapped() {
+        for value in ["1e300", "1e16", "-1", #""1e300s""#, #""nan s""#, #""infm""#] {
+            var configuration = SwitchboardConfiguration()
+            #expect(throws: ConfigurationFile.Error.self, "history_ttl \(value)") {
+                try ConfigurationFile.apply(#"{"history_ttl":\#(value)}"#, to: &configuration)
+            }
+        }
+        var configuration = SwitchboardConfiguration()
+        #expect(throws: ConfigurationFile.Error.self) { try ConfigurationFile.apply(#"{"token_audience":""}"#, to: &configuration) }
+    }
+
     @Test func anonymousDefaultFollowsTokenKeys() {
         var configuration = SwitchboardConfiguration()
         #expect(configuration.acceptsAnonymous)

@@ -90,7 +90,7 @@ final class OutboxEvents: Sendable {
         #expect(batch.close == nil)
     }
 
-    @Test func repliesAreNeverRefusedForSizeButReportTheLimit() {
+    @Test func repliesMayPassTheLimitAndReportIt() {
         let outbox = Outbox(limit: 10)
         #expect(outbox.reply(.text("0123456789")))
         #expect(outbox.isOverLimit, "the reader should stop reading now")
@@ -100,6 +100,24 @@ final class OutboxEvents: Sendable {
         #expect(!outbox.isFinished)
         #expect(outbox.drain().messages == [.text("0123456789"), .text("more than ten bytes")])
         #expect(!outbox.isOverLimit)
+    }
+
+    /// Issue 11 (bug 6): one message of many commands, each answered at length, used to queue
+    /// every reply. Replies may pass the limit only up to the reply limit: a reply that finds that
+    /// much queued overflows the outbox, which drops what it holds and closes with its reason.
+    @Test func aReplyPastTheReplyLimitOverflows() {
+        let outbox = Outbox(limit: 100_000, overflowReason: CloseReason(code: 3008, reason: "slow"))
+        #expect(outbox.replyLimit == 100_000 + Outbox.minimumReplyAllowance, "at least 512 KiB of room past the limit")
+        let big = OutboundMessage.text(String(repeating: "h", count: 200_000))
+        var admitted = 0
+        while outbox.reply(big) { admitted += 1 }
+        // Admitted while less than the reply limit was queued: the last one passed it.
+        #expect(admitted == (outbox.replyLimit + big.byteCount - 1) / big.byteCount)
+        #expect(outbox.isFinished)
+        let batch = outbox.drain()
+        #expect(batch.messages.isEmpty, "what was queued is dropped")
+        #expect(batch.close == CloseReason(code: 3008, reason: "slow"))
+        #expect(Outbox(limit: 4 << 20).replyLimit == 8 << 20, "twice a large limit")
     }
 
     @Test func broadcastStillOverflowsAnOutboxFullOfReplies() {

@@ -9,17 +9,34 @@ public struct ProtocolSettings: Sendable, Equatable {
     public var expiredCloseDelay: Duration
     /// The `version` reported in the connect result.
     public var version: String
+    /// Most commands one WebSocket message may hold; a message with more closes the connection with
+    /// 3501 before any of them runs. Also bounds the commands waiting their turn (four messages'
+    /// worth) while earlier ones wait for a token check or the engine: past that, 3013.
+    public var maxCommandsPerMessage: Int
+    /// Largest `history` reply, in bytes of publications: a bigger one is refused with error 106 (ask
+    /// for fewer with `limit`), and a recovery that would send more is answered `recovered: false`.
+    public var maxHistoryReplyBytes: Int
+
+    /// Default of ``maxCommandsPerMessage``: room for a client that batches a subscribe for each of
+    /// `client_channel_limit` (128) channels into one message, twice over.
+    public static let defaultMaxCommandsPerMessage = 256
+    /// Default of ``maxHistoryReplyBytes``: 1 MiB, the default outbox limit.
+    public static let defaultMaxHistoryReplyBytes = 1024 * 1024
 
     public init(
         allowAnonymous: Bool = false,
         pingInterval: Duration? = .seconds(25),
         expiredCloseDelay: Duration = .seconds(5),
-        version: String = "switchboard"
+        version: String = "switchboard",
+        maxCommandsPerMessage: Int = ProtocolSettings.defaultMaxCommandsPerMessage,
+        maxHistoryReplyBytes: Int = ProtocolSettings.defaultMaxHistoryReplyBytes
     ) {
         self.allowAnonymous = allowAnonymous
         self.pingInterval = pingInterval
         self.expiredCloseDelay = expiredCloseDelay
         self.version = version
+        self.maxCommandsPerMessage = maxCommandsPerMessage
+        self.maxHistoryReplyBytes = maxHistoryReplyBytes
     }
 }
 
@@ -97,6 +114,42 @@ public struct ChannelService: Sendable {
             ]))
         case .failure:
             .failure(.unrecoverablePosition("'since' is not a position in this channel's stream"))
+        }
+    }
+
+    /// ``historyResult(_:)`` for a client: refused with error 106 when the publications would take
+    /// more than ``ProtocolSettings/maxHistoryReplyBytes`` (the client asks for fewer with `limit`,
+    /// and pages on with `since`).
+    public func clientHistoryResult(
+        _ answer: Result<(publications: [Publication], position: StreamPosition), HistoryStream.QueryError>
+    ) -> Result<JSONValue, ProtocolError> {
+        let limit = self.settings.maxHistoryReplyBytes
+        if case .success(let (publications, _)) = answer, Self.replyBytes(of: publications) > limit {
+            return .failure(.limitExceeded("history reply larger than \(limit) bytes; ask for fewer publications ('limit')"))
+        }
+        return Self.historyResult(answer)
+    }
+
+    /// A subscribe outcome as a client gets it: a recovery whose publications would take more than
+    /// ``ProtocolSettings/maxHistoryReplyBytes`` is answered `recovered: false` with none of them
+    /// (the client knows it missed something, as when history no longer holds it all).
+    public func boundedForClient(_ outcome: Hub.SubscribeOutcome) -> Hub.SubscribeOutcome {
+        guard outcome.recovered, Self.replyBytes(of: outcome.publications) > self.settings.maxHistoryReplyBytes else { return outcome }
+        var bounded = outcome
+        bounded.publications = []
+        bounded.recovered = false
+        return bounded
+    }
+
+    /// About how many bytes `publications` take in a reply (their data, info and tags, and the
+    /// JSON around them), without writing the reply.
+    public static func replyBytes(of publications: [Publication]) -> Int {
+        publications.reduce(0) { total, publication in
+            let info = publication.info.map { info in
+                info.user.utf8.count + info.client.utf8.count + (info.connectionInfo?.utf8.count ?? 0) + (info.channelInfo?.utf8.count ?? 0) + 64
+            } ?? 0
+            let tags = publication.tags.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
+            return total + publication.data.utf8.count + info + tags + 40
         }
     }
 

@@ -62,6 +62,11 @@ public enum Disconnect {
     public static let slow = CloseReason(code: 3008, reason: "slow")
     /// 3012: the client did not answer the server's pings.
     public static let noPong = CloseReason(code: 3012, reason: "no pong")
+    /// 3013: the client sent more commands than the server had answered, past the bound on
+    /// commands waiting their turn.
+    public static let tooManyRequests = CloseReason(code: 3013, reason: "too many requests")
+    /// 3505: a connection token's `channels` claim names more channels than `client_channel_limit`.
+    public static let channelLimit = CloseReason(code: 3505, reason: "channel limit")
     /// 3503: the server API disconnected the client.
     public static let forceDisconnect = CloseReason(code: 3503, reason: "force disconnect")
 
