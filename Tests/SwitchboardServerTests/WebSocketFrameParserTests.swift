@@ -217,3 +217,15 @@ private let violations: [([UInt8], UInt16)] = [
         #expect(message == piece)
     }
 }
+
+@Suite struct WebSocketKeyTests {
+    @Test(arguments: ["dGhlIHNhbXBsZSBub25jZQ==", "AAAAAAAAAAAAAAAAAAAAAA==", "+/+/+/+/+/+/+/+/+/+/+w=="])
+    func sixteenBase64BytesAreAccepted(key: String) {
+        #expect(WebSocketAcceptor.isValidKey(key))
+    }
+
+    @Test(arguments: ["", "abc", "dGhlIHNhbXBsZSBub25j", "dGhlIHNhbXBsZSBub25jZSE=", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25j!Q==", "dGhlIHNhbXBsZSBub25jZQ==="])
+    func anythingElseIsRefused(key: String) {
+        #expect(!WebSocketAcceptor.isValidKey(key))
+    }
+}
