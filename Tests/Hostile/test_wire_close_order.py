@@ -93,6 +93,18 @@ def test_reply_to_a_message_is_written_before_the_close_that_followed_it(start_s
     assert server.alive()
 
 
+def test_reply_and_close_still_go_out_when_the_client_also_shuts_down_its_sending_side(start_server):
+    """Message, close and FIN together: the half-closed peer can still read the reply and the close."""
+    server = start_server("wire-close-order-fin", "--log-level", "warning")
+    for attempt in range(10):
+        sock = connect(server, "/echo")
+        sock.sendall(masked(0x1, b"last words") + masked(0x8, close_payload(1000)))
+        sock.shutdown(socket.SHUT_WR)
+        frames = read_frames(sock)
+        sock.close()
+        assert frames == [(0x1, b"last words"), (0x8, close_payload(1000))], f"attempt {attempt}: {frames}"
+
+
 def test_many_messages_then_close_in_one_write(start_server):
     server = start_server("wire-close-order-many", "--log-level", "warning")
     sock = connect(server, "/echo")

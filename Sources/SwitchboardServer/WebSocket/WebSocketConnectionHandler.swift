@@ -93,8 +93,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // The server allows half-closure for HTTP, but a WebSocket peer that has stopped sending is
-        // gone: close.
+        // gone: close. Unless it sent its close frame first (or broke the protocol): then the replies
+        // queued before it and our close frame go out first, and `sendClose` drops the connection.
         if let event = event as? ChannelEvent, event == .inputClosed {
+            if !self.isReading, !self.closeSent { return }
             context.close(promise: nil)
             return
         }
