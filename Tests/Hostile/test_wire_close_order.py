@@ -127,3 +127,26 @@ def test_reply_comes_before_a_protocol_error_close(start_server):
         sock.close()
         assert frames[0] == (0x1, b"first"), f"attempt {attempt}: {frames}"
         assert frames[-1][0] == 0x8 and frames[-1][1][:2] == close_payload(1002), f"attempt {attempt}: {frames}"
+
+
+def test_protocol_connect_waiting_for_its_token_check_is_answered_before_the_close(start_server):
+    """The client protocol checks a token off the event loop: the connect is still in the session's
+    queue when the close (same write) arrives. The session finishes it, then the close goes out."""
+    import json
+    import secrets
+
+    import jwt
+
+    secret = secrets.token_hex(32)
+    server = start_server("wire-close-order-protocol", "--log-level", "warning", "--token-hmac-secret", secret)
+    for attempt in range(10):
+        token = jwt.encode({"sub": f"user-{attempt}", "exp": int(time.time()) + 600}, secret, algorithm="HS256")
+        sock = connect(server, "/connection/websocket")
+        command = json.dumps({"id": 1, "connect": {"token": token}}).encode()
+        sock.sendall(masked(0x1, command) + masked(0x8, close_payload(1000)))
+        frames = read_frames(sock)
+        sock.close()
+        texts = [json.loads(p) for op, p in frames if op == 0x1]
+        assert texts and texts[0].get("id") == 1 and "connect" in texts[0], f"attempt {attempt}: {frames}"
+        assert texts[0]["connect"].get("client"), texts[0]
+        assert frames[-1] == (0x8, close_payload(1000)), f"attempt {attempt}: {frames}"

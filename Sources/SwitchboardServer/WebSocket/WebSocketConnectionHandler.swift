@@ -231,9 +231,16 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
                 answer = code
             }
         }
-        // The answer goes out after the replies already queued (to messages that came before the
-        // close); then the TCP connection is closed (see `sendClose`).
-        self.requestClose(CloseReason(code: answer, reason: ""))
+        // The answer goes out after the replies to the messages that came before the close (once the
+        // endpoint has queued them, within the close timeout); then the TCP connection is closed (see
+        // `sendClose`).
+        let reason = CloseReason(code: answer, reason: "")
+        guard case .serve(let endpoint, let connection, _) = self.role else { return self.requestClose(reason) }
+        let outbox = connection.outbox
+        endpoint.peerClosing(connection) { outbox.finish(closing: reason) }
+        if !outbox.isFinished {
+            context.eventLoop.scheduleTask(in: .init(self.settings.closeTimeout)) { outbox.finish(closing: reason) }
+        }
     }
 
     /// Fail the connection: close with `reason` (after the replies already queued), read nothing
