@@ -150,3 +150,21 @@ def test_protocol_connect_waiting_for_its_token_check_is_answered_before_the_clo
         assert texts and texts[0].get("id") == 1 and "connect" in texts[0], f"attempt {attempt}: {frames}"
         assert texts[0]["connect"].get("client"), texts[0]
         assert frames[-1] == (0x8, close_payload(1000)), f"attempt {attempt}: {frames}"
+
+
+def test_frames_sent_right_behind_the_handshake_in_the_same_write(start_server):
+    """The client does not wait for 101: handshake, a message and the close in one write."""
+    server = start_server("wire-close-order-early", "--log-level", "warning")
+    for attempt in range(10):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(HANDSHAKE.format(path="/echo").encode() + masked(0x1, b"early bird") + masked(0x8, close_payload(1000)))
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            byte = sock.recv(1)
+            assert byte, f"attempt {attempt}: handshake response ended early"
+            head += byte
+        assert head.startswith(b"HTTP/1.1 101"), head
+        frames = read_frames(sock)
+        sock.close()
+        assert frames == [(0x1, b"early bird"), (0x8, close_payload(1000))], f"attempt {attempt}: {frames}"
+    assert server.alive()

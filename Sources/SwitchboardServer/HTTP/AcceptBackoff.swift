@@ -67,8 +67,8 @@ final class AcceptBackoff: ChannelInboundHandler, RemovableChannelHandler, @unch
         if !self.starved {
             self.starved = true
             self.logger.warning(
-                "Accepting paused: cannot accept a connection (\(error.description)); retrying every \(self.delay.nanoseconds / 1_000_000) ms. Raise the file descriptor limit (ulimit -n) or lower --max-connections.",
-                metadata: ["errno": "\(error.errnoCode)"]
+                "Accepting paused: cannot accept connections, retrying every \(self.delay.nanoseconds / 1_000_000) ms. Raise the file descriptor limit (ulimit -n) or lower --max-connections.",
+                metadata: ["error": "\(error.description)"]
             )
         }
         guard let options = context.channel.syncOptions else { return }

@@ -43,10 +43,7 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
             // The handshake's decision, made once when it arrives and used once it has completed.
             let decision = NIOLoopBoundBox<WebSocketAcceptor.Decision?>(nil, eventLoop: channel.eventLoop)
             let acceptor = self.acceptor
-            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: acceptor.configuration.maxMessageSize,
-                // The connection handler parses frames and fails the connection itself.
-                enableAutomaticErrorHandling: false,
+            let upgrader = WebSocketUpgrader<UpgradeResult>(
                 shouldUpgrade: { channel, head in
                     upgradeAttempted.value = true
                     decision.value = acceptor.decide(head)

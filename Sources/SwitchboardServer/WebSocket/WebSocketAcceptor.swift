@@ -2,7 +2,6 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
-import NIOWebSocket
 import Switchboard
 
 /// Decides WebSocket upgrades and sets up the pipeline of each accepted connection.
@@ -28,8 +27,9 @@ struct WebSocketAcceptor: Sendable {
     /// What a handshake asks for: the endpoint it will get, or why it will be closed at once.
     typealias Decision = Result<any WebSocketEndpoint, EndpointRefusal>
 
-    /// Decide a handshake: `nil` refuses it (HTTP 400) for a disallowed `Origin` or a path with no
-    /// WebSocket route; otherwise the upgrade goes ahead with this decision.
+    /// Decide a handshake: `nil` refuses it (HTTP 400) for a `Sec-WebSocket-Key` that is not 16
+    /// base64-encoded bytes, a disallowed `Origin` or a path with no WebSocket route; otherwise the
+    /// upgrade goes ahead with this decision.
     func decide(_ head: HTTPRequestHead) -> Decision? {
         // NIO's upgrader checks that there is one key, not what it is.
         guard let key = head.headers["Sec-WebSocket-Key"].first, Self.isValidKey(key) else {
@@ -69,12 +69,6 @@ struct WebSocketAcceptor: Sendable {
 
     /// Add the connection's handlers after a completed upgrade. Called on the channel's event loop.
     func setUpConnection(on channel: any Channel, decision: Decision) throws {
-        // NIO's upgrader added its frame decoder, which hands over whole frames only; the connection
-        // handler parses the bytes itself (``WebSocketFrameParser``), so that a bad frame or bad UTF-8
-        // fails the connection as soon as its bytes arrive. Nothing has reached the decoder yet: the
-        // upgrade handler passes on the bytes after the handshake once this setup has completed.
-        let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-        channel.pipeline.syncOperations.removeHandler(decoder, promise: nil)
         self.openChannels.add(channel)
         let settings = WebSocketConnectionHandler.Settings(
             maxMessageSize: self.configuration.maxMessageSize,
