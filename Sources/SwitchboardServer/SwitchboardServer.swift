@@ -29,7 +29,11 @@ public struct SwitchboardServer: Sendable {
     ///
     /// - Parameters:
     ///   - eventLoopGroup: Where connections run; NIO's shared singleton group by default. The caller
-    ///     owns a group it passes and shuts it down after the server has stopped.
+    ///     owns a group it passes and shuts it down after the server has stopped, but not at once:
+    ///     Hummingbird finishes its graceful shutdown in a task of its own that may still complete a
+    ///     promise on the group just after ``run(onRunning:)`` returns (which makes NIO print "Cannot
+    ///     schedule tasks on an EventLoop that has already shut down"). `switchboard serve` uses the
+    ///     singleton group, which is never shut down.
     ///   - engine: Where channels live: in this process (the default) or shared with other nodes
     ///     (`SwitchboardPostgres`). The server runs its background work (``Engine/run()``).
     /// - Throws: when the web page's resources are missing from the install, or a token key cannot be read.
