@@ -9,6 +9,7 @@ import Switchboard
 /// this one runs before the HTTP server starts its own shutdown (which would send 1000).
 struct ShutdownService: Service {
     let registry: ConnectionRegistry
+    let openChannels: OpenChannels
     let closeTimeout: Duration
 
     func run() async throws {
@@ -17,5 +18,8 @@ struct ShutdownService: Service {
         // Each connection sends its close frame and waits up to closeTimeout for the answer before
         // dropping the TCP connection; allow a little more than that.
         _ = await self.registry.waitUntilEmpty(timeout: self.closeTimeout + .seconds(1))
+        // What is left (refused requests waiting for their client's close, connections that did not
+        // close in time) is dropped now, so nothing WebSocket outlives the server (see OpenChannels).
+        await self.openChannels.closeAll(timeout: .seconds(1))
     }
 }

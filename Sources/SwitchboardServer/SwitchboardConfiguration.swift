@@ -23,6 +23,13 @@ public struct SwitchboardConfiguration: Sendable {
     public var pingInterval: Duration?
     /// How long the server waits for the peer's answer to its close frame (or for a stuck write) before dropping the TCP connection.
     public var closeTimeout: Duration
+    /// How long a new HTTP connection may take to send a whole request head (and a kept-alive one,
+    /// from the first byte of its next request). Past it the connection is closed (`408` if part of a
+    /// head had arrived). Does not concern upgraded WebSocket connections.
+    public var requestHeadTimeout: Duration
+    /// How long a kept-alive HTTP connection may wait with no request in progress, or a request's body
+    /// may stall, before the connection is closed. Does not concern upgraded WebSocket connections.
+    public var httpIdleTimeout: Duration
     /// Whether `/echo` (raw echo, for diagnostics and conformance tests) is served.
     public var echoEndpoint: Bool
     /// Channel namespaces and limits of the client protocol and the server API.
@@ -55,6 +62,8 @@ public struct SwitchboardConfiguration: Sendable {
         outboxLimit: Int = 1024 * 1024,
         pingInterval: Duration? = .seconds(30),
         closeTimeout: Duration = .seconds(5),
+        requestHeadTimeout: Duration = .seconds(10),
+        httpIdleTimeout: Duration = .seconds(60),
         echoEndpoint: Bool = true,
         channels: ChannelConfiguration = SwitchboardConfiguration.defaultChannels,
         tokenKeys: JWTTokenVerifier.Keys = .init(),
@@ -75,6 +84,8 @@ public struct SwitchboardConfiguration: Sendable {
         self.outboxLimit = outboxLimit
         self.pingInterval = pingInterval
         self.closeTimeout = closeTimeout
+        self.requestHeadTimeout = requestHeadTimeout
+        self.httpIdleTimeout = httpIdleTimeout
         self.echoEndpoint = echoEndpoint
         self.channels = channels
         self.tokenKeys = tokenKeys

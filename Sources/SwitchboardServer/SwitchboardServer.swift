@@ -19,6 +19,8 @@ public struct SwitchboardServer: Sendable {
     let webPage: WebPage
     /// Where connections run; `nil` for NIO's shared singleton group.
     let eventLoopGroup: (any EventLoopGroup)?
+    /// Every upgraded WebSocket channel until it closes; none is left when ``run(onRunning:)`` returns.
+    let openChannels = OpenChannels()
 
     /// The version reported by the protocol and the API.
     public static let version = "0.2.0"
@@ -27,7 +29,11 @@ public struct SwitchboardServer: Sendable {
     ///
     /// - Parameters:
     ///   - eventLoopGroup: Where connections run; NIO's shared singleton group by default. The caller
-    ///     owns a group it passes and shuts it down after the server has stopped.
+    ///     owns a group it passes and shuts it down after the server has stopped, but not at once:
+    ///     Hummingbird finishes its graceful shutdown in a task of its own that may still complete a
+    ///     promise on the group just after ``run(onRunning:)`` returns (which makes NIO print "Cannot
+    ///     schedule tasks on an EventLoop that has already shut down"). `switchboard serve` uses the
+    ///     singleton group, which is never shut down.
     ///   - engine: Where channels live: in this process (the default) or shared with other nodes
     ///     (`SwitchboardPostgres`). The server runs its background work (``Engine/run()``).
     /// - Throws: when the web page's resources are missing from the install, or a token key cannot be read.
@@ -66,7 +72,15 @@ public struct SwitchboardServer: Sendable {
     /// - Parameter onRunning: Called with the bound port once the server accepts connections.
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let group = self.makeServiceGroup(gracefulShutdownSignals: [.sigterm, .sigint], onRunning: onRunning)
-        try await group.run()
+        // A connection upgraded after the shutdown service ran (while the HTTP server was still
+        // quiescing) may still be open, and the caller is about to shut the event loop group down.
+        do {
+            try await group.run()
+        } catch {
+            await self.openChannels.closeAll(timeout: .seconds(1))
+            throw error
+        }
+        await self.openChannels.closeAll(timeout: .seconds(1))
     }
 
     /// The application and its shutdown service, in the order they must run.
@@ -75,7 +89,7 @@ public struct SwitchboardServer: Sendable {
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> ServiceGroup {
         let app = self.makeApplication(onRunning: onRunning)
-        let shutdown = ShutdownService(registry: self.registry, closeTimeout: self.configuration.closeTimeout)
+        let shutdown = ShutdownService(registry: self.registry, openChannels: self.openChannels, closeTimeout: self.configuration.closeTimeout)
         // Services stop in reverse order: connections close first, then the engine (whose subscribers
         // have left by then), then the application.
         let engine = EngineService(engine: self.service.engine)
@@ -95,16 +109,24 @@ public struct SwitchboardServer: Sendable {
         let acceptor = WebSocketAcceptor(
             routes: WebSocketRoutes(echoEndpoint: configuration.echoEndpoint, service: self.service, chatChannel: configuration.chatChannel),
             registry: self.registry,
+            openChannels: self.openChannels,
             configuration: configuration,
             logger: logger
         )
         return Application(
             router: self.makeHTTPRouter(),
             server: HTTPServerBuilder { responder in
-                SwitchboardChildChannel(responder: responder, acceptor: acceptor, http1: .init())
+                SwitchboardChildChannel(
+                    responder: responder,
+                    acceptor: acceptor,
+                    http1: .init(),
+                    deadlines: .init(requestHead: .init(configuration.requestHeadTimeout), idle: .init(configuration.httpIdleTimeout))
+                )
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchboard"),
             onServerRunning: { channel in
+                // Out of file descriptors, accept() fails; without this the listening socket spins.
+                try? await channel.pipeline.addHandler(AcceptBackoff(logger: logger), position: .first)
                 let port = channel.localAddress?.port ?? configuration.port
                 logger.info(
                     "Switchboard listening",

@@ -14,6 +14,12 @@ public protocol WebSocketEndpoint: Sendable {
     /// A whole message arrived.
     func receive(_ message: InboundMessage, on connection: Connection)
 
+    /// The client sent its close frame. Call `finish` (from any thread) once the replies to the messages
+    /// before it are queued; the connection then sends its close frame after them. The connection
+    /// does not wait longer than its close timeout. By default `finish` is called at once: an
+    /// endpoint that replies while it handles a message has queued everything by then.
+    func peerClosing(_ connection: Connection, then finish: @escaping @Sendable () -> Void)
+
     /// The connection is gone (closed by either side, or dropped).
     func closed(_ connection: Connection)
 
@@ -29,6 +35,7 @@ public protocol WebSocketEndpoint: Sendable {
 
 extension WebSocketEndpoint {
     public func opened(_ connection: Connection) {}
+    public func peerClosing(_ connection: Connection, then finish: @escaping @Sendable () -> Void) { finish() }
     public func closed(_ connection: Connection) {}
     public var overflowReason: CloseReason { .slowConsumer }
     public var heartbeat: Heartbeat { .webSocketPing }

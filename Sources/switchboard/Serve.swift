@@ -48,6 +48,24 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds to wait for a peer to answer a close before dropping it. [env: SWITCHBOARD_CLOSE_TIMEOUT] (default: 5)")
     var closeTimeout: Double?
 
+    @Option(
+        help: """
+            Seconds an HTTP connection may take to send a whole request head (from its start, or on a kept-alive \
+            connection from the next request's first byte); then it is closed, with 408 if a head had begun. \
+            [env: SWITCHBOARD_REQUEST_HEAD_TIMEOUT] (default: 10)
+            """
+    )
+    var requestHeadTimeout: Double?
+
+    @Option(
+        name: .customLong("http-idle-timeout"),
+        help: """
+            Seconds a kept-alive HTTP connection may wait between requests, or a request body may stall, \
+            before it is closed. WebSocket connections are not concerned. [env: SWITCHBOARD_HTTP_IDLE_TIMEOUT] (default: 60)
+            """
+    )
+    var httpIdleTimeout: Double?
+
     @Flag(
         inversion: .prefixedNo,
         help: "Serve the raw echo endpoint /echo. [env: SWITCHBOARD_ECHO_ENDPOINT=true|false] (default: on)"
@@ -103,21 +121,21 @@ struct Serve: AsyncParsableCommand {
             handler.logLevel = configuration.logLevel
             return handler
         }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        // NIO's singleton group, sized first: its event loops live as long as the process and are never
+        // shut down. Hummingbird finishes its graceful shutdown in a task of its own, which can still
+        // complete promises on the loops after `run()` has returned; a group shut down by then made NIO
+        // print "Cannot schedule tasks on an EventLoop that has already shut down" (about one SIGTERM
+        // in five, soon after start).
+        NIOSingletons.groupLoopCountSuggestion = threads
+        let group = MultiThreadedEventLoopGroup.singleton
         let logger = Logger(label: "switchboard")
         logger.info("Event loop threads", metadata: ["threads": "\(threads)"])
-        do {
-            switch engine {
-            case .memory:
-                try await SwitchboardServer(configuration: configuration, eventLoopGroup: group).run()
-            case .postgres(let url, let nodeTTL):
-                try await self.runNode(configuration: configuration, group: group, url: url, nodeTTL: nodeTTL, logger: logger)
-            }
-        } catch {
-            try? await group.shutdownGracefully()
-            throw error
+        switch engine {
+        case .memory:
+            try await SwitchboardServer(configuration: configuration, eventLoopGroup: group).run()
+        case .postgres(let url, let nodeTTL):
+            try await self.runNode(configuration: configuration, group: group, url: url, nodeTTL: nodeTTL, logger: logger)
         }
-        try await group.shutdownGracefully()
     }
 
     /// One node of a cluster on PostgreSQL: migrate the schema, then serve with the PostgreSQL engine.
@@ -223,6 +241,14 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("close-timeout must be more than 0 seconds, at most \(Int(Self.maximumSeconds)), got \(seconds)")
             }
             configuration.closeTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        if let seconds = try self.requestHeadTimeout ?? env.value("REQUEST_HEAD_TIMEOUT", parse: Double.init) {
+            guard seconds > 0, seconds.isFinite else { throw ValidationError("request-head-timeout must be more than 0 seconds, got \(seconds)") }
+            configuration.requestHeadTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        if let seconds = try self.httpIdleTimeout ?? env.value("HTTP_IDLE_TIMEOUT", parse: Double.init) {
+            guard seconds > 0, seconds.isFinite else { throw ValidationError("http-idle-timeout must be more than 0 seconds, got \(seconds)") }
+            configuration.httpIdleTimeout = .milliseconds(Int64(seconds * 1000))
         }
         configuration.echoEndpoint = try self.echoEndpoint ?? env.value("ECHO_ENDPOINT", parse: Self.parseBool) ?? true
         if let allow = try self.allowAnonymous ?? env.value("ALLOW_ANONYMOUS", parse: Self.parseBool) {

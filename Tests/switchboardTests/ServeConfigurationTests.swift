@@ -16,6 +16,8 @@ import Testing
         #expect(configuration.outboxLimit == 1_048_576)
         #expect(configuration.pingInterval == .seconds(30))
         #expect(configuration.closeTimeout == .seconds(5))
+        #expect(configuration.requestHeadTimeout == .seconds(10))
+        #expect(configuration.httpIdleTimeout == .seconds(60))
         #expect(configuration.echoEndpoint)
     }
 
@@ -30,6 +32,8 @@ import Testing
             "SWITCHBOARD_OUTBOX_LIMIT": "4096",
             "SWITCHBOARD_PING_INTERVAL": "0",
             "SWITCHBOARD_CLOSE_TIMEOUT": "0.5",
+            "SWITCHBOARD_REQUEST_HEAD_TIMEOUT": "2.5",
+            "SWITCHBOARD_HTTP_IDLE_TIMEOUT": "30",
             "SWITCHBOARD_ECHO_ENDPOINT": "false",
         ])
         #expect(configuration.host == "0.0.0.0")
@@ -41,7 +45,16 @@ import Testing
         #expect(configuration.outboxLimit == 4096)
         #expect(configuration.pingInterval == nil)
         #expect(configuration.closeTimeout == .milliseconds(500))
+        #expect(configuration.requestHeadTimeout == .milliseconds(2500))
+        #expect(configuration.httpIdleTimeout == .seconds(30))
         #expect(!configuration.echoEndpoint)
+    }
+
+    @Test func httpTimeoutFlagsWinOverEnvironment() throws {
+        let configuration = try Serve.parse(["--request-head-timeout", "3", "--http-idle-timeout", "4"])
+            .resolve(environment: ["SWITCHBOARD_REQUEST_HEAD_TIMEOUT": "9", "SWITCHBOARD_HTTP_IDLE_TIMEOUT": "9"])
+        #expect(configuration.requestHeadTimeout == .seconds(3))
+        #expect(configuration.httpIdleTimeout == .seconds(4))
     }
 
     @Test func flagsWinOverEnvironment() throws {
@@ -57,6 +70,8 @@ import Testing
         (["--port", "70000"], [String: String](), "port must be between 0 and 65535"),
         ([], ["SWITCHBOARD_PORT": "eighty"], "SWITCHBOARD_PORT='eighty' is not a valid value"),
         (["--max-connections", "0"], [:], "max-connections must be at least 1"),
+        (["--request-head-timeout", "0"], [:], "request-head-timeout must be more than 0 seconds"),
+        ([], ["SWITCHBOARD_HTTP_IDLE_TIMEOUT": "-1"], "http-idle-timeout must be more than 0 seconds"),
         (["--allowed-origins", "example.com"], [:], "invalid allowed origin 'example.com'"),
         (["--log-level", "loud"], [:], "log level must be one of"),
         (["--max-message-size", "0"], [:], "max-message-size must be between"),

@@ -31,6 +31,8 @@ public final class ClientSession: Sendable {
         var busy = false
         var queue: [Queued] = []
         var expiryTimer: Task<Void, Never>?
+        /// Waiting for the queue to be done (see ``whenIdle(_:)``).
+        var idleWaiters: [@Sendable () -> Void] = []
     }
 
     /// A command waiting its turn, or the error reply to a command that could not be decoded
@@ -101,15 +103,16 @@ public final class ClientSession: Sendable {
 
     /// The connection is gone: leave every channel and the directory.
     public func closed() {
-        let (user, channels, timer, registered) = self.state.withLock { state in
+        let (user, channels, timer, registered, waiters) = self.state.withLock { state in
             let registered = state.registered
             state.registered = false
             state.phase = .closed
             state.queue.removeAll()
             let channels = Array(state.subscriptions.keys)
             state.subscriptions.removeAll()
-            return (state.user, channels, state.expiryTimer, registered)
+            return (state.user, channels, state.expiryTimer, registered, Self.takeIdleWaiters(&state))
         }
+        for waiter in waiters { waiter() }
         timer?.cancel()
         for channel in channels { self.service.engine.unsubscribe(channel, client: self.id) }
         // Also after a disconnect by the server: the directory must not keep a closed session.
@@ -136,9 +139,28 @@ public final class ClientSession: Sendable {
 
     // MARK: Queue
 
+    /// Call `done` once every command received so far has been handled and its reply queued (at once
+    /// if none is waiting), or when the session closes. The client's close uses it: replies to the
+    /// commands before it go out before the close frame.
+    public func whenIdle(_ done: @escaping @Sendable () -> Void) {
+        let now = self.state.withLock { state -> Bool in
+            guard state.phase != .closed, state.busy || !state.queue.isEmpty else { return true }
+            state.idleWaiters.append(done)
+            return false
+        }
+        if now { done() }
+    }
+
+    /// The idle waiters to call, if the queue is done (or the session closed).
+    private static func takeIdleWaiters(_ state: inout State) -> [@Sendable () -> Void] {
+        guard !state.idleWaiters.isEmpty, state.phase == .closed || (!state.busy && state.queue.isEmpty) else { return [] }
+        defer { state.idleWaiters = [] }
+        return state.idleWaiters
+    }
+
     /// Run queued commands until one has to wait for a token check.
     func pump() {
-        let work: (@Sendable () async -> Void)? = self.state.withLock { state in
+        let (work, waiters) = self.state.withLock { state -> ((@Sendable () async -> Void)?, [@Sendable () -> Void]) in
             while !state.busy, state.phase != .closed, !state.queue.isEmpty {
                 let next = state.queue.removeFirst()
                 guard case .command(let command) = next else {
@@ -150,11 +172,12 @@ public final class ClientSession: Sendable {
                     continue
                 case .suspend(let work):
                     state.busy = true
-                    return work
+                    return (work, [])
                 }
             }
-            return nil
+            return (nil, Self.takeIdleWaiters(&state))
         }
+        for waiter in waiters { waiter() }
         if let work { Task { await work() } }
     }
 

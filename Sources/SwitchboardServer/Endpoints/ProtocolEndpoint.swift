@@ -27,6 +27,13 @@ final class ProtocolEndpoint: WebSocketEndpoint {
         self.session.withLock { $0 }?.receive(text)
     }
 
+    /// Commands still waiting (for a token check, or for an engine that asks a database) are answered
+    /// before the close frame.
+    func peerClosing(_ connection: Connection, then finish: @escaping @Sendable () -> Void) {
+        guard let session = self.session.withLock({ $0 }) else { return finish() }
+        session.whenIdle(finish)
+    }
+
     func closed(_ connection: Connection) {
         self.session.withLock { $0 }?.closed()
     }

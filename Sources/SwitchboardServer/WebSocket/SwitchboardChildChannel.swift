@@ -31,21 +31,34 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
     let responder: Responder
     let acceptor: WebSocketAcceptor
     let http1: HTTP1Channel.Configuration
+    /// The time limits of a connection until it upgrades (see ``HTTPDeadlineHandler``).
+    let deadlines: HTTPDeadlineHandler.Settings
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             try channel.syncOptions?.setOption(.recvAllocator, value: Self.receiveBuffers)
+            let deadlines = HTTPDeadlineHandler(settings: self.deadlines)
+            try channel.pipeline.syncOperations.addHandler(deadlines)
             let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             // The handshake's decision, made once when it arrives and used once it has completed.
             let decision = NIOLoopBoundBox<WebSocketAcceptor.Decision?>(nil, eventLoop: channel.eventLoop)
             let acceptor = self.acceptor
-            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: acceptor.configuration.maxMessageSize,
-                enableAutomaticErrorHandling: true,
+            let upgrader = WebSocketUpgrader<UpgradeResult>(
                 shouldUpgrade: { channel, head in
                     upgradeAttempted.value = true
                     decision.value = acceptor.decide(head)
-                    return channel.eventLoop.makeSucceededFuture(decision.value == nil ? nil : [:])
+                    guard decision.value != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
+                    // The connection becomes a WebSocket, which the HTTP time limits do not concern.
+                    // The watcher must go now: removing the HTTP decoder next hands it the bytes
+                    // that came after the handshake.
+                    do {
+                        let pipeline = channel.pipeline.syncOperations
+                        pipeline.removeHandler(try pipeline.handler(type: HTTPRequestWatcher.self), promise: nil)
+                        pipeline.removeHandler(try pipeline.handler(type: HTTPDeadlineHandler.self), promise: nil)
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                    return channel.eventLoop.makeSucceededFuture([:])
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
@@ -82,6 +95,8 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
             configuration.decoderConfiguration.maxHeaderListSize = http1.httpDecoder.maxHeaderListSize
             configuration.decoderConfiguration.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
             let upgradeResult = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(HTTPRequestWatcher(deadlines: deadlines), position: .after(decoder))
             return Value(upgradeResult: upgradeResult, channel: channel)
         }
     }

@@ -8,14 +8,17 @@ import Switchboard
 struct WebSocketAcceptor: Sendable {
     let routes: WebSocketRoutes
     let registry: ConnectionRegistry
+    /// Every upgraded channel, closed on shutdown if still open.
+    let openChannels: OpenChannels
     let configuration: SwitchboardConfiguration
     let logger: Logger
     /// The connections' heartbeat timers (one per event loop), or `nil` when pings are off.
     let heartbeats: Heartbeats?
 
-    init(routes: WebSocketRoutes, registry: ConnectionRegistry, configuration: SwitchboardConfiguration, logger: Logger) {
+    init(routes: WebSocketRoutes, registry: ConnectionRegistry, openChannels: OpenChannels, configuration: SwitchboardConfiguration, logger: Logger) {
         self.routes = routes
         self.registry = registry
+        self.openChannels = openChannels
         self.configuration = configuration
         self.logger = logger
         self.heartbeats = configuration.pingInterval.map(Heartbeats.init(interval:))
@@ -24,9 +27,15 @@ struct WebSocketAcceptor: Sendable {
     /// What a handshake asks for: the endpoint it will get, or why it will be closed at once.
     typealias Decision = Result<any WebSocketEndpoint, EndpointRefusal>
 
-    /// Decide a handshake: `nil` refuses it (HTTP 400) for a disallowed `Origin` or a path with no
-    /// WebSocket route; otherwise the upgrade goes ahead with this decision.
+    /// Decide a handshake: `nil` refuses it (HTTP 400) for a `Sec-WebSocket-Key` that is not 16
+    /// base64-encoded bytes, a disallowed `Origin` or a path with no WebSocket route; otherwise the
+    /// upgrade goes ahead with this decision.
     func decide(_ head: HTTPRequestHead) -> Decision? {
+        // NIO's upgrader checks that there is one key, not what it is.
+        guard let key = head.headers["Sec-WebSocket-Key"].first, Self.isValidKey(key) else {
+            self.logger.info("Refused WebSocket handshake: Sec-WebSocket-Key is not 16 base64-encoded bytes", metadata: ["path": .string(head.uri)])
+            return nil
+        }
         let origins = head.headers["Origin"]
         guard self.configuration.allowedOrigins.allows(origins: origins, host: head.headers["Host"].first) else {
             self.logger.notice(
@@ -42,8 +51,25 @@ struct WebSocketAcceptor: Sendable {
         return decision
     }
 
+    /// Whether `key` is 16 bytes in base64 (RFC 6455 §4.2.1 item 5): 22 characters of the base64
+    /// alphabet and `==`.
+    static func isValidKey(_ key: String) -> Bool {
+        let bytes = Array(key.utf8)
+        guard bytes.count == 24, bytes[22] == UInt8(ascii: "="), bytes[23] == UInt8(ascii: "=") else { return false }
+        return bytes[..<22].allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "+"), UInt8(ascii: "/"):
+                true
+            default:
+                false
+            }
+        }
+    }
+
     /// Add the connection's handlers after a completed upgrade. Called on the channel's event loop.
     func setUpConnection(on channel: any Channel, decision: Decision) throws {
+        self.openChannels.add(channel)
         let settings = WebSocketConnectionHandler.Settings(
             maxMessageSize: self.configuration.maxMessageSize,
             heartbeats: self.heartbeats,

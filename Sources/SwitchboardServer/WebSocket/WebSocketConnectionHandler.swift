@@ -3,19 +3,22 @@ import NIOWebSocket
 import Switchboard
 
 /// One WebSocket connection, as a handler at the tail of its channel's pipeline, after NIO's frame
-/// decoder and encoder. It runs entirely on the channel's event loop: no task and no actor per
-/// connection.
+/// encoder. It runs entirely on the channel's event loop: no task and no actor per connection.
 ///
-/// It reassembles fragmented messages (checking the size limit and UTF-8 as each fragment arrives),
-/// answers pings, sends heartbeat pings and closes peers that send nothing for two intervals, runs the
-/// close handshake,
-/// and hands each whole message to the connection's ``WebSocketEndpoint``. What the endpoint sends goes
-/// through the connection's ``Outbox`` and its ``OutboxWriter``; while the outbox is over its limit
-/// the handler stops reading from the client, so a client that sends without reading slows down only
-/// itself.
+/// It reads the client's bytes with a ``WebSocketFrameParser`` and reassembles messages with a
+/// ``MessageAssembler`` (checking the size limit and UTF-8 as each piece arrives, so a bad message
+/// fails before it is complete), answers pings, sends heartbeat pings and closes peers that send
+/// nothing for two intervals, runs the close handshake, and hands each whole message to the
+/// connection's ``WebSocketEndpoint``. What the endpoint sends goes through the connection's
+/// ``Outbox`` and its ``OutboxWriter``; while the outbox is over its limit the handler stops reading
+/// from the client, so a client that sends without reading slows down only itself.
+///
+/// Every close of a served connection goes through its outbox, after the replies already queued: a
+/// client whose close (or protocol error) follows its message in the same read still gets the reply,
+/// then the close frame.
 final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     // @unchecked: every member is touched on the channel's event loop only.
-    typealias InboundIn = WebSocketFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
@@ -37,11 +40,15 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private let role: Role
     private let settings: Settings
     private var context: ChannelHandlerContext?
-    private var fragments: ByteBuffer?
-    private var fragmentOpcode: WebSocketOpcode?
-    private var utf8 = UTF8Validator()
+    private var parser: WebSocketFrameParser
+    private var assembler: MessageAssembler
+    /// The start of a frame (its header, or a control frame) that arrived without the rest of it.
+    private var unread: ByteBuffer?
     private var closeSent = false
     private var closeReceived = false
+    /// The connection was failed (a protocol violation): read nothing more, and drop the TCP
+    /// connection as soon as the close frame is out.
+    private var failed = false
     /// Heartbeat pings sent since the peer last sent anything.
     private var unansweredPings = 0
     private var heartbeat: LoopHeartbeat?
@@ -53,6 +60,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     init(role: Role, settings: Settings) {
         self.role = role
         self.settings = settings
+        self.parser = WebSocketFrameParser(maxFrameSize: settings.maxMessageSize)
+        self.assembler = MessageAssembler(maxMessageSize: settings.maxMessageSize)
     }
 
     // MARK: Lifecycle
@@ -84,8 +93,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // The server allows half-closure for HTTP, but a WebSocket peer that has stopped sending is
-        // gone: close.
+        // gone: close. Unless it sent its close frame first (or broke the protocol): then the replies
+        // queued before it and our close frame go out first, and `sendClose` drops the connection.
         if let event = event as? ChannelEvent, event == .inputClosed {
+            if !self.isReading, !self.closeSent { return }
             context.close(promise: nil)
             return
         }
@@ -128,59 +139,65 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = self.unwrapInboundIn(data)
-        // Any frame shows the peer is alive, not only a pong.
+        var bytes = self.unwrapInboundIn(data)
+        // Any bytes show the peer is alive, not only a pong.
         self.unansweredPings = 0
-        guard !self.closeReceived else { return }
-        // After our close frame only the peer's close matters.
-        if self.closeSent && frame.opcode != .connectionClose { return }
-        guard !frame.rsv1, !frame.rsv2, !frame.rsv3 else { return self.fail(.protocolError("reserved bits set without an extension")) }
-        guard frame.maskKey != nil else { return self.fail(.protocolError("client frames must be masked")) }
-        let data = frame.unmaskedData
+        if var pending = self.unread {
+            // Complete the pending frame start with a copy of just enough of the new bytes (a header
+            // and a control frame are under 150 bytes), then go on in the new buffer itself.
+            self.unread = nil
+            let taken = min(bytes.readableBytes, 256)
+            pending.writeImmutableBuffer(bytes.getSlice(at: bytes.readerIndex, length: taken)!)
+            self.parse(&pending)
+            guard self.isReading else { return }
+            if pending.readableBytes <= taken {
+                bytes.moveReaderIndex(forwardBy: taken - pending.readableBytes)
+            } else {
+                // Still incomplete: go on with every byte read so far, in `pending`.
+                bytes.moveReaderIndex(forwardBy: taken)
+                pending.writeBuffer(&bytes)
+                bytes = pending
+            }
+        }
+        self.parse(&bytes)
+        if self.isReading, bytes.readableBytes > 0 {
+            // Keep a copy of the few bytes left, not the whole read buffer they are in.
+            var rest = context.channel.allocator.buffer(capacity: bytes.readableBytes)
+            rest.writeBuffer(&bytes)
+            self.unread = rest
+        }
+    }
 
-        switch frame.opcode {
-        case .text, .binary:
-            guard self.fragmentOpcode == nil else { return self.fail(.protocolError("new message before the previous one ended")) }
-            guard data.readableBytes <= self.settings.maxMessageSize else {
-                return self.fail(.messageTooLarge(limit: self.settings.maxMessageSize))
+    /// Whether inbound bytes still matter: not after the peer's close, nor after failing.
+    private var isReading: Bool { !self.closeReceived && !self.failed }
+
+    /// Handle every event that `bytes` makes, consuming them.
+    private func parse(_ bytes: inout ByteBuffer) {
+        while self.isReading, let event = self.parser.next(&bytes) {
+            switch event {
+            case .dataFrame(let header):
+                // After our close frame only the peer's close matters.
+                if self.closeSent { continue }
+                if let reason = self.assembler.frameStarted(header) { self.fail(reason) }
+            case .data(let piece, let frameEnd):
+                if self.closeSent { continue }
+                switch self.assembler.piece(piece, frameEnd: frameEnd) {
+                case .pending: break
+                case .message(let opcode, let message): self.deliver(opcode, message)
+                case .violation(let reason): self.fail(reason)
+                }
+            case .control(let opcode, let payload):
+                switch opcode {
+                case .ping where !self.closeSent:
+                    self.write(WebSocketFrame(fin: true, opcode: .pong, data: payload))
+                case .connectionClose:
+                    self.receivedClose(payload)
+                default:
+                    break  // a pong: counted above
+                }
+            case .violation(let reason):
+                self.fail(reason)
             }
-            if frame.opcode == .text {
-                self.utf8 = UTF8Validator()
-                guard self.utf8.feed(data.readableBytesView) else { return self.fail(.invalidUTF8) }
-            }
-            if frame.fin {
-                guard frame.opcode == .binary || self.utf8.isComplete else { return self.fail(.invalidUTF8) }
-                self.deliver(frame.opcode, data)
-            } else {
-                self.fragmentOpcode = frame.opcode
-                self.fragments = data
-            }
-        case .continuation:
-            guard let opcode = self.fragmentOpcode, var message = self.fragments else {
-                return self.fail(.protocolError("continuation frame without a message to continue"))
-            }
-            guard message.readableBytes + data.readableBytes <= self.settings.maxMessageSize else {
-                return self.fail(.messageTooLarge(limit: self.settings.maxMessageSize))
-            }
-            if opcode == .text, !self.utf8.feed(data.readableBytesView) { return self.fail(.invalidUTF8) }
-            self.fragments = nil  // keep `message` uniquely referenced while it grows
-            var more = data
-            message.writeBuffer(&more)
-            if frame.fin {
-                guard opcode == .binary || self.utf8.isComplete else { return self.fail(.invalidUTF8) }
-                self.fragmentOpcode = nil
-                self.deliver(opcode, message)
-            } else {
-                self.fragments = message
-            }
-        case .ping:
-            self.write(WebSocketFrame(fin: true, opcode: .pong, data: data))
-        case .pong:
-            break  // counted above
-        case .connectionClose:
-            self.receivedClose(data)
-        default:
-            self.fail(.protocolError("reserved opcode"))
         }
     }
 
@@ -193,6 +210,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     private func receivedClose(_ data: ByteBuffer) {
         self.closeReceived = true
+        self.unread = nil
         guard let context = self.context else { return }
         if self.closeSent {
             // Our close was answered: the handshake is done and the server closes the TCP connection.
@@ -213,35 +231,64 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
                 answer = code
             }
         }
-        self.closeSent = true
-        self.finish()
-        let channel = context.channel
-        context.writeAndFlush(self.wrapOutboundOut(Self.closeFrame(code: answer, reason: ""))).whenComplete { _ in
-            channel.close(promise: nil)
+        // The answer goes out after the replies to the messages that came before the close (once the
+        // endpoint has queued them, within the close timeout); then the TCP connection is closed (see
+        // `sendClose`).
+        let reason = CloseReason(code: answer, reason: "")
+        guard case .serve(let endpoint, let connection, _) = self.role else { return self.requestClose(reason) }
+        let outbox = connection.outbox
+        endpoint.peerClosing(connection) { outbox.finish(closing: reason) }
+        if !outbox.isFinished {
+            context.eventLoop.scheduleTask(in: .init(self.settings.closeTimeout)) { outbox.finish(closing: reason) }
         }
     }
 
-    /// Fail the connection: close with `reason` and ignore everything but the peer's close.
+    /// Fail the connection: close with `reason` (after the replies already queued), read nothing
+    /// more, and drop the TCP connection once the close frame is out.
     private func fail(_ reason: CloseReason) {
-        self.fragments = nil
-        self.fragmentOpcode = nil
-        self.sendClose(reason)
+        self.failed = true
+        self.unread = nil
+        if self.closeSent {
+            // Our close is out already; the peer broke the protocol instead of answering it.
+            self.context?.close(promise: nil)
+            return
+        }
+        self.requestClose(reason)
     }
 
-    /// Send a close frame (once) and drop the TCP connection if the peer has not answered within the
-    /// close timeout. Called on the event loop, also by the writer for closes the outbox asks for.
+    /// Close after what the outbox holds: the writer drains it, then calls ``sendClose(_:)``. If the
+    /// outbox has already ended with a close of its own, that one goes out instead.
+    private func requestClose(_ reason: CloseReason) {
+        switch self.role {
+        case .serve(_, let connection, _):
+            connection.outbox.finish(closing: reason)
+        case .refuse:
+            self.sendClose(reason)
+        }
+    }
+
+    /// Send a close frame (once). If the peer's close came first, or the connection failed, the TCP
+    /// connection is closed as soon as the frame is written; otherwise the peer has the close timeout
+    /// to answer. Called on the event loop, by the writer for closes the outbox holds (after the
+    /// messages before them), and for heartbeat timeouts and refusals.
     func sendClose(_ reason: CloseReason) {
         guard !self.closeSent, let context = self.context else { return }
         self.closeSent = true
-        self.write(Self.closeFrame(code: reason.code, reason: reason.reason))
         let channel = context.channel
+        let frame = self.wrapOutboundOut(Self.closeFrame(code: reason.code, reason: reason.reason))
+        if self.closeReceived || self.failed {
+            context.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            context.writeAndFlush(frame, promise: nil)
+        }
+        // Also when the close frame cannot be written (a peer that does not read).
         context.eventLoop.scheduleTask(in: .init(self.settings.closeTimeout)) { channel.close(promise: nil) }
     }
 
     /// A heartbeat tick: ping, and close a peer that has sent nothing (not even a pong) for two
     /// intervals. One missed interval is forgiven: a live client on a busy machine may answer late.
     func beat() {
-        guard !self.finished, !self.closeSent, case .serve(let endpoint, let connection, _) = self.role else { return }
+        guard !self.finished, !self.closeSent, self.isReading, case .serve(let endpoint, let connection, _) = self.role else { return }
         switch endpoint.heartbeat {
         case .webSocketPing:
             if self.unansweredPings >= 2 { return self.sendClose(.pingTimeout) }
