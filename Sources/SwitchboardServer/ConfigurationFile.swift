@@ -113,15 +113,22 @@ public enum ConfigurationFile {
     static func duration(_ value: JSONValue, at path: String) throws(Error) -> Duration {
         let problem = Error("'\(path)' must be a duration: seconds as a number, or a string such as \"30s\", \"10m\", \"1h\" or \"250ms\"")
         if let seconds = value.doubleValue {
-            guard seconds >= 0, seconds.isFinite else { throw problem }
-            return .milliseconds(Int64(seconds * 1000))
+            guard let duration = Self.milliseconds(seconds * 1000) else { throw problem }
+            return duration
         }
         guard let text = value.stringValue else { throw problem }
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (unit, scale) in units where text.hasSuffix(unit) {
-            guard let number = Double(text.dropLast(unit.count)), number >= 0, number.isFinite else { throw problem }
-            return .milliseconds(Int64(number * scale * 1000))
+            guard let number = Double(text.dropLast(unit.count)), let duration = Self.milliseconds(number * scale * 1000) else { throw problem }
+            return duration
         }
         throw problem
+    }
+
+    /// `milliseconds` as a duration, or `nil` if it is negative, not finite, or past what an `Int64`
+    /// of milliseconds holds (converting such a value would trap: found by fuzzing).
+    private static func milliseconds(_ milliseconds: Double) -> Duration? {
+        guard milliseconds >= 0, milliseconds < Double(Int64.max) else { return nil }
+        return .milliseconds(Int64(milliseconds))
     }
 }

@@ -41,6 +41,25 @@ import Testing
         #expect(problem("{").hasPrefix("not valid JSON"))
     }
 
+    /// Found by fuzzing (Fuzz/, target `configuration`): a duration past what an Int64 of
+    /// milliseconds holds trapped in the conversion instead of being refused.
+    @Test func hugeDurationsAreRefusedNotATrap() {
+        for text in [
+            #"{"history_ttl":1e300}"#,
+            #"{"history_ttl":9223372036854776}"#,
+            #"{"client_expired_close_delay":"1e300s"}"#,
+            #"{"namespaces":[{"name":"a","history_ttl":"99999999999999999h"}]}"#,
+            #"{"history_ttl":"1e19ms"}"#,
+        ] {
+            var configuration = SwitchboardConfiguration()
+            #expect(throws: ConfigurationFile.Error.self, "\(text)") { try ConfigurationFile.apply(text, to: &configuration) }
+        }
+        var configuration = SwitchboardConfiguration()
+        #expect(throws: Never.self) { try ConfigurationFile.apply(#"{"history_ttl":"1e12s","client_expired_close_delay":0.001}"#, to: &configuration) }
+        #expect(configuration.channels.defaultOptions.historyTTL == .seconds(1_000_000_000_000))
+        #expect(configuration.expiredCloseDelay == .milliseconds(1))
+    }
+
     @Test func anonymousDefaultFollowsTokenKeys() {
         var configuration = SwitchboardConfiguration()
         #expect(configuration.acceptsAnonymous)

@@ -2,7 +2,8 @@
 // reads it).
 //
 // Oracle: arbitrary text gives either a configuration or a thrown `ConfigurationFile.Error` that says
-// what is wrong, never a trap; applying the same text twice gives the same outcome.
+// what is wrong, never a trap; applying the same text twice gives the same outcome. Each input is
+// also tried with its numbers magnified (see `magnify`).
 import CFuzzDriver
 import Switchboard
 import SwitchboardServer
@@ -15,6 +16,30 @@ enum FuzzMain {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    check(text)
+    // Byte-level mutation rarely makes a number huge where a setting reads it (it found neither a
+    // real nor a planted overflow in minutes), so each input is also tried with every number 1e16
+    // times larger.
+    let magnified = magnify(text)
+    if magnified != text { check(magnified) }
+    return 0
+}
+
+/// `text` with sixteen zeros after every run of digits.
+func magnify(_ text: String) -> String {
+    var out = ""
+    var inDigits = false
+    for character in text {
+        let isDigit = character.isASCII && character.isNumber
+        if inDigits && !isDigit { out += "0000000000000000" }
+        out.append(character)
+        inDigits = isDigit
+    }
+    if inDigits { out += "0000000000000000" }
+    return out
+}
+
+func check(_ text: String) {
     var first = SwitchboardConfiguration()
     var second = SwitchboardConfiguration()
     let firstOutcome: String
@@ -33,5 +58,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         secondOutcome = error.description
     }
     precondition(firstOutcome == secondOutcome, "the same file read twice: \(firstOutcome) / \(secondOutcome)")
-    return 0
 }
