@@ -76,12 +76,16 @@ for target in "${TARGETS[@]}"; do
     cp "Fuzz/Corpus/$target/"* "$dir/corpus/"
     echo "==> Fuzzing $target for ${SECONDS_PER_TARGET} s (log: $dir/log)"
     status=0
+    # jwt: every input hops to a Task and back, so libFuzzer sees mallocs and frees unbalanced and
+    # runs LeakSanitizer after each one (over 80% of its time; 45 instead of ~800 executions/s).
+    extra=()
+    [ "$target" = jwt ] && extra=(-detect_leaks=0)
     dict=()
     [ -f "Fuzz/Dictionaries/$target.dict" ] && dict=(-dict="Fuzz/Dictionaries/$target.dict")
     # SWIFT_BACKTRACE: libFuzzer and ASan report the crash; Swift's own backtracer would only add a
     # second report (and trips ASan while reading the crashed process's memory).
     # shellcheck disable=SC2086
-    SWIFT_BACKTRACE=enable=no "$BIN/$(product "$target")" "$dir/corpus" "${dict[@]}" \
+    SWIFT_BACKTRACE=enable=no "$BIN/$(product "$target")" "$dir/corpus" "${dict[@]}" "${extra[@]}" \
         -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb="$RSS_LIMIT_MB" -timeout="$TIMEOUT" \
         -artifact_prefix="$dir/crashes/" -print_final_stats=1 ${FUZZ_ARGS:-} > "$dir/log" 2>&1 || status=$?
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -n 1)
