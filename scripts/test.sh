@@ -3,7 +3,8 @@
 #   1. installs what the tests need and is missing (Debian: chromium, chromium-driver, python3-venv,
 #      postgresql; PyPI, in virtualenvs under .build/: selenium; centrifuge-python, cent, PyJWT and
 #      pytest), and starts a throwaway PostgreSQL cluster on a free loopback port in a temp dir,
-#   2. builds and runs the Swift suites (swift build --build-tests; swift test --skip-build),
+#   2. builds and runs the Swift suites (swift build --build-tests; swift test --skip-build), then
+#      builds the fuzz targets (Fuzz/, libFuzzer) and runs each for FUZZ_SECONDS (20) seconds,
 #   3. starts the built `switchboard serve` on free loopback ports and runs the client-protocol tests
 #      with the real Centrifugo SDKs (Tests/Protocol), the scale-out tests (three nodes on the
 #      PostgreSQL, which they also restart: Tests/Cluster), the browser tests (Chromium tabs chatting in
@@ -90,6 +91,9 @@ BIN="$(swift build --show-bin-path)/switchboard"
 
 log "Swift tests (swift test --skip-build)"
 swift test --skip-build
+
+log "Fuzzing: every fuzz target for ${FUZZ_SECONDS:-20} s from its seed corpus (scripts/fuzz.sh; docs/FUZZING.md)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 
 log "switchboard migrate: creates the schema once, then finds it up to date"
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard migrate_check

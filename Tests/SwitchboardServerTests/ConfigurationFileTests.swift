@@ -55,16 +55,28 @@ import Testing
         #expect(configuration.maxHistoryReplyBytes == 65536)
     }
 
-    /// Issue 11 (bug 5): a huge duration used to trap converting to milliseconds.
-    @Test func hugeOrOddDurationsAreRefusedNotTrapped() {
-        for value in ["1e300", "1e16", "-1", #""1e300s""#, #""nan s""#, #""infm""#] {
+    /// Issue 11, also found by fuzzing (Fuzz/, target `configuration`): a duration past what an Int64
+    /// of milliseconds holds trapped in the conversion instead of being refused.
+    @Test func hugeOrOddDurationsAreRefusedNotATrap() {
+        for text in [
+            #"{"history_ttl":1e16}"#,
+            #"{"history_ttl":-1}"#,
+            #"{"history_ttl":"nan s"}"#,
+            #"{"history_ttl":"infm"}"#,
+            #"{"token_audience":""}"#,
+            #"{"history_ttl":1e300}"#,
+            #"{"history_ttl":9223372036854776}"#,
+            #"{"client_expired_close_delay":"1e300s"}"#,
+            #"{"namespaces":[{"name":"a","history_ttl":"99999999999999999h"}]}"#,
+            #"{"history_ttl":"1e19ms"}"#,
+        ] {
             var configuration = SwitchboardConfiguration()
-            #expect(throws: ConfigurationFile.Error.self, "history_ttl \(value)") {
-                try ConfigurationFile.apply(#"{"history_ttl":\#(value)}"#, to: &configuration)
-            }
+            #expect(throws: ConfigurationFile.Error.self, "\(text)") { try ConfigurationFile.apply(text, to: &configuration) }
         }
         var configuration = SwitchboardConfiguration()
-        #expect(throws: ConfigurationFile.Error.self) { try ConfigurationFile.apply(#"{"token_audience":""}"#, to: &configuration) }
+        #expect(throws: Never.self) { try ConfigurationFile.apply(#"{"history_ttl":"1e9s","client_expired_close_delay":0.001}"#, to: &configuration) }
+        #expect(configuration.channels.defaultOptions.historyTTL == .seconds(1_000_000_000))
+        #expect(configuration.expiredCloseDelay == .milliseconds(1))
     }
 
     @Test func anonymousDefaultFollowsTokenKeys() {

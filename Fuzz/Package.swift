@@ -1,0 +1,61 @@
+// swift-tools-version:6.2
+// Coverage-guided fuzz targets (libFuzzer) for the parsers that read untrusted bytes.
+//
+// A package of its own so that only these executables are built with `-sanitize=fuzzer,address`
+// and `-parse-as-library`. Each target defines `LLVMFuzzerTestOneInput` and a `@main` that hands
+// over to libFuzzer (CFuzzDriver). Build and run through scripts/fuzz.sh; docs/FUZZING.md describes
+// each target and its oracle.
+//
+// The targets use `@testable import` to reach internal entry points (`ClientCommand.decode`,
+// `WebSocketConnectionHandler`) without widening their access: scripts/fuzz.sh builds in debug, where
+// SwiftPM compiles every module with testing enabled.
+import PackageDescription
+
+let package = Package(
+    name: "switchboard-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "switchboard", path: ".."),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"6.0.0"),
+    ],
+    targets: [
+        // libFuzzer's driver, called from each target's `@main` (see its header for why).
+        .target(name: "CFuzzDriver"),
+        // Light targets: only the core module (NIOCore, swift-log).
+        .executableTarget(name: "FuzzJSON", dependencies: ["CFuzzDriver", .product(name: "Switchboard", package: "switchboard")]),
+        .executableTarget(name: "FuzzUTF8", dependencies: ["CFuzzDriver", .product(name: "Switchboard", package: "switchboard")]),
+        .executableTarget(name: "FuzzClientCommand", dependencies: ["CFuzzDriver", .product(name: "Switchboard", package: "switchboard")]),
+        // Server targets: SwitchboardServer pulls in Hummingbird, jwt-kit and swift-crypto.
+        .executableTarget(
+            name: "FuzzConfiguration",
+            dependencies: [
+                "CFuzzDriver",
+                .product(name: "Switchboard", package: "switchboard"),
+                .product(name: "SwitchboardServer", package: "switchboard"),
+            ]
+        ),
+        .executableTarget(
+            name: "FuzzJWT",
+            dependencies: [
+                "CFuzzDriver",
+                .product(name: "Switchboard", package: "switchboard"),
+                .product(name: "SwitchboardServer", package: "switchboard"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "FuzzWebSocketFrames",
+            dependencies: [
+                "CFuzzDriver",
+                .product(name: "Switchboard", package: "switchboard"),
+                .product(name: "SwitchboardServer", package: "switchboard"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
+    ]
+)
