@@ -52,6 +52,7 @@ let package = Package(
                 "CFuzzDriver",
                 .product(name: "Switchboard", package: "switchboard"),
                 .product(name: "SwitchboardServer", package: "switchboard"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

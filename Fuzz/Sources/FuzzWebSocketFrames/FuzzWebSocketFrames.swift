@@ -1,8 +1,8 @@
 // Fuzz target: the inbound WebSocket frame path, bytes on the wire to whole messages.
 //
-// The pipeline is the one the server's upgrade builds (NIO's `WebSocketFrameEncoder`,
-// `WebSocketFrameDecoder` and `WebSocketProtocolErrorHandler`, then the project's
-// `WebSocketConnectionHandler`), in an `EmbeddedChannel`. The input is split into reads at points
+// The pipeline is the one the server's upgrade builds (NIO's `WebSocketFrameEncoder`, the
+// `OutboxWriter`, and the `WebSocketConnectionHandler` with its own `WebSocketFrameParser`), in an
+// `EmbeddedChannel`. The input is split into reads at points
 // taken from its first byte, as TCP may split it.
 //
 // Oracles: never a trap; no message larger than the limit is delivered; nothing is delivered after
@@ -11,6 +11,7 @@
 // To point this target at another frame decoder, change only `makePipeline` (see docs/FUZZING.md).
 import CFuzzDriver
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOWebSocket
@@ -19,8 +20,6 @@ import Switchboard
 
 /// FUZZ_VERBOSE=1 prints the server's frames (to see what a reproducer does).
 let verbose = getenv("FUZZ_VERBOSE") != nil
-
-let skipKnownBugs = getenv("SWITCHBOARD_FUZZ_KNOWN_BUGS").map { String(cString: $0) } != "1"
 
 /// The message size limit: small, so that the fuzzer reaches it.
 let maxMessageSize = 1024
@@ -75,13 +74,7 @@ struct ServerFrames {
             }
             guard view.count >= header + length else { break }
             if opcode == 0x8 {
-                let payload = Array(view[(base + header)..<(base + header + length)])
-                // Known bug (see docs/FUZZING.md): after the handler has closed, a framing error in
-                // what the peer sends next makes NIO's WebSocketProtocolErrorHandler send a second
-                // close (its bare 1002 or 1009). Tolerated unless SWITCHBOARD_FUZZ_KNOWN_BUGS=1,
-                // until the new frame decoder replaces that handler.
-                let nioErrorClose = payload == [0x03, 0xEA] || payload == [0x03, 0xF1]
-                if !(skipKnownBugs && self.closes == 1 && nioErrorClose) { self.closes += 1 }
+                self.closes += 1
             }
             if verbose {
                 let payload = Array(view[(base + header)..<(base + header + length)])
@@ -94,12 +87,19 @@ struct ServerFrames {
 }
 
 func makePipeline(_ channel: EmbeddedChannel, endpoint: RecordingEndpoint) throws {
+    // As WebSocketAcceptor.setUpConnection and WebSocketUpgrader build it: NIO's frame encoder (for
+    // the handler's control frames), the outbox writer first, then the handler, which parses the
+    // client's bytes itself (WebSocketFrameParser).
     let settings = WebSocketConnectionHandler.Settings(maxMessageSize: maxMessageSize, heartbeats: nil, closeTimeout: .seconds(5))
-    let connection = Connection(id: ConnectionID(rawValue: 1), outbox: Outbox(limit: 1 << 20))
-    let handler = WebSocketConnectionHandler(role: .serve(endpoint, connection, gone: {}), settings: settings)
+    let writerRef = NIOLockedValueBox<OutboxWriter?>(nil)
+    let eventLoop = channel.eventLoop
+    let outbox = Outbox(limit: 1 << 20) { eventLoop.execute { writerRef.withLockedValue { $0 }?.drain() } }
+    let connection = Connection(id: ConnectionID(rawValue: 1), outbox: outbox)
+    let handler = WebSocketConnectionHandler(role: .serve(endpoint, connection, gone: { writerRef.withLockedValue { $0 = nil } }), settings: settings)
+    let writer = OutboxWriter(outbox: outbox, close: handler.sendClose, drained: handler.outboxDrained)
+    writerRef.withLockedValue { $0 = writer }
     try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder())
-    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxMessageSize)))
-    try channel.pipeline.syncOperations.addHandler(WebSocketProtocolErrorHandler())
+    try channel.pipeline.syncOperations.addHandler(writer, position: .first)
     try channel.pipeline.syncOperations.addHandler(handler)
 }
 
