@@ -1,4 +1,4 @@
-"""A minimal raw WebSocket client on asyncio streams, for the bounds tests: it can stop reading
+"""Raw WebSocket frames for the hostile tests (`masked`), and a minimal raw client on asyncio streams: it can stop reading
 altogether (which the `websockets` library never does: it reads in the background), it sends
 exactly the frames it is given, and it parses what the server sent, close frames included.
 """
@@ -7,6 +7,22 @@ import asyncio
 import base64
 import os
 import struct
+
+
+def masked(opcode, payload, fin=True):
+    """One client frame (masked, as RFC 6455 requires of clients)."""
+    mask = os.urandom(4)
+    length = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if length < 126:
+        head += bytes([0x80 | length])
+    elif length < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", length)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", length)
+    # XOR with the repeated mask as one big integer: fast enough for megabytes of floods.
+    key = (mask * (length // 4 + 1))[:length]
+    return head + mask + (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(length, "big")
 
 
 class RawWebSocket:
@@ -36,19 +52,7 @@ class RawWebSocket:
         self.send_frame(0x1, text.encode())
 
     def send_frame(self, opcode, payload, fin=True):
-        mask = os.urandom(4)
-        length = len(payload)
-        head = bytes([(0x80 if fin else 0) | opcode])
-        if length < 126:
-            head += bytes([0x80 | length])
-        elif length < 65536:
-            head += bytes([0x80 | 126]) + struct.pack("!H", length)
-        else:
-            head += bytes([0x80 | 127]) + struct.pack("!Q", length)
-        # XOR with the repeated mask as one big integer: fast enough for megabytes of floods.
-        key = (mask * (length // 4 + 1))[:length]
-        masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(length, "big")
-        self.writer.write(head + mask + masked)
+        self.writer.write(masked(opcode, payload, fin))
 
     async def drain(self):
         await self.writer.drain()
