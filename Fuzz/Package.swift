@@ -11,6 +11,13 @@
 // SwiftPM compiles every module with testing enabled.
 import PackageDescription
 
+/// A fuzz target: libFuzzer's driver and the core module, plus `more`.
+func fuzzTarget(_ name: String, _ more: [Target.Dependency] = []) -> Target {
+    .executableTarget(name: name, dependencies: ["CFuzzDriver", .product(name: "Switchboard", package: "switchboard")] + more)
+}
+
+let server = Target.Dependency.product(name: "SwitchboardServer", package: "switchboard")
+
 let package = Package(
     name: "switchboard-fuzz",
     platforms: [.macOS(.v15)],
@@ -24,34 +31,19 @@ let package = Package(
         // libFuzzer's driver, called from each target's `@main` (see its header for why).
         .target(name: "CFuzzDriver"),
         // Light targets: only the core module (NIOCore, swift-log).
-        .executableTarget(name: "FuzzJSON", dependencies: ["CFuzzDriver", .product(name: "Switchboard", package: "switchboard")]),
-        .executableTarget(name: "FuzzUTF8", dependencies: ["CFuzzDriver", .product(name: "Switchboard", package: "switchboard")]),
-        .executableTarget(name: "FuzzClientCommand", dependencies: ["CFuzzDriver", .product(name: "Switchboard", package: "switchboard")]),
+        fuzzTarget("FuzzJSON"),
+        fuzzTarget("FuzzUTF8"),
+        fuzzTarget("FuzzClientCommand"),
         // Server targets: SwitchboardServer pulls in Hummingbird, jwt-kit and swift-crypto.
-        .executableTarget(
-            name: "FuzzConfiguration",
-            dependencies: [
-                "CFuzzDriver",
-                .product(name: "Switchboard", package: "switchboard"),
-                .product(name: "SwitchboardServer", package: "switchboard"),
-            ]
+        fuzzTarget("FuzzConfiguration", [server]),
+        fuzzTarget(
+            "FuzzJWT",
+            [server, .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto")]
         ),
-        .executableTarget(
-            name: "FuzzJWT",
-            dependencies: [
-                "CFuzzDriver",
-                .product(name: "Switchboard", package: "switchboard"),
-                .product(name: "SwitchboardServer", package: "switchboard"),
-                .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ]
-        ),
-        .executableTarget(
-            name: "FuzzWebSocketFrames",
-            dependencies: [
-                "CFuzzDriver",
-                .product(name: "Switchboard", package: "switchboard"),
-                .product(name: "SwitchboardServer", package: "switchboard"),
+        fuzzTarget(
+            "FuzzWebSocketFrames",
+            [
+                server,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
