@@ -45,6 +45,8 @@ extension PostgresEngine {
                             "Publications were gone before this node delivered them",
                             metadata: ["channel": "\(channel)", "missing": "\(expected)...\(publication.offset - 1)"]
                         )
+                        // Subscribers that track positions reconnect and recover (or learn they cannot).
+                        self.hub.insufficientState(channel)
                     }
                     self.hub.deliver(publication, to: channel)
                     delivered = publication.offset

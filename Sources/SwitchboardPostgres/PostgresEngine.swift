@@ -123,9 +123,10 @@ public final class PostgresEngine: Engine {
         reply: (Hub.SubscribeOutcome) -> OutboundMessage? = { _ in nil }
     ) async throws(EngineError) -> Hub.SubscribeOutcome? {
         self.hub.beginSubscribe(channel, options: options, subscriber: subscriber)
-        var read: (publications: [Publication], position: StreamPosition?)
+        let read: (publications: [Publication], position: StreamPosition?)
+        let outcome: Hub.SubscribeOutcome
         do throws(EngineError) {
-            read = try await self.database("subscribe") {
+            (read, outcome) = try await self.database("subscribe") {
                 // A channel never published to gets its stream now, so the subscriber has an epoch to recover in.
                 let read = try await self.streams.history(
                     of: channel,
@@ -133,11 +134,13 @@ public final class PostgresEngine: Engine {
                     historyTTL: options.historyTTL,
                     startingStream: options.keepsHistory
                 )
-                if Self.keepsEntry(options, subscriber) {
+                let outcome = Self.outcome(of: read, options: options, recoverFrom: recoverFrom)
+                // A subscriber refused for what it missed never joins.
+                if Self.keepsEntry(options, subscriber), !Hub.refuses(subscriber, outcome) {
                     try await self.presenceStore.add(subscriber.info, to: channel, farewell: Self.farewell(of: subscriber, in: options))
                     if options.joinLeave { try await self.announce(.join, subscriber.info, in: channel, from: self.node) }
                 }
-                return read
+                return (read, outcome)
             }
         } catch {
             self.hub.abandonSubscribe(channel, client: subscriber.client)
@@ -149,14 +152,6 @@ public final class PostgresEngine: Engine {
         self.cursors.withLock { cursors in
             if cursors[channel] == nil { cursors[channel] = Cursor(delivered: top) }
         }
-        var outcome = Hub.SubscribeOutcome(position: options.keepsHistory ? read.position : nil)
-        if let recoverFrom {
-            outcome.wasRecovering = true
-            if let position = read.position, let missed = HistoryStream.missed(after: recoverFrom, in: read.publications, position: position) {
-                outcome.publications = missed
-                outcome.recovered = true
-            }
-        }
         let completed = self.hub.completeSubscribe(channel, client: subscriber.client, outcome: outcome, reply: reply)
         // Anything announced while the cursor did not exist yet: catch up now.
         self.fetch(channel)
@@ -164,6 +159,23 @@ public final class PostgresEngine: Engine {
             // It left while the database was read, perhaps before its entry was written: remove it.
             if Self.keepsEntry(options, subscriber) { self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info)) }
             return nil
+        }
+        return outcome
+    }
+
+    /// What a subscriber gets from a read of the channel's stream.
+    private static func outcome(
+        of read: (publications: [Publication], position: StreamPosition?),
+        options: Switchboard.ChannelOptions,
+        recoverFrom: StreamPosition?
+    ) -> Hub.SubscribeOutcome {
+        var outcome = Hub.SubscribeOutcome(position: options.keepsHistory ? read.position : nil)
+        if let recoverFrom {
+            outcome.wasRecovering = true
+            if let position = read.position, let missed = HistoryStream.missed(after: recoverFrom, in: read.publications, position: position) {
+                outcome.publications = missed
+                outcome.recovered = true
+            }
         }
         return outcome
     }

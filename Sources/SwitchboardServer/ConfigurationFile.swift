@@ -54,6 +54,8 @@ public enum ConfigurationFile {
             case "client_channel_limit": channels.maxChannelsPerConnection = try Self.integer(value, at: key, minimum: 1)
             case "client_expired_close_delay": configuration.expiredCloseDelay = try Self.duration(value, at: key)
             case "chat_channel": configuration.chatChannel = try Self.string(value, at: key)
+            case "subscribe_to_user_personal_channel": configuration.subscribeToUserPersonalChannel = try Self.bool(value, at: key)
+            case "user_personal_channel_namespace": configuration.userPersonalChannelNamespace = try Self.string(value, at: key)
             case "namespaces":
                 guard let list = value.arrayValue else { throw Error("'namespaces' must be an array of objects") }
                 for (index, entry) in list.enumerated() {
@@ -83,6 +85,10 @@ public enum ConfigurationFile {
         {
             throw Error("'chat_channel' is not a valid channel name (\(invalid))")
         }
+        let personal = configuration.userPersonalChannelNamespace
+        if !personal.isEmpty, channels.namespaces[personal] == nil {
+            throw Error("'user_personal_channel_namespace' names namespace '\(personal)', which 'namespaces' does not define")
+        }
     }
 
     /// Apply one channel option; `false` if `key` is not a channel option.
@@ -90,6 +96,10 @@ public enum ConfigurationFile {
         switch key {
         case "presence": options.presence = try Self.bool(value, at: path)
         case "join_leave": options.joinLeave = try Self.bool(value, at: path)
+        case "force_push_join_leave": options.forcePushJoinLeave = try Self.bool(value, at: path)
+        case "force_recovery": options.forceRecovery = try Self.bool(value, at: path)
+        case "force_positioning": options.forcePositioning = try Self.bool(value, at: path)
+        case "allow_user_limited_channels": options.allowUserLimitedChannels = try Self.bool(value, at: path)
         case "history_size": options.historySize = try Self.integer(value, at: path, minimum: 0)
         case "history_ttl": options.historyTTL = try Self.duration(value, at: path)
         case "allow_publish_for_client": options.allowPublishForClient = try Self.bool(value, at: path)

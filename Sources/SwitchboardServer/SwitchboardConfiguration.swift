@@ -51,6 +51,11 @@ public struct SwitchboardConfiguration: Sendable {
     public var maxCommandsPerMessage: Int
     /// Largest `history` reply, in bytes (`client_history_max_bytes`).
     public var maxHistoryReplyBytes: Int
+    /// Subscribe each user's connections to the user's personal channel
+    /// (`subscribe_to_user_personal_channel`; see ``ProtocolSettings/subscribeToUserPersonalChannel``).
+    public var subscribeToUserPersonalChannel = false
+    /// The namespace of personal channels (`user_personal_channel_namespace`; `""` for none).
+    public var userPersonalChannelNamespace = ""
 
     public init(
         host: String = "127.0.0.1",

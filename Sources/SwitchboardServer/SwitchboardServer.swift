@@ -50,14 +50,19 @@ public struct SwitchboardServer: Sendable {
             engine: engine,
             channels: configuration.channels,
             verifier: try await JWTTokenVerifier(keys: configuration.tokenKeys, rules: configuration.tokenRules),
-            settings: ProtocolSettings(
-                allowAnonymous: configuration.acceptsAnonymous,
-                pingInterval: configuration.pingInterval,
-                expiredCloseDelay: configuration.expiredCloseDelay,
-                version: "switchboard \(Self.version)",
-                maxCommandsPerMessage: configuration.maxCommandsPerMessage,
-                maxHistoryReplyBytes: configuration.maxHistoryReplyBytes
-            )
+            settings: {
+                var settings = ProtocolSettings(
+                    allowAnonymous: configuration.acceptsAnonymous,
+                    pingInterval: configuration.pingInterval,
+                    expiredCloseDelay: configuration.expiredCloseDelay,
+                    version: "switchboard \(Self.version)",
+                    maxCommandsPerMessage: configuration.maxCommandsPerMessage,
+                    maxHistoryReplyBytes: configuration.maxHistoryReplyBytes
+                )
+                settings.subscribeToUserPersonalChannel = configuration.subscribeToUserPersonalChannel
+                settings.userPersonalChannelNamespace = configuration.userPersonalChannelNamespace
+                return settings
+            }()
         )
         self.logger = logger ?? {
             var logger = Logger(label: "switchboard")

@@ -31,6 +31,10 @@ public protocol WebSocketEndpoint: Sendable {
 
     /// How the connection is closed when the server shuts down.
     var shutdownReason: CloseReason { get }
+
+    /// The subprotocol the handshake answers with (`Sec-WebSocket-Protocol`): one the client offered,
+    /// or `nil` for none.
+    var subprotocol: String? { get }
 }
 
 extension WebSocketEndpoint {
@@ -40,6 +44,7 @@ extension WebSocketEndpoint {
     public var overflowReason: CloseReason { .slowConsumer }
     public var heartbeat: Heartbeat { .webSocketPing }
     public var shutdownReason: CloseReason { .serverShuttingDown }
+    public var subprotocol: String? { nil }
 }
 
 /// How a connection's liveness is checked, every heartbeat interval. Whatever the kind, a peer that

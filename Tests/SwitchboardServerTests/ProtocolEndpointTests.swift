@@ -15,7 +15,7 @@ import Testing
             #expect(connect["connect"]?["pong"] == .bool(true))
 
             // Two commands in one frame; replies keep their order.
-            try await client.send(#"{"id":2,"subscribe":{"channel":"rooms:lobby"}}"# + "\n" + #"{"id":3,"publish":{"channel":"rooms:lobby","data":{"text":"hi"}}}"#)
+            try await client.send(#"{"id":2,"subscribe":{"channel":"rooms:lobby","recoverable":true}}"# + "\n" + #"{"id":3,"publish":{"channel":"rooms:lobby","data":{"text":"hi"}}}"#)
             let subscribed = try JSONValue.parse(try await client.nextText())
             #expect(subscribed["id"] == .integer(2))
             #expect(subscribed["subscribe"]?["recoverable"] == .bool(true))

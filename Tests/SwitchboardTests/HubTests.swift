@@ -9,8 +9,11 @@ private final class ManualClock: Sendable {
     var now: ContinuousClock.Instant { self.instant.withLock { $0 } }
 }
 
-private func subscriber(_ client: String, limit: Int = 1 << 16, format: Subscriber.Format = .protocolPush) -> Subscriber {
-    Subscriber(info: ClientInfo(user: "u-\(client)", client: client), outbox: Outbox(limit: limit), format: format)
+/// A subscriber that asked for join and leave pushes (`join_leave`) unless told otherwise.
+private func subscriber(_ client: String, limit: Int = 1 << 16, format: Subscriber.Format = .protocolPush(.json), joinLeave: Bool = true) -> Subscriber {
+    var subscriber = Subscriber(info: ClientInfo(user: "u-\(client)", client: client), outbox: Outbox(limit: limit), format: format)
+    subscriber.pushJoinLeave = joinLeave
+    return subscriber
 }
 
 private func texts(_ outbox: Outbox) -> [String] {
@@ -56,6 +59,61 @@ private let chatRoomOptions: ChannelOptions = {
         hub.subscribe("quiet", options: quiet, subscriber: subscriber("x"))
         hub.subscribe("quiet", options: quiet, subscriber: b)
         #expect(texts(b.outbox) == [])
+    }
+
+    @Test func joinAndLeaveGoOnlyToSubscribersThatAskedUnlessTheChannelForcesThem() {
+        let hub = Hub()
+        let asked = subscriber("asked")
+        let silent = subscriber("silent", joinLeave: false)
+        hub.subscribe("room", options: self.chat, subscriber: asked)
+        hub.subscribe("room", options: self.chat, subscriber: silent)
+        hub.subscribe("room", options: self.chat, subscriber: subscriber("c"))
+        #expect(texts(asked.outbox).count == 2)
+        #expect(texts(silent.outbox) == [], "no join_leave in its subscribe: no joins")
+        var forced = self.chat
+        forced.forcePushJoinLeave = true
+        let unasked = subscriber("unasked", joinLeave: false)
+        hub.subscribe("forced", options: forced, subscriber: unasked)
+        hub.subscribe("forced", options: forced, subscriber: subscriber("d"))
+        #expect(texts(unasked.outbox) == [#"{"push":{"channel":"forced","join":{"info":{"user":"u-d","client":"d"}}}}"#])
+    }
+
+    @Test func aRecoveryWithAnEmptyEpochMatchesTheStreamsEpoch() {
+        let hub = Hub()
+        for i in 1...3 { hub.publish("room", options: self.chat, publication: Publication(data: "\(i)")) }
+        let outcome = hub.subscribe("room", options: self.chat, subscriber: subscriber("a"), recoverFrom: .init(offset: 1, epoch: ""))
+        #expect(outcome.recovered)
+        #expect(outcome.publications.map(\.data) == ["2", "3"])
+    }
+
+    @Test func aSubscriberThatRefusesAnUnrecoveredOutcomeGetsItsReplyAndIsNotSubscribed() {
+        let hub = Hub()
+        var refusing = subscriber("r")
+        refusing.refuseUnrecovered = true
+        let outcome = hub.subscribe("room", options: self.chat, subscriber: refusing, recoverFrom: .init(offset: 5, epoch: "old")) { outcome in
+            .text("reply recovered=\(outcome.recovered)")
+        }
+        #expect(!outcome.recovered && Hub.refuses(refusing, outcome))
+        #expect(texts(refusing.outbox) == ["reply recovered=false"])
+        #expect(hub.presence("room").isEmpty, "refused: not in the channel")
+        hub.publish("room", options: self.chat, publication: Publication(data: "1"))
+        #expect(texts(refusing.outbox) == [])
+        // A recoverable position is subscribed as usual.
+        let epoch = hub.history("room", options: self.chat, since: nil, limit: 0, reverse: false).map(\.position.epoch)
+        let again = hub.subscribe("room", options: self.chat, subscriber: refusing, recoverFrom: .init(offset: 0, epoch: (try? epoch.get()) ?? ""))
+        #expect(again.recovered && hub.presence("room").count == 1)
+    }
+
+    @Test func insufficientStateClosesOnlySubscribersThatTrackPositions() {
+        let hub = Hub()
+        var tracking = subscriber("t")
+        tracking.tracksPosition = true
+        let plain = subscriber("p")
+        hub.subscribe("room", options: self.chat, subscriber: tracking)
+        hub.subscribe("room", options: self.chat, subscriber: plain)
+        hub.insufficientState("room")
+        #expect(tracking.outbox.drain().close == Disconnect.insufficientState)
+        #expect(plain.outbox.drain().close == nil)
     }
 
     @Test func recoveryReturnsWhatWasMissedAndTheReplyComesFirst() throws {

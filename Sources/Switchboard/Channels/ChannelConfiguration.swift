@@ -28,6 +28,20 @@ public struct ChannelConfiguration: Sendable, Equatable {
         self.maxChannelsPerConnection = maxChannelsPerConnection
     }
 
+    /// The character before the user ids of a user-limited channel (`dialog#42,43`) and of a
+    /// personal channel (`#42`).
+    public static let userBoundary: Character = "#"
+    /// The character between the user ids of a user-limited channel.
+    public static let userSeparator: Character = ","
+
+    /// The users a user-limited channel is for (`dialog#42,43` → 42 and 43), or `nil` when the name
+    /// has no user part.
+    public static func limitedUsers(of channel: String) -> [String]? {
+        guard let boundary = channel.lastIndex(of: Self.userBoundary) else { return nil }
+        let users = channel[channel.index(after: boundary)...].split(separator: Self.userSeparator, omittingEmptySubsequences: true).map(String.init)
+        return users.isEmpty ? nil : users
+    }
+
     /// Why a channel name is not usable.
     public enum NameError: Error, Sendable, Equatable {
         case empty

@@ -3,8 +3,19 @@
 public struct ChannelOptions: Sendable, Equatable {
     /// Keep the list of subscribers a `presence` call returns.
     public var presence = false
-    /// Push `join` and `leave` to the channel's subscribers when someone subscribes or leaves.
+    /// The channel has `join` and `leave` events: subscribers that ask for them (`join_leave` in
+    /// their subscribe) get a push when someone subscribes or leaves.
     public var joinLeave = false
+    /// Push `join` and `leave` to every subscriber, asked or not (with ``joinLeave``).
+    public var forcePushJoinLeave = false
+    /// Every subscription is recoverable (its reply carries `recoverable`, `epoch` and `offset`),
+    /// not only those whose client asks (`recoverable`). Needs history.
+    public var forceRecovery = false
+    /// Every subscription is positioned, not only those whose client asks (`positioned`). Needs history.
+    public var forcePositioning = false
+    /// A channel whose name ends in `#` and user ids (`dialog#42,43`) may be subscribed, without a
+    /// token, by those users only.
+    public var allowUserLimitedChannels = false
     /// Most publications kept in the channel's history; 0 keeps none (no offsets, no recovery).
     public var historySize = 0
     /// How long a publication stays in history; zero keeps none.

@@ -65,8 +65,11 @@ public struct HistoryStream: Sendable {
 
     /// What a client at `client` missed, from a stream's retained publications (oldest first) and
     /// position, wherever they are kept; see ``publications(after:now:size:)``.
+    ///
+    /// An empty epoch matches the stream's (as in Centrifugo: a client that loaded its state from
+    /// the application knows an offset, and may not know the epoch).
     public static func missed(after client: StreamPosition, in retained: [Publication], position: StreamPosition) -> [Publication]? {
-        guard client.epoch == position.epoch, client.offset <= position.offset else { return nil }
+        guard client.epoch.isEmpty || client.epoch == position.epoch, client.offset <= position.offset else { return nil }
         if client.offset == position.offset { return [] }
         guard let oldest = retained.first?.offset, oldest <= client.offset + 1 else { return nil }
         return retained.filter { $0.offset > client.offset }

@@ -120,11 +120,12 @@ public final class Hub: Sendable {
                 outcome.wasRecovering = true
             }
             if let message = reply(outcome) { _ = subscriber.outbox.reply(message) }
+            if Self.refuses(subscriber, outcome) { return outcome }
             state.subscribers[subscriber.client] = subscriber
             state.held[subscriber.client] = nil
             state.floors[subscriber.client] = nil
             if options.joinLeave {
-                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: subscriber.client, protocolPush: Push.join(subscriber.info, channel: channel))
+                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: subscriber.client, push: .join(subscriber.info), channel: channel, joinLeave: state.options)
             }
             return outcome
         }!
@@ -161,6 +162,11 @@ public final class Hub: Sendable {
         self.withChannel(channel) { state -> Bool in
             guard let subscriber = state.subscribers[client], let held = state.held.removeValue(forKey: client) else { return false }
             if let message = reply(outcome) { _ = subscriber.outbox.reply(message) }
+            if Self.refuses(subscriber, outcome) {
+                // Nobody was told of it: gone without a leave.
+                state.subscribers[client] = nil
+                return true
+            }
             let top = outcome.position?.offset ?? 0
             var passedTop = false
             for entry in held where entry.offset.map({ $0 > top }) ?? true {
@@ -170,10 +176,16 @@ public final class Hub: Sendable {
             // A node catching up may still deliver offsets the outcome covers.
             if top > 0, !passedTop { state.floors[client] = top }
             if state.options.joinLeave {
-                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: client, protocolPush: Push.join(subscriber.info, channel: channel))
+                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: client, push: .join(subscriber.info), channel: channel, joinLeave: state.options)
             }
             return true
         } ?? false
+    }
+
+    /// Whether a subscriber that asked to be refused rather than subscribed without what it missed
+    /// (``Subscriber/refuseUnrecovered``) is refused by this outcome.
+    public static func refuses(_ subscriber: Subscriber, _ outcome: SubscribeOutcome) -> Bool {
+        subscriber.refuseUnrecovered && outcome.wasRecovering && !outcome.recovered
     }
 
     /// Remove a connection from a channel; the others get a leave if the channel pushes them.
@@ -204,7 +216,7 @@ public final class Hub: Sendable {
             state.held[client] = nil
             state.floors[client] = nil
             if announce, state.options.joinLeave {
-                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: nil, protocolPush: Push.leave(subscriber.info, channel: channel))
+                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: nil, push: .leave(subscriber.info), channel: channel, joinLeave: state.options)
             }
             return (subscriber, state.options)
         } ?? nil
@@ -263,7 +275,7 @@ public final class Hub: Sendable {
     public func deliverJoin(_ info: ClientInfo, to channel: String) {
         self.withChannel(channel) { state in
             guard state.options.joinLeave else { return }
-            Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: info.client, protocolPush: Push.join(info, channel: channel))
+            Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: info.client, push: .join(info), channel: channel, joinLeave: state.options)
         }
     }
 
@@ -272,7 +284,7 @@ public final class Hub: Sendable {
     public func deliverLeave(_ info: ClientInfo, to channel: String) {
         self.withChannel(channel) { state in
             guard state.options.joinLeave else { return }
-            Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: info.client, protocolPush: Push.leave(info, channel: channel))
+            Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: info.client, push: .leave(info), channel: channel, joinLeave: state.options)
         }
     }
 
@@ -284,7 +296,8 @@ public final class Hub: Sendable {
             floors: &state.floors,
             except: nil,
             offset: publication.offset,
-            protocolPush: Push.publication(publication, channel: channel),
+            push: .publication(publication),
+            channel: channel,
             plainText: Self.plainText(publication.data)
         )
     }
@@ -297,26 +310,40 @@ public final class Hub: Sendable {
         floors: inout [String: UInt64],
         except excluded: String?,
         offset: UInt64? = nil,
-        protocolPush: @autoclosure () -> OutboundMessage,
+        push: PushEvent,
+        channel: String,
+        joinLeave: ChannelOptions? = nil,
         plainText: @autoclosure () -> OutboundMessage? = nil
     ) {
-        var pushMessage: OutboundMessage?
+        // One framed push per format (JSON, Protobuf), made when the first subscriber needs it.
+        var jsonPush: OutboundMessage?
+        var protobufPush: OutboundMessage?
         var textMessage: OutboundMessage??
         // (The emptiness checks keep the common case, nobody held or floored, to two tests per event.)
         let anyHeld = !held.isEmpty
         let anyFloor = !floors.isEmpty && offset != nil
+        let toEveryone = joinLeave?.forcePushJoinLeave ?? true
         for (client, subscriber) in subscribers where client != excluded {
+            if !toEveryone, !subscriber.pushJoinLeave { continue }
             if anyFloor, let floor = floors[client] {
                 if offset! <= floor { continue }
                 floors[client] = nil
             }
             switch subscriber.format {
-            case .protocolPush:
-                if pushMessage == nil { pushMessage = protocolPush() }
+            case .protocolPush(let format):
+                let message: OutboundMessage
+                switch format {
+                case .json:
+                    if jsonPush == nil { jsonPush = format.push(push, channel: channel) }
+                    message = jsonPush!
+                case .protobuf:
+                    if protobufPush == nil { protobufPush = format.push(push, channel: channel) }
+                    message = protobufPush!
+                }
                 if anyHeld, held[client] != nil {
-                    held[client]!.append(Held(offset: offset, message: pushMessage!))
+                    held[client]!.append(Held(offset: offset, message: message))
                 } else {
-                    _ = subscriber.outbox.enqueue(pushMessage!)
+                    _ = subscriber.outbox.enqueue(message)
                 }
             case .plainText:
                 if textMessage == nil { textMessage = plainText() }
@@ -336,6 +363,16 @@ public final class Hub: Sendable {
     private static func plainText(_ data: String) -> OutboundMessage {
         if data.first == "\"", case .string(let text)? = try? JSONValue.parse(data) { return .text(text) }
         return .text(data)
+    }
+
+    /// This node found that publications of a channel were lost before it delivered them: close
+    /// the connections of subscribers that track the stream's position with 3010 (insufficient
+    /// state), so that they reconnect and recover (or learn that they cannot).
+    public func insufficientState(_ channel: String) {
+        let outboxes = self.withChannel(channel) { state in
+            state.subscribers.values.filter(\.tracksPosition).map(\.outbox)
+        } ?? []
+        for outbox in outboxes { outbox.finish(closing: Disconnect.insufficientState) }
     }
 
     // MARK: Reading

@@ -2,8 +2,8 @@
 public struct Subscriber: Sendable {
     /// How a subscriber wants a channel's events framed.
     public enum Format: Sendable, Equatable {
-        /// Centrifugo protocol pushes (JSON): publications, joins and leaves.
-        case protocolPush
+        /// Centrifugo protocol pushes in this format: publications, joins and leaves.
+        case protocolPush(ProtocolFormat)
         /// The publication's data alone as a text message (a JSON string's content, any other value
         /// as JSON text); no joins or leaves. The tutorial chat's members are such subscribers.
         case plainText
@@ -23,7 +23,22 @@ public struct Subscriber: Sendable {
     /// do (``Engine/unsubscribe(_:client:)``).
     public var farewell: String?
 
-    public init(info: ClientInfo, outbox: Outbox, format: Format = .protocolPush, farewell: String? = nil) {
+    /// The subscriber asked for join and leave pushes (`join_leave`); it gets them where the channel
+    /// has them (``ChannelOptions/joinLeave``). With ``ChannelOptions/forcePushJoinLeave`` every
+    /// subscriber gets them.
+    public var pushJoinLeave = false
+
+    /// The subscriber tracks the stream's position (positioned or recoverable): if this node finds
+    /// that publications were lost before it delivered them, the connection is closed with 3010
+    /// (insufficient state), and the client recovers on reconnect.
+    public var tracksPosition = false
+
+    /// The subscriber asked to recover and would rather be refused than subscribed without the
+    /// publications it missed (the SDKs' `get_state`): when the outcome is not recovered, the hub
+    /// queues the reply but does not subscribe it.
+    public var refuseUnrecovered = false
+
+    public init(info: ClientInfo, outbox: Outbox, format: Format = .protocolPush(.json), farewell: String? = nil) {
         self.info = info
         self.outbox = outbox
         self.format = format

@@ -17,6 +17,21 @@ public struct ProtocolSettings: Sendable, Equatable {
     /// for fewer with `limit`), and a recovery that would send more is answered `recovered: false`.
     public var maxHistoryReplyBytes: Int
 
+    /// Subscribe every connection of a user (not anonymous ones) to the user's personal channel,
+    /// `#<user>` in namespace ``userPersonalChannelNamespace`` (Centrifugo's
+    /// `subscribe_to_user_personal_channel`), so that the server API reaches the user on every device.
+    public var subscribeToUserPersonalChannel = false
+    /// The namespace of personal channels (`""`: the default namespace, `#42`; `personal`: `personal:#42`).
+    public var userPersonalChannelNamespace = ""
+
+    /// The personal channel of `user`, or `nil` when connections are not subscribed to one (or the
+    /// user is anonymous).
+    public func personalChannel(of user: String) -> String? {
+        guard self.subscribeToUserPersonalChannel, !user.isEmpty else { return nil }
+        let name = "\(ChannelConfiguration.userBoundary)\(user)"
+        return self.userPersonalChannelNamespace.isEmpty ? name : "\(self.userPersonalChannelNamespace)\(ChannelConfiguration.namespaceSeparator)\(name)"
+    }
+
     /// Default of ``maxCommandsPerMessage``: room for a client that batches a subscribe for each of
     /// `client_channel_limit` (128) channels into one message, twice over.
     public static let defaultMaxCommandsPerMessage = 256
@@ -85,33 +100,26 @@ public struct ChannelService: Sendable {
     }
 
     /// The `subscribe` result (or `subscribe` push, or connect `subs` entry) for an outcome.
-    static func subscribeResult(_ outcome: Hub.SubscribeOutcome, expiresIn: Duration?) -> JSONValue {
-        let expiry = Self.expiry(expiresIn)
-        return .object([
-            "expires": expiry.expires,
-            "ttl": expiry.ttl,
-            "recoverable": outcome.position != nil ? .bool(true) : nil,
-            "positioned": outcome.position != nil ? .bool(true) : nil,
-            "epoch": outcome.position.map { .string($0.epoch) },
-            "offset": outcome.position.map { .integer($0.offset) },
-            "publications": outcome.publications.isEmpty ? nil : .array(outcome.publications.map(\.json)),
-            "was_recovering": outcome.wasRecovering ? .bool(true) : nil,
-            "recovered": outcome.recovered ? .bool(true) : nil,
-        ])
+    static func subscribeResult(_ outcome: Hub.SubscribeOutcome, expiresIn: Duration?) -> SubscribeResult {
+        SubscribeResult(
+            expiresIn: expiresIn,
+            recoverable: outcome.position != nil,
+            positioned: outcome.position != nil,
+            position: outcome.position,
+            publications: outcome.publications,
+            wasRecovering: outcome.wasRecovering,
+            recovered: outcome.recovered
+        )
     }
 
     /// The `history` result (client protocol and server API), or error 112 for a `since` that is not
     /// a position of the stream.
     public static func historyResult(
         _ answer: Result<(publications: [Publication], position: StreamPosition), HistoryStream.QueryError>
-    ) -> Result<JSONValue, ProtocolError> {
+    ) -> Result<HistoryResult, ProtocolError> {
         switch answer {
         case .success(let (publications, position)):
-            .success(.object([
-                "publications": .array(publications.map(\.json)),
-                "epoch": .string(position.epoch),
-                "offset": .integer(position.offset),
-            ]))
+            .success(HistoryResult(publications: publications, position: position))
         case .failure:
             .failure(.unrecoverablePosition("'since' is not a position in this channel's stream"))
         }
@@ -122,7 +130,7 @@ public struct ChannelService: Sendable {
     /// and pages on with `since`).
     public func clientHistoryResult(
         _ answer: Result<(publications: [Publication], position: StreamPosition), HistoryStream.QueryError>
-    ) -> Result<JSONValue, ProtocolError> {
+    ) -> Result<HistoryResult, ProtocolError> {
         let limit = self.settings.maxHistoryReplyBytes
         if case .success(let (publications, _)) = answer, Self.replyBytes(of: publications) > limit {
             return .failure(.limitExceeded("history reply larger than \(limit) bytes; ask for fewer publications ('limit')"))
@@ -151,22 +159,5 @@ public struct ChannelService: Sendable {
             let tags = publication.tags.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 }
             return total + publication.data.utf8.count + info + tags + 40
         }
-    }
-
-    /// The `presence` result (client protocol and server API).
-    public static func presenceResult(_ members: [ClientInfo]) -> JSONValue {
-        .object(["presence": .object(members.map { JSONValue.Member(key: $0.client, value: $0.json) })])
-    }
-
-    /// The `presence_stats` result (client protocol and server API).
-    public static func presenceStatsResult(_ stats: (clients: Int, users: Int)) -> JSONValue {
-        .object(["num_clients": .integer(stats.clients), "num_users": .integer(stats.users)])
-    }
-
-    /// A result's `expires` and `ttl` (whole seconds, at least 1) for a token that expires in
-    /// `expiresIn`; both `nil` for one that does not expire.
-    static func expiry(_ expiresIn: Duration?) -> (expires: JSONValue?, ttl: JSONValue?) {
-        guard let expiresIn else { return (nil, nil) }
-        return (.bool(true), .integer(max(1, expiresIn.components.seconds)))
     }
 }

@@ -1,20 +1,13 @@
-/// Subscriptions (by the client, with or without a token, and by the server API), publishing,
+/// Subscriptions (by the client, with or without a token, and by the server), publishing,
 /// presence and history.
 extension ClientSession {
     // MARK: Subscriptions
 
-    func subscribe(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
-        let channel: String
+    func subscribe(_ id: UInt32, _ request: SubscribeRequest, _ state: inout State) throws(Failure) -> Step {
+        let channel = request.channel
         let options: ChannelOptions
-        let token: String?
-        var recoverFrom: StreamPosition?
         do throws(ProtocolError) {
-            channel = try command.params.requiredString("channel")
             options = try self.service.options(for: channel).get()
-            token = try command.params.string("token")
-            if try command.params.bool("recover") {
-                recoverFrom = try StreamPosition(json: command.params.json, field: "subscribe")
-            }
             guard state.subscriptions[channel] == nil else { throw ProtocolError.alreadySubscribed("already subscribed to '\(channel)'") }
             guard state.subscriptions.count < self.service.channels.maxChannelsPerConnection else {
                 throw ProtocolError.limitExceeded("at most \(self.service.channels.maxChannelsPerConnection) channels per connection")
@@ -22,28 +15,34 @@ extension ClientSession {
         } catch {
             throw .reply(error)
         }
-        guard let token, !token.isEmpty else {
+        guard !request.token.isEmpty else {
+            if options.allowUserLimitedChannels, let users = ChannelConfiguration.limitedUsers(of: channel) {
+                guard users.contains(state.user), !state.user.isEmpty else {
+                    throw .reply(.permissionDenied("'\(channel)' is for users \(users.joined(separator: ", ")) only"))
+                }
+                return self.completeSubscribe(id, request, options, credentials: nil, &state)
+            }
             guard options.allowSubscribeForClient, !options.private else {
                 throw .reply(.permissionDenied(options.private ? "'\(channel)' needs a subscription token" : "subscribing to '\(channel)' needs a subscription token"))
             }
-            return self.completeSubscribe(command.id, channel, options, recoverFrom: recoverFrom, credentials: nil, &state)
+            return self.completeSubscribe(id, request, options, credentials: nil, &state)
         }
-        return .suspend { [self, recoverFrom] in
+        return .suspend { [self] in
             do throws(TokenError) {
-                let credentials = try await self.service.verifier.verifySubscriptionToken(token)
+                let credentials = try await self.service.verifier.verifySubscriptionToken(request.token)
                 await self.proceed { state -> Step in
                     guard credentials.channel == channel, credentials.user == state.user else {
-                        self.replyError(command.id, .permissionDenied("the subscription token is for another channel or user"))
+                        self.replyError(id, .permissionDenied("the subscription token is for another channel or user"))
                         return .done
                     }
                     guard state.subscriptions[channel] == nil else {
-                        self.replyError(command.id, .alreadySubscribed("already subscribed to '\(channel)'"))
+                        self.replyError(id, .alreadySubscribed("already subscribed to '\(channel)'"))
                         return .done
                     }
-                    return self.completeSubscribe(command.id, channel, options, recoverFrom: recoverFrom, credentials: credentials, &state)
+                    return self.completeSubscribe(id, request, options, credentials: credentials, &state)
                 }
             } catch {
-                self.resume { _ in self.subscriptionTokenRefused(error, command.id) }
+                self.resume { _ in self.subscriptionTokenRefused(error, id) }
             }
         }
     }
@@ -58,14 +57,25 @@ extension ClientSession {
 
     func completeSubscribe(
         _ id: UInt32,
-        _ channel: String,
+        _ request: SubscribeRequest,
         _ options: ChannelOptions,
-        recoverFrom: StreamPosition?,
         credentials: SubscriptionCredentials?,
         _ state: inout State
     ) -> Step {
+        let channel = request.channel
         let expiresIn = credentials?.expiresIn
-        let subscriber = self.subscriber(channel: credentials?.info, &state)
+        let recoverable = options.keepsHistory && (request.recoverable || request.recovery.recover || options.forceRecovery)
+        let positioned = options.keepsHistory && (request.positioned || options.forcePositioning)
+        let recoverFrom = request.recovery.recover ? request.recovery.position : nil
+        let subscriber = {
+            var subscriber = self.subscriber(channel: credentials?.info, &state)
+            subscriber.pushJoinLeave = request.joinLeave
+            subscriber.tracksPosition = recoverable || positioned
+            // The SDKs' `get_state`: a position that cannot be recovered is error 112 (the app loads
+            // its state again), not a subscription that silently misses publications.
+            subscriber.refuseUnrecovered = recoverFrom != nil && request.flag & SubscribeRequest.Flag.rejectUnrecovered != 0
+            return subscriber
+        }()
         // Listed from now on, so that a close meanwhile leaves the channel.
         state.subscriptions[channel] = Subscription(
             info: subscriber.info,
@@ -74,61 +84,94 @@ extension ClientSession {
         )
         self.scheduleExpiry(&state)
         let reply: @Sendable (Hub.SubscribeOutcome) -> OutboundMessage = { outcome in
-            self.replyMessage(id, "subscribe", ChannelService.subscribeResult(self.service.boundedForClient(outcome), expiresIn: expiresIn))
+            if Hub.refuses(subscriber, outcome) {
+                return self.format.error(id: id, .unrecoverablePosition("publications after offset \(recoverFrom?.offset ?? 0) in epoch '\(recoverFrom?.epoch ?? "")' are no longer in history"))
+            }
+            let result = Self.subscribeResult(self.service.boundedForClient(outcome), expiresIn: expiresIn, recoverable: recoverable, positioned: positioned)
+            return self.replyMessage(id, .subscribe(result))
         }
         if let hub = self.service.engine.immediateHub {
-            hub.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom, reply: reply)
+            let outcome = hub.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom, reply: reply)
+            if Hub.refuses(subscriber, outcome) { self.forget(channel, &state) }
             return .done
         }
         return .suspend { [self] in
             do throws(EngineError) {
-                _ = try await self.service.engine.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom, reply: reply)
-                self.resume { _ in }
+                let outcome = try await self.service.engine.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom, reply: reply)
+                self.resume { state in
+                    if let outcome, Hub.refuses(subscriber, outcome) { self.forget(channel, &state) }
+                }
             } catch {
                 self.resume { state in
-                    state.subscriptions[channel] = nil
-                    self.scheduleExpiry(&state)
+                    self.forget(channel, &state)
                     self.replyError(id, error.protocolError)
                 }
             }
         }
     }
 
-    func subRefresh(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
-        let channel: String
-        let token: String
-        do throws(ProtocolError) {
-            channel = try command.params.requiredString("channel")
-            guard let given = try command.params.string("token"), !given.isEmpty else { throw ProtocolError.badRequest("'token' is required") }
-            token = given
-            guard state.subscriptions[channel] != nil else { throw ProtocolError.badRequest("not subscribed to '\(channel)'") }
-        } catch { throw .reply(error) }
+    /// Drop a subscription that did not happen.
+    private func forget(_ channel: String, _ state: inout State) {
+        state.subscriptions[channel] = nil
+        self.scheduleExpiry(&state)
+    }
+
+    /// A subscribe result: the stream's position only for a subscription that is recoverable or
+    /// positioned (asked by the client, or forced by the namespace).
+    static func subscribeResult(_ outcome: Hub.SubscribeOutcome, expiresIn: Duration?, recoverable: Bool, positioned: Bool) -> SubscribeResult {
+        SubscribeResult(
+            expiresIn: expiresIn,
+            recoverable: recoverable && outcome.position != nil,
+            positioned: positioned && outcome.position != nil,
+            position: recoverable || positioned ? outcome.position : nil,
+            publications: outcome.publications,
+            wasRecovering: outcome.wasRecovering,
+            recovered: outcome.recovered
+        )
+    }
+
+    /// A subscriber the server subscribes (token `channels`, personal channel, server API).
+    func serverSubscriber(_ options: ChannelOptions, _ state: inout State) -> Subscriber {
+        var subscriber = self.subscriber(channel: nil, &state)
+        subscriber.tracksPosition = options.keepsHistory && (options.forceRecovery || options.forcePositioning)
+        return subscriber
+    }
+
+    /// The result of a subscription the server made: recoverable and positioned as the namespace
+    /// forces (the client cannot ask), or recoverable when the client recovered it (`subs`).
+    func serverSubscribeResult(_ outcome: Hub.SubscribeOutcome, _ options: ChannelOptions) -> SubscribeResult {
+        Self.subscribeResult(
+            self.service.boundedForClient(outcome),
+            expiresIn: nil,
+            recoverable: options.keepsHistory && (options.forceRecovery || outcome.wasRecovering),
+            positioned: options.keepsHistory && options.forcePositioning
+        )
+    }
+
+    func subRefresh(_ id: UInt32, channel: String, token: String, _ state: inout State) throws(Failure) -> Step {
+        guard state.subscriptions[channel] != nil else { throw .reply(.badRequest("not subscribed to '\(channel)'")) }
         return .suspend { [self] in
             do throws(TokenError) {
                 let credentials = try await self.service.verifier.verifySubscriptionToken(token)
                 self.resume { state in
                     guard credentials.channel == channel, credentials.user == state.user, state.subscriptions[channel] != nil else {
-                        return self.replyError(command.id, .permissionDenied("the subscription token is for another channel or user"))
+                        return self.replyError(id, .permissionDenied("the subscription token is for another channel or user"))
                     }
                     state.subscriptions[channel]!.expiresAt = credentials.expiresIn.map { ContinuousClock.now + $0 }
-                    let expiry = ChannelService.expiry(credentials.expiresIn)
-                    self.reply(command.id, "sub_refresh", .object(["expires": expiry.expires, "ttl": expiry.ttl]))
+                    self.reply(id, .subRefresh(expiresIn: credentials.expiresIn))
                     self.scheduleExpiry(&state)
                 }
             } catch {
-                self.resume { _ in self.subscriptionTokenRefused(error, command.id) }
+                self.resume { _ in self.subscriptionTokenRefused(error, id) }
             }
         }
     }
 
-    func unsubscribe(_ command: ClientCommand, _ state: inout State) throws(Failure) {
-        do throws(ProtocolError) {
-            let channel = try command.params.requiredString("channel")
-            if state.subscriptions.removeValue(forKey: channel) != nil {
-                self.service.engine.unsubscribe(channel, client: self.id)
-            }
-            self.reply(command.id, "unsubscribe", .object([]))
-        } catch { throw .reply(error) }
+    func unsubscribe(_ id: UInt32, _ channel: String, _ state: inout State) {
+        if state.subscriptions.removeValue(forKey: channel) != nil {
+            self.service.engine.unsubscribe(channel, client: self.id)
+        }
+        self.reply(id, .unsubscribe)
     }
 
     /// Subscribe on the server's initiative (server API `subscribe`): the client learns of it by a
@@ -136,14 +179,14 @@ extension ClientSession {
     public func serverSubscribe(_ channel: String, options: ChannelOptions, recoverFrom: StreamPosition? = nil) async throws(EngineError) {
         let subscriber = self.state.withLock { state -> Subscriber? in
             guard state.phase == .connected, state.subscriptions[channel] == nil else { return nil }
-            let subscriber = self.subscriber(channel: nil, &state)
+            let subscriber = self.serverSubscriber(options, &state)
             state.subscriptions[channel] = Subscription(info: subscriber.info, expiresAt: nil, serverSide: true)
             return subscriber
         }
         guard let subscriber else { return }
         do throws(EngineError) {
             _ = try await self.service.engine.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom) { outcome in
-                Push.subscribe(channel: channel, result: ChannelService.subscribeResult(self.service.boundedForClient(outcome), expiresIn: nil))
+                self.format.push(.subscribe(self.serverSubscribeResult(outcome, options)), channel: channel)
             }
         } catch {
             self.state.withLock { _ = $0.subscriptions.removeValue(forKey: channel) }
@@ -157,77 +200,66 @@ extension ClientSession {
         self.state.withLock { state in
             guard state.subscriptions.removeValue(forKey: channel) != nil else { return }
             self.service.engine.unsubscribe(channel, client: self.id)
-            self.connection.outbox.reply(Push.unsubscribe(channel: channel, code: 2000, reason: "server unsubscribe"))
+            self.connection.outbox.reply(self.format.push(.unsubscribe(code: 2000, reason: "server unsubscribe"), channel: channel))
         }
     }
 
     // MARK: Publish, presence, history
 
-    func publish(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
-        let channel: String
+    func publish(_ id: UInt32, channel: String, data: String, _ state: inout State) throws(Failure) -> Step {
         let options: ChannelOptions
         let publication: Publication
         do throws(ProtocolError) {
-            channel = try command.params.requiredString("channel")
             options = try self.service.options(for: channel).get()
-            guard let data = command.params["data"] else { throw ProtocolError.badRequest("'data' is required") }
             let subscribed = state.subscriptions[channel] != nil
             guard options.allowPublishForClient || (options.allowPublishForSubscriber && subscribed) else {
                 throw ProtocolError.permissionDenied("clients may not publish to '\(channel)'")
             }
             let info = state.subscriptions[channel]?.info ?? self.info(&state, channelInfo: nil)
-            publication = Publication(data: data.jsonText, info: info)
+            publication = Publication(data: data, info: info)
         } catch { throw .reply(error) }
-        return self.engineCall(command.id, "publish") { hub in
+        return self.engineCall(id) { hub in
             hub.publish(channel, options: options, publication: publication)
-            return .object([])
+            return .publish
         } later: { engine in
             _ = try await engine.publish(publication, to: channel, options: options, storeInHistory: true)
-            return .object([])
+            return .publish
         }
     }
 
-    func presence(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
-        let channel: String
+    func presence(_ id: UInt32, _ channel: String, _ state: inout State) throws(Failure) -> Step {
         do throws(ProtocolError) {
-            channel = try self.readableChannel(command, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
+            try self.checkReadable(channel, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
         } catch { throw .reply(error) }
-        return self.engineCall(command.id, "presence") { hub in
-            ChannelService.presenceResult(hub.presence(channel))
+        return self.engineCall(id) { hub in
+            .presence(hub.presence(channel))
         } later: { engine in
-            ChannelService.presenceResult(try await engine.presence(channel))
+            .presence(try await engine.presence(channel))
         }
     }
 
-    func presenceStats(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
-        let channel: String
+    func presenceStats(_ id: UInt32, _ channel: String, _ state: inout State) throws(Failure) -> Step {
         do throws(ProtocolError) {
-            channel = try self.readableChannel(command, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
+            try self.checkReadable(channel, &state, enabled: \.presence, allowed: \.allowPresenceForSubscriber, what: "presence")
         } catch { throw .reply(error) }
-        return self.engineCall(command.id, "presence_stats") { hub in
-            ChannelService.presenceStatsResult(hub.presenceStats(channel))
+        return self.engineCall(id) { hub in
+            let stats = hub.presenceStats(channel)
+            return .presenceStats(clients: stats.clients, users: stats.users)
         } later: { engine in
-            ChannelService.presenceStatsResult(try await engine.presenceStats(channel))
+            let stats = try await engine.presenceStats(channel)
+            return .presenceStats(clients: stats.clients, users: stats.users)
         }
     }
 
-    func history(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
-        let channel: String
+    func history(_ id: UInt32, _ request: HistoryRequest, _ state: inout State) throws(Failure) -> Step {
         let options: ChannelOptions
-        let limit: Int
-        let since: StreamPosition?
-        let reverse: Bool
         do throws(ProtocolError) {
-            channel = try self.readableChannel(command, &state, enabled: \.keepsHistory, allowed: \.allowHistoryForSubscriber, what: "history")
-            options = try self.service.options(for: channel).get()
-            limit = try command.params.integer("limit") ?? 0
-            since = try command.params.position("since")
-            reverse = try command.params.bool("reverse")
+            options = try self.checkReadable(request.channel, &state, enabled: \.keepsHistory, allowed: \.allowHistoryForSubscriber, what: "history")
         } catch { throw .reply(error) }
-        return self.engineCall(command.id, "history") { hub throws(ProtocolError) in
-            try self.service.clientHistoryResult(hub.history(channel, options: options, since: since, limit: limit, reverse: reverse)).get()
+        return self.engineCall(id) { hub throws(ProtocolError) in
+            .history(try self.service.clientHistoryResult(hub.history(request.channel, options: options, since: request.since, limit: request.limit, reverse: request.reverse)).get())
         } later: { [service = self.service] engine in
-            try service.clientHistoryResult(try await engine.history(channel, options: options, since: since, limit: limit, reverse: reverse)).get()
+            .history(try service.clientHistoryResult(try await engine.history(request.channel, options: options, since: request.since, limit: request.limit, reverse: request.reverse)).get())
         }
     }
 
@@ -236,13 +268,12 @@ extension ClientSession {
     /// that (``Engine/immediateHub``); otherwise the queue waits for `later`.
     func engineCall(
         _ id: UInt32,
-        _ method: String,
-        now: (Hub) throws(ProtocolError) -> JSONValue,
-        later: @escaping @Sendable (any Engine) async throws -> JSONValue
+        now: (Hub) throws(ProtocolError) -> ReplyResult,
+        later: @escaping @Sendable (any Engine) async throws -> ReplyResult
     ) -> Step {
         if let hub = self.service.engine.immediateHub {
             do throws(ProtocolError) {
-                self.reply(id, method, try now(hub))
+                self.reply(id, try now(hub))
             } catch {
                 self.replyError(id, error)
             }
@@ -252,7 +283,7 @@ extension ClientSession {
         return .suspend { [self] in
             do {
                 let result = try await later(engine)
-                self.resume { _ in self.reply(id, method, result) }
+                self.resume { _ in self.reply(id, result) }
             } catch {
                 let failure = (error as? ProtocolError) ?? (error as? EngineError)?.protocolError ?? .internalError("\(error)")
                 self.resume { _ in self.replyError(id, failure) }
@@ -260,21 +291,23 @@ extension ClientSession {
         }
     }
 
-    /// The channel of a presence or history command, once the namespace offers the feature and the
-    /// client may use it (subscribers only, where allowed).
-    func readableChannel(
-        _ command: ClientCommand,
+    /// Check that a presence or history command may read its channel: the namespace offers the
+    /// feature and the client may use it (subscribers only, where allowed).
+    ///
+    /// - Returns: The channel's options.
+    @discardableResult
+    func checkReadable(
+        _ channel: String,
         _ state: inout State,
         enabled: KeyPath<ChannelOptions, Bool>,
         allowed: KeyPath<ChannelOptions, Bool>,
         what: String
-    ) throws(ProtocolError) -> String {
-        let channel = try command.params.requiredString("channel")
+    ) throws(ProtocolError) -> ChannelOptions {
         let options = try self.service.options(for: channel).get()
         guard options[keyPath: enabled] else { throw .notAvailable("\(what) is not enabled for '\(channel)'") }
         guard options[keyPath: allowed], state.subscriptions[channel] != nil else {
             throw .permissionDenied(options[keyPath: allowed] ? "subscribe to '\(channel)' first" : "clients may not read \(what) of '\(channel)'")
         }
-        return channel
+        return options
     }
 }

@@ -3,18 +3,15 @@
 extension ClientSession {
     // MARK: Connect and refresh
 
-    func connect(_ command: ClientCommand, _ state: inout State) throws(Failure) -> Step {
-        let token: String?
-        do throws(ProtocolError) { token = try command.params.string("token") } catch { throw .reply(error) }
-        let requestedSubs = command.params["subs"]?.members ?? []
-        guard let token, !token.isEmpty else {
+    func connect(_ id: UInt32, _ request: ConnectRequest, _ state: inout State) throws(Failure) -> Step {
+        guard !request.token.isEmpty else {
             guard self.service.settings.allowAnonymous else {
                 throw .disconnect(Disconnect.invalidToken("a connection token is required (anonymous connections are off)"))
             }
             // An anonymous client may describe itself (`{"name":"alice"}`): its `data` becomes the
             // connection's info, which presence and join/leave show.
             var info: String?
-            if let data = command.params["data"] {
+            if let data = request.data {
                 guard data.members != nil else { throw .reply(.badRequest("'data' must be an object")) }
                 let text = data.jsonText
                 guard text.utf8.count <= Self.maximumAnonymousInfoBytes else {
@@ -22,14 +19,14 @@ extension ClientSession {
                 }
                 info = text
             }
-            return self.completeConnect(command.id, ConnectCredentials(user: "", info: info), requestedSubs: requestedSubs, &state)
+            return self.completeConnect(id, ConnectCredentials(user: "", info: info), request: request, &state)
         }
         return .suspend { [self] in
             do throws(TokenError) {
-                let credentials = try await self.service.verifier.verifyConnectToken(token)
-                await self.proceed { state in self.completeConnect(command.id, credentials, requestedSubs: requestedSubs, &state) }
+                let credentials = try await self.service.verifier.verifyConnectToken(request.token)
+                await self.proceed { state in self.completeConnect(id, credentials, request: request, &state) }
             } catch {
-                self.resume { state in self.connectionTokenRefused(error, command.id, &state) }
+                self.resume { state in self.connectionTokenRefused(error, id, &state) }
             }
         }
     }
@@ -43,10 +40,22 @@ extension ClientSession {
         }
     }
 
-    func completeConnect(_ id: UInt32, _ credentials: ConnectCredentials, requestedSubs: [JSONValue.Member], _ state: inout State) -> Step {
+    /// The channels a connection is subscribed to on the server's initiative: its token's
+    /// `channels`, then its user's personal channel when the server subscribes users to it.
+    func serverSideChannels(_ credentials: ConnectCredentials) -> [String] {
+        var channels = credentials.channels
+        if let personal = self.service.settings.personalChannel(of: credentials.user), !channels.contains(personal) {
+            channels.append(personal)
+        }
+        var seen = Set<String>()
+        return channels.filter { seen.insert($0).inserted }
+    }
+
+    func completeConnect(_ id: UInt32, _ credentials: ConnectCredentials, request: ConnectRequest, _ state: inout State) -> Step {
+        let channels = self.serverSideChannels(credentials)
         // Server-side subscriptions count against the channel limit as the client's own do: a
         // token asking for more is refused whole (as Centrifugo does), never cut short unseen.
-        if Set(credentials.channels).count > self.service.channels.maxChannelsPerConnection {
+        if channels.count > self.service.channels.maxChannelsPerConnection {
             self.close(Disconnect.channelLimit, &state)
             return .done
         }
@@ -58,72 +67,62 @@ extension ClientSession {
         self.service.sessions.add(self, user: credentials.user)
         self.scheduleExpiry(&state)
 
-        // The token's channels, subscribed on the server's initiative.
+        // Subscribed on the server's initiative; the client may recover them (`subs`).
         var planned: [(channel: String, options: ChannelOptions, recoverFrom: StreamPosition?)] = []
-        for channel in credentials.channels {
+        for channel in channels {
             guard case .success(let options) = self.service.options(for: channel), state.subscriptions[channel] == nil else { continue }
-            let recoverFrom = requestedSubs.last { $0.key == channel }.flatMap { member -> StreamPosition? in
-                guard member.value["recover"]?.boolValue == true else { return nil }
-                return try? StreamPosition(json: member.value, field: "subs")
-            }
-            planned.append((channel, options, recoverFrom))
+            let recovery = request.subs[channel]
+            planned.append((channel, options, recovery?.recover == true ? recovery!.position : nil))
             state.subscriptions[channel] = Subscription(info: self.info(&state, channelInfo: nil), expiresAt: nil, serverSide: true)
         }
         guard !planned.isEmpty else {
-            self.reply(id, "connect", self.connectResult(credentials, subs: []))
+            self.reply(id, .connect(self.connectResult(credentials, subs: [])))
             return .done
         }
         // The connect reply must reach the client before publications of these channels: hold them
         // back, then put the reply first.
         self.connection.outbox.hold()
-        let subscriber = self.subscriber(channel: nil, &state)
         if let hub = self.service.engine.immediateHub {
             let subs = planned.map { channel, options, recoverFrom in
+                let subscriber = self.serverSubscriber(options, &state)
                 let outcome = hub.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom)
-                return JSONValue.Member(key: channel, value: ChannelService.subscribeResult(self.service.boundedForClient(outcome), expiresIn: nil))
+                return (channel, self.serverSubscribeResult(outcome, options))
             }
-            self.connection.outbox.release(first: self.replyMessage(id, "connect", self.connectResult(credentials, subs: subs)))
+            self.connection.outbox.release(first: self.replyMessage(id, .connect(self.connectResult(credentials, subs: subs))))
             return .done
         }
+        let subscribers = planned.map { self.serverSubscriber($0.options, &state) }
         return .suspend { [self, planned] in
-            var subs: [JSONValue.Member] = []
-            for (channel, options, recoverFrom) in planned {
+            var subs: [(channel: String, result: SubscribeResult)] = []
+            for ((channel, options, recoverFrom), subscriber) in zip(planned, subscribers) {
                 do throws(EngineError) {
                     let outcome = try await self.service.engine.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom) { _ in nil }
-                    if let outcome {
-                        let result = ChannelService.subscribeResult(self.service.boundedForClient(outcome), expiresIn: nil)
-                        subs.append(.init(key: channel, value: result))
-                    }
+                    if let outcome { subs.append((channel, self.serverSubscribeResult(outcome, options))) }
                 } catch {
                     // The client expects the token's channels: let it reconnect and try again.
                     return self.resume { state in self.close(Disconnect.serverError, &state) }
                 }
             }
-            self.resume { _ in self.connection.outbox.release(first: self.replyMessage(id, "connect", self.connectResult(credentials, subs: subs))) }
+            self.resume { _ in self.connection.outbox.release(first: self.replyMessage(id, .connect(self.connectResult(credentials, subs: subs)))) }
         }
     }
 
-    func connectResult(_ credentials: ConnectCredentials, subs: [JSONValue.Member]) -> JSONValue {
-        let expiry = ChannelService.expiry(credentials.expiresIn)
-        let ping = self.service.settings.pingInterval.map { max(1, $0.components.seconds) }
-        return .object([
-            "client": .string(self.id),
-            "version": .string(self.service.settings.version),
-            "expires": expiry.expires,
-            "ttl": expiry.ttl,
-            "ping": ping.map { .integer($0) },
-            "pong": ping != nil ? .bool(true) : nil,
-            "subs": subs.isEmpty ? nil : .object(subs),
-        ])
+    func connectResult(_ credentials: ConnectCredentials, subs: [(channel: String, result: SubscribeResult)]) -> ConnectResult {
+        let ping = self.service.settings.pingInterval.map { Int(max(1, $0.components.seconds)) }
+        var result = ConnectResult(
+            client: self.id,
+            version: self.service.settings.version,
+            expiresIn: credentials.expiresIn,
+            ping: ping,
+            // A unidirectional client only listens: it is not expected to answer pings.
+            pong: ping != nil && self.transport == .bidirectional
+        )
+        result.subs = subs
+        return result
     }
 
-    func refresh(_ command: ClientCommand) throws(Failure) -> Step {
-        let token: String
-        do throws(ProtocolError) {
-            guard let given = try command.params.string("token"), !given.isEmpty else { throw ProtocolError.badRequest("'token' is required") }
-            token = given
-        } catch { throw .reply(error) }
-        return .suspend { [self] in
+    func refresh(_ id: UInt32, token: String) -> Step {
+        .suspend { [self] in
             do throws(TokenError) {
                 let credentials = try await self.service.verifier.verifyConnectToken(token)
                 self.resume { state in
@@ -131,21 +130,11 @@ extension ClientSession {
                         return self.close(Disconnect.invalidToken("the new token is for another user"), &state)
                     }
                     state.expiresAt = credentials.expiresIn.map { ContinuousClock.now + $0 }
-                    let expiry = ChannelService.expiry(credentials.expiresIn)
-                    self.reply(
-                        command.id,
-                        "refresh",
-                        .object([
-                            "client": .string(self.id),
-                            "version": .string(self.service.settings.version),
-                            "expires": expiry.expires,
-                            "ttl": expiry.ttl,
-                        ])
-                    )
+                    self.reply(id, .refresh(ConnectResult(client: self.id, version: self.service.settings.version, expiresIn: credentials.expiresIn)))
                     self.scheduleExpiry(&state)
                 }
             } catch {
-                self.resume { state in self.connectionTokenRefused(error, command.id, &state) }
+                self.resume { state in self.connectionTokenRefused(error, id, &state) }
             }
         }
     }

@@ -1,8 +1,12 @@
 import Synchronization
 
-/// One client connection speaking the Centrifugo client protocol (JSON): it reads commands, checks
-/// them against the channel configuration, acts on the ``Engine``, and replies through the
-/// connection's outbox.
+/// One client connection speaking the Centrifugo client protocol: it reads commands, checks them
+/// against the channel configuration, acts on the ``Engine``, and replies through the connection's
+/// outbox.
+///
+/// The session is about commands only: its ``ProtocolFormat`` (JSON or Protobuf) turns messages into
+/// commands and results into messages, and its transport (a WebSocket, or a unidirectional stream)
+/// only carries them.
 ///
 /// Commands run in the order they arrive. Some complete at once; the ones that check a token or call
 /// the engine (which may ask a database) suspend the queue until they are done, so a reply never
@@ -13,6 +17,16 @@ public final class ClientSession: Sendable {
         var expiresAt: ContinuousClock.Instant?
         /// Made by the server (token `channels` claim or server API), not by the client.
         var serverSide: Bool
+    }
+
+    /// How the client talks to the server.
+    public enum Transport: Sendable, Equatable {
+        /// Commands and replies (a WebSocket).
+        case bidirectional
+        /// Pushes only, after one connect request (uni_websocket, uni_sse, uni_http_stream): the
+        /// connect result is the first push, subscriptions are the server's, and an error closes
+        /// the connection.
+        case unidirectional
     }
 
     enum Phase: Sendable {
@@ -54,35 +68,48 @@ public final class ClientSession: Sendable {
 
     /// The client id, reported in the connect result and in presence.
     public let id: String
+    /// How commands, replies and pushes are encoded.
+    public let format: ProtocolFormat
+    public let transport: Transport
     let connection: Connection
     let service: ChannelService
     let state = Mutex(State())
 
-    public init(connection: Connection, service: ChannelService) {
+    public init(connection: Connection, service: ChannelService, format: ProtocolFormat = .json, transport: Transport = .bidirectional) {
         self.id = Self.makeClientID()
         self.connection = connection
         self.service = service
+        self.format = format
+        self.transport = transport
     }
 
     // MARK: Input
 
-    /// A text message from the client: one command per line.
+    /// A message from the client: one command or several (one per line in JSON, each prefixed by its
+    /// length in Protobuf).
     ///
     /// What one message may ask for is bounded: more than
     /// ``ProtocolSettings/maxCommandsPerMessage`` commands close the connection with 3501 before any
     /// runs, and more than four messages' worth waiting their turn (behind a token check or the
     /// engine) close it with 3013. The replies are bounded by the outbox (``Outbox/reply(_:)``).
-    public func receive(_ text: String) {
-        let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).filter { line in
-            !line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" })
+    public func receive(_ message: InboundMessage) {
+        guard self.transport == .bidirectional else {
+            return self.disconnect(Disconnect.badRequest("a unidirectional connection sends nothing after its connect request"))
+        }
+        let encoded: [EncodedCommand]
+        do {
+            encoded = try self.format.split(message)
+        } catch {
+            if case .malformed(let reason) = error { self.disconnect(Disconnect.badRequest(reason)) }
+            return
         }
         let limit = self.service.settings.maxCommandsPerMessage
-        guard lines.count <= limit else {
+        guard encoded.count <= limit else {
             return self.disconnect(Disconnect.badRequest("more than \(limit) commands in one message"))
         }
-        for line in lines {
+        for piece in encoded {
             do {
-                guard let command = try ClientCommand.decode(line) else { continue }  // {} is a pong
+                guard let command = try self.format.decode(piece) else { continue }  // an empty command is a pong
                 let overflowed = self.state.withLock { state in
                     state.queue.append(.command(command))
                     return state.queue.count / 4 > limit
@@ -99,6 +126,20 @@ public final class ClientSession: Sendable {
             }
         }
         self.pump()
+    }
+
+    /// Start a unidirectional connection with its connect request (a JSON object, as the
+    /// unidirectional transports take it: `{"token":…,"subs":{…}}`); the result goes out as the
+    /// first push, or an error closes the connection.
+    public func connectUnidirectional(_ request: String) {
+        precondition(self.transport == .unidirectional, "connectUnidirectional on a bidirectional session")
+        do throws(ProtocolError) {
+            let connect = try JSONFormat.connectRequest(request)
+            self.state.withLock { $0.queue.append(.command(ClientCommand(id: 1, method: .connect, request: .success(.connect(connect))))) }
+            self.pump()
+        } catch {
+            self.replyError(1, error)
+        }
     }
 
     /// The connection is gone: leave every channel and the directory.
@@ -212,26 +253,27 @@ public final class ClientSession: Sendable {
         do throws(Failure) {
             if command.method == .connect {
                 guard state.phase == .awaitingConnect else { throw Failure.disconnect(Disconnect.badRequest("already connected")) }
-                return try self.connect(command, &state)
-            }
-            guard state.phase == .connected else {
+            } else if state.phase != .connected {
                 throw Failure.disconnect(Disconnect.badRequest("'\(command.method.rawValue)' before 'connect'"))
             }
-            switch command.method {
-            case .connect: return .done
-            case .subscribe: return try self.subscribe(command, &state)
-            case .unsubscribe: try self.unsubscribe(command, &state)
-            case .publish: return try self.publish(command, &state)
-            case .presence: return try self.presence(command, &state)
-            case .presenceStats: return try self.presenceStats(command, &state)
-            case .history: return try self.history(command, &state)
-            case .ping: self.reply(command.id, "ping", .object([]))
-            case .refresh: return try self.refresh(command)
-            case .subRefresh: return try self.subRefresh(command, &state)
+            let request: ClientRequest
+            do throws(ProtocolError) { request = try command.request.get() } catch { throw Failure.reply(error) }
+            let id = command.id
+            switch request {
+            case .connect(let connect): return try self.connect(id, connect, &state)
+            case .subscribe(let subscribe): return try self.subscribe(id, subscribe, &state)
+            case .unsubscribe(let channel): self.unsubscribe(id, channel, &state)
+            case .publish(let channel, let data): return try self.publish(id, channel: channel, data: data, &state)
+            case .presence(let channel): return try self.presence(id, channel, &state)
+            case .presenceStats(let channel): return try self.presenceStats(id, channel, &state)
+            case .history(let history): return try self.history(id, history, &state)
+            case .ping: self.reply(id, .ping)
+            case .refresh(let token): return self.refresh(id, token: token)
+            case .subRefresh(let channel, let token): return try self.subRefresh(id, channel: channel, token: token, &state)
             case .rpc: throw Failure.reply(.notAvailable("rpc is not configured on this server"))
             case .send:
                 // `send` has no reply; with an id, say why nothing happened.
-                if command.id > 0 { throw Failure.reply(.notAvailable("send is not configured on this server")) }
+                if id > 0 { throw Failure.reply(.notAvailable("send is not configured on this server")) }
             }
         } catch {
             switch error {
@@ -254,20 +296,25 @@ public final class ClientSession: Sendable {
     }
 
     func subscriber(channel info: String?, _ state: inout State) -> Subscriber {
-        Subscriber(info: self.info(&state, channelInfo: info), outbox: self.connection.outbox)
+        Subscriber(info: self.info(&state, channelInfo: info), outbox: self.connection.outbox, format: .protocolPush(self.format))
     }
 
-    func replyMessage(_ id: UInt32, _ method: String, _ result: JSONValue) -> OutboundMessage {
-        .text(JSONValue.object(["id": .integer(id), method: result]).jsonText)
+    /// The reply to command `id`; on a unidirectional connection, the connect result is a push.
+    func replyMessage(_ id: UInt32, _ result: ReplyResult) -> OutboundMessage {
+        if self.transport == .unidirectional, case .connect(let connect) = result { return self.format.push(.connect(connect), channel: "") }
+        return self.format.reply(id: id, result)
     }
 
-    func reply(_ id: UInt32, _ method: String, _ result: JSONValue) {
-        self.connection.send(self.replyMessage(id, method, result))
+    func reply(_ id: UInt32, _ result: ReplyResult) {
+        self.connection.send(self.replyMessage(id, result))
     }
 
+    /// The error reply to command `id` (none for a command without an id); a unidirectional
+    /// connection, which has no replies, is closed instead.
     func replyError(_ id: UInt32, _ error: ProtocolError) {
+        if self.transport == .unidirectional { return self.connection.close(Disconnect.unidirectional(error)) }
         guard id > 0 else { return }
-        self.connection.send(text: JSONValue.object(["id": .integer(id), "error": error.json]).jsonText)
+        self.connection.send(self.format.error(id: id, error))
     }
 
     /// A random version-4 UUID, as text.

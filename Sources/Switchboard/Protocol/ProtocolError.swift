@@ -60,6 +60,9 @@ public enum Disconnect {
     public static let subscriptionExpired = CloseReason(code: 3006, reason: "subscription expired")
     /// 3008: the client does not read fast enough.
     public static let slow = CloseReason(code: 3008, reason: "slow")
+    /// 3010: this node lost publications of a positioned or recoverable subscription before it
+    /// delivered them; the client reconnects and recovers.
+    public static let insufficientState = CloseReason(code: 3010, reason: "insufficient state")
     /// 3012: the client did not answer the server's pings.
     public static let noPong = CloseReason(code: 3012, reason: "no pong")
     /// 3013: the client sent more commands than the server had answered, past the bound on
@@ -73,6 +76,18 @@ public enum Disconnect {
     /// 3500: the connection token is invalid.
     public static func invalidToken(_ detail: String) -> CloseReason {
         CloseReason(code: 3500, reason: "invalid token: \(detail)")
+    }
+
+    /// How a unidirectional connection, which has no error replies, is closed for an error: an
+    /// expired token with 3005 (the client gets a new one), an unusable one with 3500, a temporary
+    /// failure with 3004 (the client reconnects), anything else with 3501; the reason says what went wrong.
+    public static func unidirectional(_ error: ProtocolError) -> CloseReason {
+        switch error.code {
+        case 109: CloseReason(code: Self.expired.code, reason: error.message)
+        case 101, 103: CloseReason(code: 3500, reason: error.message)
+        case _ where error.temporary: CloseReason(code: Self.serverError.code, reason: error.message)
+        default: CloseReason(code: 3501, reason: error.message)
+        }
     }
 
     /// 3501: the client broke the protocol (bad JSON, commands out of order).

@@ -1,3 +1,4 @@
+import Foundation
 import Switchboard
 
 /// The HTTP server API in Centrifugo's shape: `POST /api/<method>` with a JSON object body, answered
@@ -56,17 +57,36 @@ struct ServerAPI: Sendable {
 
     private func publish(_ call: Parameters, channel: String) async throws(ProtocolError) -> JSONValue {
         let options = try self.service.options(for: channel).get()
-        if call["b64data"] != nil { throw .badRequest("'b64data' is not supported: the JSON protocol carries JSON data only") }
-        guard let data = call["data"] else { throw .badRequest("'data' is required") }
+        let data = try Self.publicationData(call)
         let tags = try call.tags()
         let storeInHistory = !(try call.bool("skip_history"))
         let (publication, epoch) = try await Self.engine { () async throws(EngineError) in
-            try await self.service.engine.publish(Publication(data: data.jsonText, tags: tags), to: channel, options: options, storeInHistory: storeInHistory)
+            try await self.service.engine.publish(Publication(data: data, tags: tags), to: channel, options: options, storeInHistory: storeInHistory)
         }
         return .object([
             "offset": epoch != nil ? .integer(publication.offset) : nil,
             "epoch": epoch.map(JSONValue.string),
         ])
+    }
+
+    /// A publication's data, as compact JSON text: `data` (JSON), or `b64data` (base64 of the bytes,
+    /// which Protobuf clients receive as they are, and which must hold JSON like every
+    /// publication's data: docs/PROTOCOL.md, "Payloads").
+    static func publicationData(_ call: Parameters) throws(ProtocolError) -> String {
+        switch (call["data"], try call.string("b64data")) {
+        case (.some, .some):
+            throw .badRequest("give 'data' or 'b64data', not both")
+        case (let data?, nil):
+            return data.jsonText
+        case (nil, let encoded?):
+            guard let bytes = Data(base64Encoded: encoded) else { throw .badRequest("'b64data' is not valid base64") }
+            guard let text = String(data: bytes, encoding: .utf8), let value = try? JSONValue.parse(text) else {
+                throw .badRequest("'b64data' does not hold JSON: publication data is JSON on every format (see docs/PROTOCOL.md)")
+            }
+            return value.jsonText
+        case (nil, nil):
+            throw .badRequest("'data' or 'b64data' is required")
+        }
     }
 
     private func broadcast(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
@@ -123,12 +143,13 @@ struct ServerAPI: Sendable {
 
     private func presence(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.presence, what: "presence")
-        return ChannelService.presenceResult(try await Self.engine { () async throws(EngineError) in try await self.service.engine.presence(channel) })
+        return ReplyResult.presence(try await Self.engine { () async throws(EngineError) in try await self.service.engine.presence(channel) }).json
     }
 
     private func presenceStats(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
         let channel = try self.channel(call, enabled: \.presence, what: "presence")
-        return ChannelService.presenceStatsResult(try await Self.engine { () async throws(EngineError) in try await self.service.engine.presenceStats(channel) })
+        let stats = try await Self.engine { () async throws(EngineError) in try await self.service.engine.presenceStats(channel) }
+        return ReplyResult.presenceStats(clients: stats.clients, users: stats.users).json
     }
 
     private func history(_ call: Parameters) async throws(ProtocolError) -> JSONValue {
@@ -140,7 +161,7 @@ struct ServerAPI: Sendable {
         let answer = try await Self.engine { () async throws(EngineError) in
             try await self.service.engine.history(channel, options: options, since: since, limit: limit, reverse: reverse)
         }
-        return try ChannelService.historyResult(answer).get()
+        return ReplyResult.history(try ChannelService.historyResult(answer).get()).json
     }
 
     private func historyRemove(_ call: Parameters) async throws(ProtocolError) -> JSONValue {

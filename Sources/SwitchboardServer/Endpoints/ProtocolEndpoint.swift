@@ -1,30 +1,32 @@
 import Synchronization
 import Switchboard
 
-/// `/connection/websocket`: the Centrifugo client protocol (JSON) over one connection, run by a
+/// `/connection/websocket`: the Centrifugo client protocol over one connection, in the format the
+/// handshake chose (JSON, or Protobuf with the `centrifuge-protobuf` subprotocol), run by a
 /// ``ClientSession``.
 final class ProtocolEndpoint: WebSocketEndpoint {
     private let service: ChannelService
+    private let format: ProtocolFormat
+    let subprotocol: String?
     private let session = Mutex<ClientSession?>(nil)
 
-    init(service: ChannelService) {
+    init(service: ChannelService, format: ProtocolFormat, subprotocol: String?) {
         self.service = service
+        self.format = format
+        self.subprotocol = subprotocol
     }
 
     var overflowReason: CloseReason { Disconnect.slow }
 
-    var heartbeat: Heartbeat { .message(Push.ping, timeout: Disconnect.noPong) }
+    var heartbeat: Heartbeat { .message(self.format.ping, timeout: Disconnect.noPong) }
     var shutdownReason: CloseReason { Disconnect.shutdown }
 
     func opened(_ connection: Connection) {
-        self.session.withLock { $0 = ClientSession(connection: connection, service: self.service) }
+        self.session.withLock { $0 = ClientSession(connection: connection, service: self.service, format: self.format) }
     }
 
     func receive(_ message: InboundMessage, on connection: Connection) {
-        guard case .text(let text) = message else {
-            return connection.close(Disconnect.badRequest("binary frames are not supported: this endpoint speaks the JSON protocol"))
-        }
-        self.session.withLock { $0 }?.receive(text)
+        self.session.withLock { $0 }?.receive(message)
     }
 
     /// Commands still waiting (for a token check, or for an engine that asks a database) are answered

@@ -398,7 +398,8 @@ export class Subscription extends EventTarget {
   }
 
   #sendSubscribe() {
-    const params = { channel: this.channel };
+    // Ask for recovery and join/leave pushes, as the SDKs' `recoverable` and `joinLeave` options do.
+    const params = { channel: this.channel, recoverable: true, join_leave: true };
     const wasRecovering = this.#epoch !== null;
     if (wasRecovering) {
       params.recover = true;

@@ -58,7 +58,12 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
                     } catch {
                         return channel.eventLoop.makeFailedFuture(error)
                     }
-                    return channel.eventLoop.makeSucceededFuture([:])
+                    // The subprotocol the endpoint speaks, if the client offered one (`centrifuge-protobuf`).
+                    var headers = HTTPHeaders()
+                    if case .success(let endpoint)? = decision.value, let subprotocol = endpoint.subprotocol {
+                        headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
+                    }
+                    return channel.eventLoop.makeSucceededFuture(headers)
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {

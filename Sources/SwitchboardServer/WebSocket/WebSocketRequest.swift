@@ -9,6 +9,8 @@ struct WebSocketRequest: Sendable {
     let query: [String: String]
     /// Cookies from the `Cookie` headers; the first value of each name.
     let cookies: [String: String]
+    /// The subprotocols the client offers (`Sec-WebSocket-Protocol`), in its order of preference.
+    let subprotocols: [String]
 
     init(head: HTTPRequestHead) {
         let uri = URI(head.uri)
@@ -31,5 +33,6 @@ struct WebSocketRequest: Sendable {
             }
         }
         self.cookies = cookies
+        self.subprotocols = head.headers[canonicalForm: "sec-websocket-protocol"].map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 }

@@ -16,7 +16,8 @@ struct WebSocketRoutes: Sendable {
         case ["json", "ws"]:
             return .success(JSONEndpoint())
         case ["connection", "websocket"]:
-            return .success(ProtocolEndpoint(service: self.service))
+            let (format, subprotocol) = ProtocolFormat.negotiate(subprotocols: request.subprotocols, query: request.query)
+            return .success(ProtocolEndpoint(service: self.service, format: format, subprotocol: subprotocol))
         case let components where components.count == 3 && components[0] == "items" && components[2] == "ws":
             return Self.decide { () throws(EndpointRefusal) in try ItemsEndpoint(request: request, itemID: components[1]) }
         case let components where components.count == 2 && components[0] == "ws":
