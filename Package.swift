@@ -22,11 +22,21 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .target(
+            name: "CentrifugeProtobuf",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Sources/CentrifugeProtobuf",
+            exclude: ["client.proto"]
+        ),
+        .target(
             name: "Switchboard",
             dependencies: [
+                "CentrifugeProtobuf",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -83,7 +93,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchboardTests",
-            dependencies: ["Switchboard"]
+            dependencies: ["Switchboard", "CentrifugeProtobuf"]
         ),
         .testTarget(
             name: "SwitchboardPostgresTests",
