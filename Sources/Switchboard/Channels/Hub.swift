@@ -32,14 +32,14 @@ public final class Hub: Sendable {
 
     /// What a subscriber between ``beginSubscribe(_:options:subscriber:)`` and
     /// ``completeSubscribe(_:client:outcome:reply:)`` is sent meanwhile, held back.
-    private struct Held {
+    struct Held {
         /// The publication's offset, or `nil` for a join or leave.
         var offset: UInt64?
         var message: OutboundMessage
     }
 
     /// A channel's live state.
-    private struct ChannelState: ~Copyable {
+    struct ChannelState: ~Copyable {
         var options: ChannelOptions
         var subscribers: [String: Subscriber] = [:]
         /// Subscribers whose subscribe is not complete, and what the channel sent them meanwhile.
@@ -286,83 +286,6 @@ public final class Hub: Sendable {
             guard state.options.joinLeave else { return }
             Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: info.client, push: .leave(info), channel: channel, joinLeave: state.options)
         }
-    }
-
-    private static func fanOut(_ publication: Publication, channel: String, in state: inout ChannelState) {
-        guard !state.subscribers.isEmpty else { return }
-        Self.fanOut(
-            to: state.subscribers,
-            held: &state.held,
-            floors: &state.floors,
-            except: nil,
-            offset: publication.offset,
-            push: .publication(publication),
-            channel: channel,
-            plainText: Self.plainText(publication.data)
-        )
-    }
-
-    /// Enqueue one event for subscribers, framed once per format that is needed; subscribers whose
-    /// subscribe is not complete get it held back (with `offset`, for a publication).
-    private static func fanOut(
-        to subscribers: [String: Subscriber],
-        held: inout [String: [Held]],
-        floors: inout [String: UInt64],
-        except excluded: String?,
-        offset: UInt64? = nil,
-        push: PushEvent,
-        channel: String,
-        joinLeave: ChannelOptions? = nil,
-        plainText: @autoclosure () -> OutboundMessage? = nil
-    ) {
-        // One framed push per format (JSON, Protobuf), made when the first subscriber needs it.
-        var jsonPush: OutboundMessage?
-        var protobufPush: OutboundMessage?
-        var textMessage: OutboundMessage??
-        // (The emptiness checks keep the common case, nobody held or floored, to two tests per event.)
-        let anyHeld = !held.isEmpty
-        let anyFloor = !floors.isEmpty && offset != nil
-        let toEveryone = joinLeave?.forcePushJoinLeave ?? true
-        for (client, subscriber) in subscribers where client != excluded {
-            if !toEveryone, !subscriber.pushJoinLeave { continue }
-            if anyFloor, let floor = floors[client] {
-                if offset! <= floor { continue }
-                floors[client] = nil
-            }
-            switch subscriber.format {
-            case .protocolPush(let format):
-                let message: OutboundMessage
-                switch format {
-                case .json:
-                    if jsonPush == nil { jsonPush = format.push(push, channel: channel) }
-                    message = jsonPush!
-                case .protobuf:
-                    if protobufPush == nil { protobufPush = format.push(push, channel: channel) }
-                    message = protobufPush!
-                }
-                if anyHeld, held[client] != nil {
-                    held[client]!.append(Held(offset: offset, message: message))
-                } else {
-                    _ = subscriber.outbox.enqueue(message)
-                }
-            case .plainText:
-                if textMessage == nil { textMessage = plainText() }
-                guard let message = textMessage! else { continue }
-                if anyHeld, held[client] != nil {
-                    held[client]!.append(Held(offset: offset, message: message))
-                } else {
-                    _ = subscriber.outbox.enqueue(message)
-                }
-            }
-        }
-        // A subscriber whose outbox overflowed stays listed until its connection's session leaves:
-        // its outbox refuses everything meanwhile, and leaving then tells the others.
-    }
-
-    /// A publication's data as a plain-text subscriber gets it.
-    private static func plainText(_ data: String) -> OutboundMessage {
-        if data.first == "\"", case .string(let text)? = try? JSONValue.parse(data) { return .text(text) }
-        return .text(data)
     }
 
     /// This node found that publications of a channel were lost before it delivered them: close
