@@ -21,16 +21,25 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
     private let outbox: Outbox
     private let close: (CloseReason) -> Void
     private let drained: () -> Void
+    private let transform: (@Sendable (OutboundMessage) -> OutboundMessage)?
     private var context: ChannelHandlerContext?
     private var done = false
 
     /// - Parameters:
     ///   - close: Sends the close frame (called on the event loop, after the last messages were written).
     ///   - drained: Called on the event loop after each drain, so the connection can read again.
-    init(outbox: Outbox, close: @escaping (CloseReason) -> Void, drained: @escaping () -> Void) {
+    ///   - transform: Rewrites each message before it is written (the endpoint's
+    ///     ``WebSocketEndpoint/outboundTransform``), or `nil` to write the frames as they are.
+    init(
+        outbox: Outbox,
+        close: @escaping (CloseReason) -> Void,
+        drained: @escaping () -> Void,
+        transform: (@Sendable (OutboundMessage) -> OutboundMessage)? = nil
+    ) {
         self.outbox = outbox
         self.close = close
         self.drained = drained
+        self.transform = transform
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -56,6 +65,7 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
         let batch = self.outbox.drain()
         if !batch.messages.isEmpty {
             for message in batch.messages {
+                let message = self.transform?(message) ?? message
                 context.write(self.wrapOutboundOut(message.frame), promise: nil)
             }
             context.flush()
