@@ -5,6 +5,7 @@ Every transport gets the same checks: the connect push first, publications as
 `{"channel":…,"pub":…}` pushes, `{}` pings, recovery on reconnect through the connect request's
 `subs`, and the disconnect the server sends when it ends the connection."""
 
+import contextlib
 import json
 import secrets
 
@@ -89,15 +90,16 @@ class UniSSE(HTTPStream):
 class UniWebSocket:
     name = "uni_websocket"
 
-    def __init__(self, socket):
-        self.socket = socket
+    def __init__(self, server):
+        self.sockets = contextlib.ExitStack()
+        self.socket = self.sockets.enter_context(ws_connect(server.ws("/connection/uni_websocket"), open_timeout=TIMEOUT))
         self.close_code = None
 
     @classmethod
     def open(cls, server, request):
-        socket = ws_connect(server.ws("/connection/uni_websocket"), open_timeout=TIMEOUT)
-        socket.send(json.dumps(request))
-        return cls(socket)
+        stream = cls(server)
+        stream.socket.send(json.dumps(request))
+        return stream
 
     def next(self):
         try:
@@ -107,7 +109,7 @@ class UniWebSocket:
             return None
 
     def close(self):
-        self.socket.close()
+        self.sockets.close()
 
 
 TRANSPORTS = [UniHTTPStream, UniSSE, UniWebSocket]
@@ -250,7 +252,10 @@ def test_uni_websocket_closes_3501_on_a_client_message(server):
 
 
 def test_uni_websocket_refuses_malformed_connect_with_3501(server):
-    stream = UniWebSocket(ws_connect(server.ws("/connection/uni_websocket"), open_timeout=TIMEOUT))
-    stream.socket.send("{not json")
-    assert stream.next() is None
-    assert stream.close_code == 3501
+    stream = UniWebSocket(server)
+    try:
+        stream.socket.send("{not json")
+        assert stream.next() is None
+        assert stream.close_code == 3501
+    finally:
+        stream.close()

@@ -22,7 +22,7 @@ struct UnidirectionalRoutes: Sendable {
     let logger: Logger
 
     /// The query parameter that carries the connect request of a `GET` (as in Centrifugo).
-    static let connectParameter: Substring = "cf_connect"
+    static let connectParameter = "cf_connect"
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.get("/connection/uni_sse") { request, _ in await self.serve(request, .serverSentEvents) }
@@ -41,7 +41,10 @@ struct UnidirectionalRoutes: Sendable {
         }
         let connectRequest: String
         if request.method == .get {
-            connectRequest = request.uri.queryParameters[Self.connectParameter].map(String.init) ?? "{}"
+            guard let fromQuery = Self.queryValue(Self.connectParameter, in: request.uri.query ?? "") else {
+                return Self.refusal(.badRequest, "bad request: '\(Self.connectParameter)' is not URL-encoded text")
+            }
+            connectRequest = fromQuery ?? "{}"
         } else {
             let limit = self.configuration.maxMessageSize
             do {
@@ -76,6 +79,45 @@ struct UnidirectionalRoutes: Sendable {
             ],
             body: stream.body
         )
+    }
+
+    /// The value of query parameter `name` decoded as a form does it (`+` is a space, as
+    /// `URLSearchParams` writes it, then percent-decoding): `.some(nil)` when the query does not
+    /// have it, `nil` when its value does not decode to UTF-8 text.
+    static func queryValue(_ name: String, in query: String) -> String?? {
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard Self.formDecode(parts[0]) == name else { continue }
+            return .some(Self.formDecode(parts.count > 1 ? parts[1] : ""))
+        }
+        return .some(nil)
+    }
+
+    private static func formDecode(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else { return nil }
+                bytes.append(high << 4 | low)
+            default:
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     private static func refusal(_ status: HTTPResponse.Status, _ reason: String) -> Response {

@@ -7,7 +7,7 @@ import Glibc
 
 /// One HTTP/1.1 request to 127.0.0.1 over a plain socket whose response is read as it streams: the
 /// head first, then the body (chunked or with a `Content-Length`) line by line or event by event.
-/// Reads block (5 s timeout) on a dispatch queue, off the test's cooperative threads.
+/// Reads block (5 s timeout) on threads of their own, off the test's cooperative threads.
 final class RawStream: @unchecked Sendable {
     // @unchecked: used by one test task at a time, one call after the other.
     let status: Int
@@ -170,9 +170,11 @@ final class RawStream: @unchecked Sendable {
         return nil
     }
 
+    /// Run a blocking read on a thread of its own: several streams waiting at once on dispatch's
+    /// few worker threads would hold up one another (and anything else queued there).
     private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+            Thread { continuation.resume(with: Result { try body() }) }.start()
         }
     }
 }
