@@ -113,6 +113,28 @@ import Testing
         }
     }
 
+    /// A stream whose client stops reading overflows its outbox (3008 `slow`); its writer, stuck on
+    /// the full socket, cannot deliver that, so the server drops the TCP connection after the close
+    /// timeout, and the stream leaves the registry and its channels.
+    @Test func aStreamWhoseClientStopsReadingIsDropped() async throws {
+        try await withServer({ Self.configure(&$0); $0.outboxLimit = 64 * 1024 }) { server in
+            let stream = try await RawStream.open(
+                port: server.port, method: "POST", path: "/connection/uni_http_stream",
+                body: #"{"token":"\#(Self.aliceToken)"}"#, receiveBuffer: 4096
+            )
+            #expect(stream.status == 200)
+            #expect(server.registry.count == 1)
+            let chunk = JSONValue.string(String(repeating: "x", count: 16 * 1024)).jsonText
+            let dropped = await eventually(timeout: .seconds(20)) {
+                try? Self.publish(server, "news", chunk)
+                try? await Task.sleep(for: .milliseconds(5))
+                return server.registry.count == 0
+            }
+            #expect(dropped)
+            #expect(server.server.service.hub.presenceStats("news").clients == 0)
+        }
+    }
+
     @Test func uniWebSocketPushesWithoutEnvelopeAndClosesOnClientMessages() async throws {
         try await withServer(Self.configure) { server in
             let client = try await TestClient.connect(server.url("/connection/uni_websocket"))

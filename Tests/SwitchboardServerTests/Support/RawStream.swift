@@ -37,9 +37,18 @@ final class RawStream: @unchecked Sendable {
     deinit { close(self.fd) }
 
     /// Send the request and read the response head.
-    static func open(port: Int, method: String, path: String, headers: [String: String] = [:], body: String? = nil) async throws -> RawStream {
+    ///
+    /// - Parameter receiveBuffer: A small `SO_RCVBUF`, for a client that stops reading.
+    static func open(
+        port: Int,
+        method: String,
+        path: String,
+        headers: [String: String] = [:],
+        body: String? = nil,
+        receiveBuffer: Int32? = nil
+    ) async throws -> RawStream {
         try await Self.blocking {
-            let fd = try connectLoopback(port: port)
+            let fd = try connectLoopback(port: port, receiveBuffer: receiveBuffer)
             var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
             for (name, value) in headers { request += "\(name): \(value)\r\n" }
             if let body { request += "Content-Length: \(body.utf8.count)\r\n" }
