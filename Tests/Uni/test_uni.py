@@ -6,6 +6,7 @@ Every transport gets the same checks: the connect push first, publications as
 `subs`, and the disconnect the server sends when it ends the connection."""
 
 import contextlib
+import time
 import json
 import secrets
 
@@ -259,3 +260,16 @@ def test_uni_websocket_refuses_malformed_connect_with_3501(server):
         assert stream.close_code == 3501
     finally:
         stream.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.name)
+def test_a_client_that_goes_away_is_let_go(server, transport):
+    """Found by the next write at the latest (the 1 s ping here): the connection leaves the server."""
+    stream = transport.open(server, {"token": server.token("erin")})
+    assert "connect" in next_push(stream)
+    assert server.connections() >= 1
+    stream.close()
+    deadline = time.monotonic() + 10
+    while server.connections() > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.connections() == 0

@@ -41,6 +41,10 @@ final class UniStream: Sendable {
             stall.outboxReady()
         }
         stall.watch(outbox)
+        // A connection that closes (reset by the client, dropped by the stall guard) ends the stream
+        // even when nothing is being written. A client that only stops reading is found by the next
+        // write, the ping at the latest.
+        HTTPConnectionChannel.current?.closeFuture.whenComplete { _ in outbox.finish() }
         switch registry.register(outbox, shutdownReason: Disconnect.shutdown) {
         case .registered(let id):
             self.connection = Connection(id: id, outbox: outbox)
