@@ -39,6 +39,10 @@ public protocol WebSocketEndpoint: Sendable {
     /// Rewrites each message as the connection's writer takes it from the outbox, or `nil` to write
     /// messages as they were queued (the ready-made frames of broadcasts).
     var outboundTransform: (@Sendable (OutboundMessage) -> OutboundMessage)? { get }
+
+    /// A last message to write before the close frame when the server closes the connection with
+    /// this reason, or `nil` for none (the unidirectional WebSocket's `disconnect` push).
+    func farewell(_ reason: CloseReason) -> OutboundMessage?
 }
 
 extension WebSocketEndpoint {
@@ -50,6 +54,7 @@ extension WebSocketEndpoint {
     public var shutdownReason: CloseReason { .serverShuttingDown }
     public var subprotocol: String? { nil }
     public var outboundTransform: (@Sendable (OutboundMessage) -> OutboundMessage)? { nil }
+    public func farewell(_ reason: CloseReason) -> OutboundMessage? { nil }
 }
 
 /// How a connection's liveness is checked, every heartbeat interval. Whatever the kind, a peer that

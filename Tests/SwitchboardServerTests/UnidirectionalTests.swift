@@ -147,6 +147,9 @@ import Testing
             #expect(publication["channel"] == .string("news"))
             #expect(publication["pub"]?["data"] == .object(["n": .integer(1)]))
             try await client.send("{}")
+            // As Centrifugo does (6.5.1 on): the disconnect push, then the close frame with its code.
+            let disconnect = try JSONValue.parse(try await client.nextText())
+            #expect(disconnect["disconnect"]?["code"] == .integer(3501))
             let close = try await client.closedByServer()
             #expect(close?.closeCode == .unknown(3501))
         }

@@ -195,12 +195,10 @@ def test_server_api_disconnect_ends_the_connection_with_its_code(server, transpo
     try:
         assert "connect" in next_push(stream)
         server.api("disconnect", user=user)
+        assert next_push(stream) == {"disconnect": {"code": 3503, "reason": "force disconnect"}}
+        assert stream.next() is None, "the connection ends after the disconnect push"
         if transport is UniWebSocket:
-            assert next_push(stream) is None
             assert stream.close_code == 3503
-        else:
-            assert next_push(stream) == {"disconnect": {"code": 3503, "reason": "force disconnect"}}
-            assert stream.next() is None, "the response ends after the disconnect push"
     finally:
         stream.close()
 
@@ -209,14 +207,12 @@ def test_server_api_disconnect_ends_the_connection_with_its_code(server, transpo
 def test_a_bad_token_is_a_3500_disconnect(server, transport):
     stream = transport.open(server, {"token": "not-a-jwt"})
     try:
+        push = stream.next()
+        assert push["disconnect"]["code"] == 3500
+        assert push["disconnect"]["reason"].startswith("invalid token")
+        assert stream.next() is None
         if transport is UniWebSocket:
-            assert stream.next() is None
             assert stream.close_code == 3500
-        else:
-            push = stream.next()
-            assert push["disconnect"]["code"] == 3500
-            assert push["disconnect"]["reason"].startswith("invalid token")
-            assert stream.next() is None
     finally:
         stream.close()
 
@@ -246,7 +242,8 @@ def test_uni_websocket_closes_3501_on_a_client_message(server):
     try:
         assert "connect" in next_push(stream)
         stream.socket.send("{}")
-        assert next_push(stream) is None
+        assert next_push(stream)["disconnect"]["code"] == 3501
+        assert stream.next() is None
         assert stream.close_code == 3501
     finally:
         stream.close()
@@ -256,6 +253,7 @@ def test_uni_websocket_refuses_malformed_connect_with_3501(server):
     stream = UniWebSocket(server)
     try:
         stream.socket.send("{not json")
+        assert stream.next()["disconnect"]["code"] == 3501
         assert stream.next() is None
         assert stream.close_code == 3501
     finally:

@@ -6,7 +6,9 @@ import Switchboard
 /// push per text message, in the unidirectional shape (``UniPush``), and anything else the client
 /// sends closes the connection with 3501.
 ///
-/// Errors close the connection with their protocol code (a bad token 3500, malformed JSON 3501, …).
+/// Errors close the connection with their protocol code (a bad token 3500, malformed JSON 3501, …),
+/// after a `{"disconnect":{"code":…,"reason":…}}` push saying the same, as Centrifugo (6.5.1 and later)
+/// does by default; a close the client started gets no push.
 /// The heartbeat is `{}` every ping interval with a WebSocket ping frame next to it: the client never
 /// answers `{}`, but its WebSocket stack answers the ping, so a dead peer is still found.
 final class UniWebSocketEndpoint: WebSocketEndpoint {
@@ -31,6 +33,12 @@ final class UniWebSocketEndpoint: WebSocketEndpoint {
     private static let unidirectional: @Sendable (OutboundMessage) -> OutboundMessage = { message in
         let push = UniPush.unwrap(message.bytes)
         return push.readableBytes == message.byteCount ? message : OutboundMessage(kind: .text, bytes: push)
+    }
+
+    func farewell(_ reason: CloseReason) -> OutboundMessage? {
+        // Protocol disconnects only: not the answer to the client's own close (1000, 1002, …).
+        guard reason.code >= 3000 else { return nil }
+        return OutboundMessage(kind: .text, bytes: UniPush.disconnect(reason))
     }
 
     func opened(_ connection: Connection) {
