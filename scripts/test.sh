@@ -9,7 +9,7 @@
 #      with the real Centrifugo SDKs (Tests/Protocol), the unidirectional transports with plain
 #      HTTP and WebSocket clients (Tests/Uni), the scale-out tests (three nodes on the
 #      PostgreSQL, which they also restart: Tests/Cluster), the browser tests (Chromium tabs chatting in
-#      rooms and on the tutorial page) and the Autobahn|Testsuite conformance cases 1-10 against /echo
+#      rooms and on the tutorial page, and an EventSource on uni_sse recovering what it missed) and the Autobahn|Testsuite conformance cases 1-10 against /echo
 #      (none FAILED and none NON-STRICT).
 # Every server it starts is stopped again (by PID; PostgreSQL with pg_ctl) and its temp dir removed.
 # Exits non-zero if anything fails.
@@ -136,7 +136,7 @@ log "Scale-out: three switchboard nodes on one PostgreSQL (order, recovery, pres
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_CLUSTER_DB="postgres://switchboard@127.0.0.1:$PG_PORT/cluster" SWITCHBOARD_CLUSTER_LOGS="$WORK" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Cluster
 
-log "Browser tests: the chat app (rooms, presence, history, recovery; in memory and on the PostgreSQL engine) and the tutorial page in headless Chromium tabs"
+log "Browser tests: the chat app (rooms, presence, history, recovery; in memory and on the PostgreSQL engine), the tutorial page and an EventSource on uni_sse in headless Chromium tabs"
 VENV=$(test_venv Browser)
 API_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 start_server "$WORK/browser-server.log" --api-key "$API_KEY"
