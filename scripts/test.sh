@@ -6,9 +6,10 @@
 #   2. builds and runs the Swift suites (swift build --build-tests; swift test --skip-build), then
 #      builds the fuzz targets (Fuzz/, libFuzzer) and runs each for FUZZ_SECONDS (20) seconds,
 #   3. starts the built `switchboard serve` on free loopback ports and runs the client-protocol tests
-#      with the real Centrifugo SDKs (Tests/Protocol), the scale-out tests (three nodes on the
+#      with the real Centrifugo SDKs (Tests/Protocol), the unidirectional transports with plain
+#      HTTP and WebSocket clients (Tests/Uni), the scale-out tests (three nodes on the
 #      PostgreSQL, which they also restart: Tests/Cluster), the browser tests (Chromium tabs chatting in
-#      rooms and on the tutorial page) and the Autobahn|Testsuite conformance cases 1-10 against /echo
+#      rooms and on the tutorial page, and an EventSource on uni_sse recovering what it missed) and the Autobahn|Testsuite conformance cases 1-10 against /echo
 #      (none FAILED and none NON-STRICT).
 # Every server it starts is stopped again (by PID; PostgreSQL with pg_ctl) and its temp dir removed.
 # Exits non-zero if anything fails.
@@ -123,6 +124,10 @@ start_server "$WORK/protocol-server.log" --config Tests/Protocol/switchboard.jso
 SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_SECRET="$SECRET" SWITCHBOARD_API_KEY="$API_KEY" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Protocol
 
+log "Unidirectional transports (uni_http_stream, uni_sse, uni_websocket) with plain HTTP and WebSocket clients, no SDK"
+# The same packages as Tests/Protocol (Tests/Uni/requirements.txt pins a subset of them): its virtualenv.
+SWITCHBOARD_BIN="$BIN" SWITCHBOARD_LOGS="$WORK" "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Uni
+
 log "Hostile clients: each test starts its own server process and attacks it (memory, CPU, timeouts, crashes)"
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_LOGS="$WORK" "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Hostile
 
@@ -131,12 +136,16 @@ log "Scale-out: three switchboard nodes on one PostgreSQL (order, recovery, pres
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_CLUSTER_DB="postgres://switchboard@127.0.0.1:$PG_PORT/cluster" SWITCHBOARD_CLUSTER_LOGS="$WORK" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Cluster
 
-log "Browser tests: the chat app (rooms, presence, history, recovery; in memory and on the PostgreSQL engine) and the tutorial page in headless Chromium tabs"
+log "Browser tests: the chat app (rooms, presence, history, recovery; in memory and on the PostgreSQL engine), the tutorial page and an EventSource on uni_sse in headless Chromium tabs"
 VENV=$(test_venv Browser)
 API_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 start_server "$WORK/browser-server.log" --api-key "$API_KEY"
 "$VENV/bin/python" Tests/Browser/rooms_chat.py "http://127.0.0.1:$PORT" "$API_KEY" "$WORK/rooms.png"
 "$VENV/bin/python" Tests/Browser/tutorial_chat.py "http://127.0.0.1:$PORT" "$WORK/tutorial.png"
+# A page without an SDK: the browser's EventSource on /connection/uni_sse, with recovery.
+SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+start_server "$WORK/browser-uni-server.log" --config Tests/Uni/switchboard.json --token-hmac-secret "$SECRET" --api-key "$API_KEY"
+"$VENV/bin/python" Tests/Browser/uni_sse.py "http://127.0.0.1:$PORT" "$API_KEY" "$SECRET"
 # The same chat app on a node of the PostgreSQL engine (every command goes through the database).
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard browser
 start_server "$WORK/browser-pg-server.log" --api-key "$API_KEY" --engine postgres \

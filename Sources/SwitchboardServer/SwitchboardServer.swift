@@ -160,6 +160,8 @@ public struct SwitchboardServer: Sendable {
             key: self.configuration.apiKey,
             maxBodySize: max(self.configuration.maxMessageSize, 1 << 20)
         ).addRoutes(to: router)
+        UnidirectionalRoutes(service: self.service, registry: self.registry, configuration: self.configuration, logger: self.logger)
+            .addRoutes(to: router)
         let registry = self.registry
         let engine = self.service.engine
         router.get("/health") { _, _ in

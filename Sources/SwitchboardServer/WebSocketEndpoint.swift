@@ -35,6 +35,14 @@ public protocol WebSocketEndpoint: Sendable {
     /// The subprotocol the handshake answers with (`Sec-WebSocket-Protocol`): one the client offered,
     /// or `nil` for none.
     var subprotocol: String? { get }
+
+    /// Rewrites each message as the connection's writer takes it from the outbox, or `nil` to write
+    /// messages as they were queued (the ready-made frames of broadcasts).
+    var outboundTransform: (@Sendable (OutboundMessage) -> OutboundMessage)? { get }
+
+    /// A last message to write before the close frame when the server closes the connection with
+    /// this reason, or `nil` for none (the unidirectional WebSocket's `disconnect` push).
+    func farewell(_ reason: CloseReason) -> OutboundMessage?
 }
 
 extension WebSocketEndpoint {
@@ -45,6 +53,8 @@ extension WebSocketEndpoint {
     public var heartbeat: Heartbeat { .webSocketPing }
     public var shutdownReason: CloseReason { .serverShuttingDown }
     public var subprotocol: String? { nil }
+    public var outboundTransform: (@Sendable (OutboundMessage) -> OutboundMessage)? { nil }
+    public func farewell(_ reason: CloseReason) -> OutboundMessage? { nil }
 }
 
 /// How a connection's liveness is checked, every heartbeat interval. Whatever the kind, a peer that
@@ -54,6 +64,10 @@ public enum Heartbeat: Sendable {
     case webSocketPing
     /// An application message (for example the client protocol's `{}`); silence closes with `timeout`.
     case message(OutboundMessage, timeout: CloseReason)
+    /// An application message for a peer that only listens (a unidirectional client, which never
+    /// answers it), and a WebSocket ping frame next to it, which browsers and client libraries answer
+    /// by themselves; silence (no pong either) closes with `timeout`.
+    case messageAndPing(OutboundMessage, timeout: CloseReason)
 }
 
 /// A route will not serve this request: the connection is accepted, then closed with this reason,

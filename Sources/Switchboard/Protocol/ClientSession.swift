@@ -142,6 +142,23 @@ public final class ClientSession: Sendable {
         }
     }
 
+    /// Why a unidirectional connect request would be refused as malformed (not JSON, not an object,
+    /// a parameter of the wrong type), or `nil` if it is well formed. The HTTP transports check it
+    /// before they start streaming, so a bad request gets HTTP 400 rather than a disconnect push.
+    public static func unidirectionalConnectProblem(_ request: String) -> ProtocolError? {
+        do throws(JSONText.SyntaxError) {
+            _ = try JSONValue.parse(request)
+        } catch {
+            return .badRequest("invalid JSON: \(error)")
+        }
+        do throws(ProtocolError) {
+            _ = try JSONFormat.connectRequest(request)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
     /// The connection is gone: leave every channel and the directory.
     public func closed() {
         let (user, channels, timer, registered, waiters) = self.state.withLock { state in

@@ -21,16 +21,30 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
     private let outbox: Outbox
     private let close: (CloseReason) -> Void
     private let drained: () -> Void
+    private let transform: (@Sendable (OutboundMessage) -> OutboundMessage)?
+    private let farewell: (CloseReason) -> OutboundMessage?
     private var context: ChannelHandlerContext?
     private var done = false
 
     /// - Parameters:
     ///   - close: Sends the close frame (called on the event loop, after the last messages were written).
     ///   - drained: Called on the event loop after each drain, so the connection can read again.
-    init(outbox: Outbox, close: @escaping (CloseReason) -> Void, drained: @escaping () -> Void) {
+    ///   - transform: Rewrites each message before it is written (the endpoint's
+    ///     ``WebSocketEndpoint/outboundTransform``), or `nil` to write the frames as they are.
+    ///   - farewell: The message to write before a close the outbox asks for (the endpoint's
+    ///     ``WebSocketEndpoint/farewell(_:)``).
+    init(
+        outbox: Outbox,
+        close: @escaping (CloseReason) -> Void,
+        drained: @escaping () -> Void,
+        transform: (@Sendable (OutboundMessage) -> OutboundMessage)? = nil,
+        farewell: @escaping (CloseReason) -> OutboundMessage? = { _ in nil }
+    ) {
         self.outbox = outbox
         self.close = close
         self.drained = drained
+        self.transform = transform
+        self.farewell = farewell
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -56,11 +70,15 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
         let batch = self.outbox.drain()
         if !batch.messages.isEmpty {
             for message in batch.messages {
+                let message = self.transform?(message) ?? message
                 context.write(self.wrapOutboundOut(message.frame), promise: nil)
             }
             context.flush()
         }
-        if let reason = batch.close { self.close(reason) }
+        if let reason = batch.close {
+            if let farewell = self.farewell(reason) { context.writeAndFlush(self.wrapOutboundOut(farewell.frame), promise: nil) }
+            self.close(reason)
+        }
         if batch.isLast { self.done = true }
         self.drained()
     }

@@ -113,7 +113,9 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
                 // The connection lives on in its pipeline; nothing waits for it here.
                 return
             case .notUpgraded(let http1):
-                await self.handleHTTP(asyncChannel: http1, logger: logger)
+                await HTTPConnectionChannel.$current.withValue(value.channel) {
+                    await self.handleHTTP(asyncChannel: http1, logger: logger)
+                }
             case .failedUpgrade(let http1):
                 await Self.refuseUpgrade(http1, logger: logger)
             }

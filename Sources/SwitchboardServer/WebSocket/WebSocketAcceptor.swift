@@ -113,7 +113,7 @@ struct WebSocketAcceptor: Sendable {
             },
             settings: settings
         )
-        let writer = OutboxWriter(outbox: outbox, close: handler.sendClose, drained: handler.outboxDrained)
+        let writer = OutboxWriter(outbox: outbox, close: handler.sendClose, drained: handler.outboxDrained, transform: endpoint.outboundTransform, farewell: endpoint.farewell)
         writerRef.withLockedValue { $0 = writer }
         // The writer goes first: its frames are ready for the socket and must not pass the encoder.
         try channel.pipeline.syncOperations.addHandler(writer, position: .first)

@@ -296,6 +296,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         case .message(let ping, let timeout):
             if self.unansweredPings >= 2 { return self.sendClose(timeout) }
             connection.send(ping)
+        case .messageAndPing(let ping, let timeout):
+            if self.unansweredPings >= 2 { return self.sendClose(timeout) }
+            connection.send(ping)
+            self.write(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "heartbeat")))
         }
         self.unansweredPings += 1
     }

@@ -18,6 +18,8 @@ struct WebSocketRoutes: Sendable {
         case ["connection", "websocket"]:
             let (format, subprotocol) = ProtocolFormat.negotiate(subprotocols: request.subprotocols, query: request.query)
             return .success(ProtocolEndpoint(service: self.service, format: format, subprotocol: subprotocol))
+        case ["connection", "uni_websocket"]:
+            return .success(UniWebSocketEndpoint(service: self.service))
         case let components where components.count == 3 && components[0] == "items" && components[2] == "ws":
             return Self.decide { () throws(EndpointRefusal) in try ItemsEndpoint(request: request, itemID: components[1]) }
         case let components where components.count == 2 && components[0] == "ws":
