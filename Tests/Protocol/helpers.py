@@ -90,6 +90,7 @@ class Recorder(SubscriptionEventHandler):
         self.joins = []
         self.leaves = []
         self.subscribed = []
+        self.unsubscribed = []
         self.errors = []
 
     @property
@@ -107,6 +108,9 @@ class Recorder(SubscriptionEventHandler):
 
     async def on_subscribed(self, ctx):
         self.subscribed.append(ctx)
+
+    async def on_unsubscribed(self, ctx):
+        self.unsubscribed.append(ctx)
 
     async def on_error(self, ctx):
         self.errors.append(ctx)
