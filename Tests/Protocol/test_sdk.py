@@ -78,6 +78,34 @@ async def test_expired_token_asks_for_a_new_one(fmt):
     await client.disconnect()
 
 
+async def test_an_expiring_connection_and_subscription_are_refreshed_in_time(fmt):
+    """Tokens that expire in 2 s: the SDK refreshes both (refresh, sub_refresh) before the server
+    would close the connection (3005) or end the subscription (3006)."""
+    connection_tokens, subscription_tokens = [], []
+
+    async def get_token():
+        connection_tokens.append(1)
+        return token("kim", ttl=2)
+
+    async def get_subscription_token(channel):
+        subscription_tokens.append(channel)
+        return token("kim", ttl=2, channel=channel)
+
+    events = ClientRecorder()
+    client = fmt.client(events=events, token=token("kim", ttl=2), get_token=get_token)
+    await client.connect()
+    await client.ready(timeout=5)
+    seen = Recorder()
+    await subscribed(client, "private:kim", seen, get_token=get_subscription_token)
+    await asyncio.sleep(4.5)
+    assert len(connection_tokens) >= 1 and len(subscription_tokens) >= 2  # the first subscribe, then refreshes
+    assert client.state == ClientState.CONNECTED and events.disconnected == []
+    assert seen.unsubscribed == []
+    api().publish(PublishRequest(channel="private:kim", data="still here"))
+    assert await eventually(lambda: seen.values == ["still here"])
+    await client.disconnect()
+
+
 async def test_token_channels_are_subscribed_on_connect(fmt):
     channel = room()
     published = []
