@@ -190,6 +190,12 @@ async def test_a_message_whose_last_command_is_cut_short_runs_none_of_them():
     assert received == [], "the whole command before the broken one did not run"
 
 
+async def test_an_empty_binary_message_closes_with_3501():
+    ws, _ = await connected_socket()
+    close = await closed_with(ws, b"")
+    assert close.code == 3501, close
+
+
 async def test_a_text_message_on_a_protobuf_connection_closes_with_3501():
     ws, _ = await connected_socket()
     close = await closed_with(ws, '{"id":2,"ping":{}}')
