@@ -6,7 +6,7 @@
 // over to libFuzzer (CFuzzDriver). Build and run through scripts/fuzz.sh; docs/FUZZING.md describes
 // each target and its oracle.
 //
-// The targets use `@testable import` to reach internal entry points (`ClientCommand.decode`,
+// The targets use `@testable import` to reach internal entry points (`JSONFormat.decode`, `ProtobufFormat`,
 // `WebSocketConnectionHandler`) without widening their access: scripts/fuzz.sh builds in debug, where
 // SwiftPM compiles every module with testing enabled.
 import PackageDescription
@@ -34,6 +34,7 @@ let package = Package(
         fuzzTarget("FuzzJSON"),
         fuzzTarget("FuzzUTF8"),
         fuzzTarget("FuzzClientCommand"),
+        fuzzTarget("FuzzProtobufCommands", [.product(name: "NIOCore", package: "swift-nio")]),
         // Server targets: SwitchboardServer pulls in Hummingbird, jwt-kit and swift-crypto.
         fuzzTarget("FuzzConfiguration", [server]),
         fuzzTarget(

@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
-# Targets: json utf8 clientcommand configuration jwt websocketframes (default: all), 30 s each by
+# Targets: json utf8 clientcommand protobufcommands configuration jwt websocketframes (default: all), 30 s each by
 # default. docs/FUZZING.md says what each one checks.
 #
 # The seed corpus (Fuzz/Corpus/<target>) is copied to .build-fuzz/fuzz/<target>/corpus, where the
@@ -23,7 +23,7 @@ cd "$ROOT"
 
 SECONDS_PER_TARGET=${1:-30}
 shift || true
-ALL_TARGETS=(json utf8 clientcommand configuration jwt websocketframes)
+ALL_TARGETS=(json utf8 clientcommand protobufcommands configuration jwt websocketframes)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 CONFIGURATION=${FUZZ_CONFIGURATION:-debug}
 RSS_LIMIT_MB=${FUZZ_RSS_LIMIT_MB:-2048}
@@ -41,6 +41,7 @@ product() {
         json) echo FuzzJSON ;;
         utf8) echo FuzzUTF8 ;;
         clientcommand) echo FuzzClientCommand ;;
+        protobufcommands) echo FuzzProtobufCommands ;;
         configuration) echo FuzzConfiguration ;;
         jwt) echo FuzzJWT ;;
         websocketframes) echo FuzzWebSocketFrames ;;

@@ -121,7 +121,8 @@ SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 API_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 start_server "$WORK/protocol-server.log" --config Tests/Protocol/switchboard.json \
     --token-hmac-secret "$SECRET" --api-key "$API_KEY" --log-level warning
-SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_SECRET="$SECRET" SWITCHBOARD_API_KEY="$API_KEY" \
+# SWITCHBOARD_BIN: the Protobuf ping tests start a server of their own with a short ping interval.
+SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_SECRET="$SECRET" SWITCHBOARD_API_KEY="$API_KEY" SWITCHBOARD_BIN="$BIN" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Protocol
 
 log "Unidirectional transports (uni_http_stream, uni_sse, uni_websocket) with plain HTTP and WebSocket clients, no SDK"

@@ -267,7 +267,8 @@ async def test_presence_spans_nodes_and_a_killed_node_leaves_no_ghosts(nodes):
     doomed = await asyncio.to_thread(Node, "doomed")
     try:
         watcher = await Client.connect(a, {"name": "watcher"})
-        await watcher.call("subscribe", {"channel": name})
+        # Join/leave pushes go only to subscribers that ask for them.
+        await watcher.call("subscribe", {"channel": name, "join_leave": True})
         ghosts = [await Client.connect(doomed, {"name": f"ghost{n}"}) for n in range(2)]
         for ghost in ghosts:
             await ghost.call("subscribe", {"channel": name})
@@ -370,7 +371,8 @@ async def test_concurrent_first_subscribes_and_history_reads_of_fresh_channels_n
     failures = []
 
     async def subscribe_both(name):
-        sends = [client.send("subscribe", {"channel": name}) for client in (first, second)]
+        # recoverable: the reply carries the stream's epoch only when the client asks for it.
+        sends = [client.send("subscribe", {"channel": name, "recoverable": True}) for client in (first, second)]
         await asyncio.gather(*(client.socket.send(frame) for client, (_, _, frame) in zip((first, second), sends)))
         replies = await asyncio.wait_for(asyncio.gather(*(future for _, future, _ in sends)), 10)
         failures.extend((name, reply["error"]) for reply in replies if "error" in reply)

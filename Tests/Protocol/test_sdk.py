@@ -1,14 +1,14 @@
-"""Switchboard against the real Centrifugo SDKs: centrifuge-python (client protocol, JSON) and cent
-(HTTP server API). Nothing here is Switchboard-specific: the code is what the SDKs' documentation
-shows. The server is started by scripts/test.sh, which passes its address and keys in the
-environment: SWITCHBOARD_URL (http://127.0.0.1:PORT), SWITCHBOARD_SECRET (HS256), SWITCHBOARD_API_KEY.
-The server's configuration is Tests/Protocol/switchboard.json.
+"""Switchboard against the real Centrifugo SDKs: centrifuge-python (client protocol, in the JSON and
+the Protobuf format) and cent (HTTP server API). Nothing here is Switchboard-specific: the code is
+what the SDKs' documentation shows. The server is started by scripts/test.sh, which passes its
+address and keys in the environment: SWITCHBOARD_URL (http://127.0.0.1:PORT), SWITCHBOARD_SECRET
+(HS256), SWITCHBOARD_API_KEY. The server's configuration is Tests/Protocol/switchboard.json.
+
+Every test runs once per client format (the `fmt` fixture, conftest.py): a Protobuf app publishes
+its JSON as bytes (`fmt.payload`) and receives the JSON's bytes (`value` reads either).
 """
 
 import asyncio
-import os
-import time
-import uuid
 
 import jwt
 import pytest
@@ -31,98 +31,19 @@ from cent import (
     UnsubscribeRequest,
 )
 from cent.dto import Disconnect as ApiDisconnect
-from centrifuge import (
-    Client,
-    ClientEventHandler,
-    ClientState,
-    SubscriptionEventHandler,
-    SubscriptionState,
-)
+from centrifuge import ClientEventHandler, ClientState, SubscriptionState
 
-BASE = os.environ["SWITCHBOARD_URL"]
-WS_URL = BASE.replace("http://", "ws://") + "/connection/websocket"
-SECRET = os.environ["SWITCHBOARD_SECRET"]
-API_KEY = os.environ["SWITCHBOARD_API_KEY"]
+from helpers import BASE, WS_URL, ClientRecorder, Recorder, api, eventually, frame, replies, room, subscribed, token, value
 
-
-def token(user, ttl=3600, **claims):
-    payload = {"sub": user, "exp": int(time.time()) + ttl, **claims}
-    return jwt.encode(payload, SECRET, algorithm="HS256")
-
-
-def api():
-    return ApiClient(BASE + "/api", API_KEY)
-
-
-def room():
-    return "rooms:" + uuid.uuid4().hex[:10]
-
-
-async def eventually(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        await asyncio.sleep(0.02)
-    return condition()
-
-
-class Recorder(SubscriptionEventHandler):
-    def __init__(self):
-        self.publications = []
-        self.joins = []
-        self.leaves = []
-        self.subscribed = []
-
-    async def on_publication(self, ctx):
-        self.publications.append(ctx.pub)
-
-    async def on_join(self, ctx):
-        self.joins.append(ctx.info)
-
-    async def on_leave(self, ctx):
-        self.leaves.append(ctx.info)
-
-    async def on_subscribed(self, ctx):
-        self.subscribed.append(ctx)
-
-
-class ClientRecorder(ClientEventHandler):
-    def __init__(self):
-        self.disconnected = []
-        self.connecting = []
-        self.errors = []
-
-    async def on_disconnected(self, ctx):
-        self.disconnected.append(ctx)
-
-    async def on_connecting(self, ctx):
-        self.connecting.append(ctx)
-
-    async def on_error(self, ctx):
-        self.errors.append(ctx)
-
-
-async def connected(user, events=None, **kwargs):
-    client = Client(WS_URL, events=events, token=token(user), **kwargs)
-    await client.connect()
-    await client.ready(timeout=5)
-    return client
-
-
-async def subscribed(client, channel, events=None, **kwargs):
-    """A subscription of `client` to `channel` that the server has confirmed."""
-    sub = client.new_subscription(channel, events or Recorder(), **kwargs)
-    await sub.subscribe()
-    await sub.ready(timeout=5)
-    return sub
+# Each test once per format, also those that do not take `fmt` themselves.
+pytestmark = pytest.mark.usefixtures("fmt")
 
 
 # --- Connection and tokens -------------------------------------------------------------------------
 
 
-async def test_valid_token_connects_with_its_user():
-    client = await connected("alice")
+async def test_valid_token_connects_with_its_user(fmt):
+    client = await fmt.connected("alice")
     assert client.state == ClientState.CONNECTED
     assert client.client_id
     channel = room()
@@ -132,17 +53,17 @@ async def test_valid_token_connects_with_its_user():
     await client.disconnect()
 
 
-async def test_forged_token_is_refused_for_good():
+async def test_forged_token_is_refused_for_good(fmt):
     events = ClientRecorder()
     forged = jwt.encode({"sub": "mallory"}, "not-the-secret-but-long-enough-32b", algorithm="HS256")
-    client = Client(WS_URL, events=events, token=forged)
+    client = fmt.client(events=events, token=forged)
     await client.connect()
     assert await eventually(lambda: client.state == ClientState.DISCONNECTED)
     assert events.disconnected[0].code == 3500
     assert "invalid token" in events.disconnected[0].reason
 
 
-async def test_expired_token_asks_for_a_new_one():
+async def test_expired_token_asks_for_a_new_one(fmt):
     fresh = token("bob")
     calls = []
 
@@ -150,22 +71,50 @@ async def test_expired_token_asks_for_a_new_one():
         calls.append(1)
         return fresh
 
-    client = Client(WS_URL, token=token("bob", ttl=-10), get_token=get_token)
+    client = fmt.client(token=token("bob", ttl=-10), get_token=get_token)
     await client.connect()
     await client.ready(timeout=5)  # the expired token got error 109; the SDK fetched another
     assert calls == [1]
     await client.disconnect()
 
 
-async def test_token_channels_are_subscribed_on_connect():
+async def test_an_expiring_connection_and_subscription_are_refreshed_in_time(fmt):
+    """Tokens that expire in 2 s: the SDK refreshes both (refresh, sub_refresh) before the server
+    would close the connection (3005) or end the subscription (3006)."""
+    connection_tokens, subscription_tokens = [], []
+
+    async def get_token():
+        connection_tokens.append(1)
+        return token("kim", ttl=2)
+
+    async def get_subscription_token(channel):
+        subscription_tokens.append(channel)
+        return token("kim", ttl=2, channel=channel)
+
+    events = ClientRecorder()
+    client = fmt.client(events=events, token=token("kim", ttl=2), get_token=get_token)
+    await client.connect()
+    await client.ready(timeout=5)
+    seen = Recorder()
+    await subscribed(client, "private:kim", seen, get_token=get_subscription_token)
+    await asyncio.sleep(4.5)
+    assert len(connection_tokens) >= 1 and len(subscription_tokens) >= 2  # the first subscribe, then refreshes
+    assert client.state == ClientState.CONNECTED and events.disconnected == []
+    assert seen.unsubscribed == []
+    api().publish(PublishRequest(channel="private:kim", data="still here"))
+    assert await eventually(lambda: seen.values == ["still here"])
+    await client.disconnect()
+
+
+async def test_token_channels_are_subscribed_on_connect(fmt):
     channel = room()
     published = []
 
     class Events(ClientEventHandler):
         async def on_publication(self, ctx):
-            published.append((ctx.channel, ctx.pub.data))
+            published.append((ctx.channel, value(ctx.pub.data)))
 
-    client = Client(WS_URL, events=Events(), token=token("carol", channels=[channel]))
+    client = fmt.client(events=Events(), token=token("carol", channels=[channel]))
     await client.connect()
     await client.ready(timeout=5)
     api().publish(PublishRequest(channel=channel, data={"n": 1}))
@@ -176,16 +125,16 @@ async def test_token_channels_are_subscribed_on_connect():
 # --- Channels --------------------------------------------------------------------------------------
 
 
-async def test_publish_reaches_subscribers_with_offsets_and_info():
+async def test_publish_reaches_subscribers_with_offsets_and_info(fmt):
     channel = room()
-    alice, bob = await connected("alice"), await connected("bob")
+    alice, bob = await fmt.connected("alice"), await fmt.connected("bob")
     seen_a, seen_b = Recorder(), Recorder()
     sub_a = await subscribed(alice, channel, seen_a)
     sub_b = await subscribed(bob, channel, seen_b)
     for i in range(5):
-        await sub_a.publish({"i": i})
+        await sub_a.publish(fmt.payload({"i": i}))
     assert await eventually(lambda: len(seen_b.publications) == 5)
-    assert [p.data for p in seen_b.publications] == [{"i": i} for i in range(5)]
+    assert seen_b.values == [{"i": i} for i in range(5)]
     offsets = [p.offset for p in seen_b.publications]
     assert offsets == sorted(offsets) and len(set(offsets)) == 5
     assert seen_b.publications[0].info.user == "alice"
@@ -193,12 +142,13 @@ async def test_publish_reaches_subscribers_with_offsets_and_info():
     await bob.disconnect()
 
 
-async def test_join_leave_and_presence():
+async def test_join_leave_and_presence(fmt):
     channel = room()
-    alice = await connected("alice")
+    alice = await fmt.connected("alice")
     seen = Recorder()
-    sub = await subscribed(alice, channel, seen)
-    bob = await connected("bob")
+    # Join and leave pushes come to subscriptions that ask for them (the namespace allows them).
+    sub = await subscribed(alice, channel, seen, join_leave=True)
+    bob = await fmt.connected("bob")
     sub_b = await subscribed(bob, channel)
     assert await eventually(lambda: [info.user for info in seen.joins] == ["bob"])
     stats = await sub.presence_stats()
@@ -211,45 +161,45 @@ async def test_join_leave_and_presence():
     await alice.disconnect()
 
 
-async def test_history_limit_reverse_and_since():
+async def test_history_limit_reverse_and_since(fmt):
     channel = room()
     for i in range(6):
         api().publish(PublishRequest(channel=channel, data=i))
-    client = await connected("dave")
+    client = await fmt.connected("dave")
     sub = await subscribed(client, channel)
     full = await sub.history(limit=-1)
-    assert [p.data for p in full.publications] == list(range(6))
+    assert [value(p.data) for p in full.publications] == list(range(6))
     assert full.offset == 6
     latest = await sub.history(limit=2, reverse=True)
-    assert [p.data for p in latest.publications] == [5, 4]
+    assert [value(p.data) for p in latest.publications] == [5, 4]
     from centrifuge import StreamPosition
 
     since = await sub.history(limit=10, since=StreamPosition(offset=4, epoch=full.epoch))
-    assert [p.data for p in since.publications] == [4, 5]
+    assert [value(p.data) for p in since.publications] == [4, 5]
     await client.disconnect()
 
 
-async def test_permission_errors_are_clear():
+async def test_permission_errors_are_clear(fmt):
     from centrifuge import ReplyError
 
-    client = await connected("erin")
+    client = await fmt.connected("erin")
     # The default namespace is for the server API only: clients may not publish there.
     with pytest.raises(ReplyError) as denied:
-        await client.publish("announcements", {"x": 1})
+        await client.publish("announcements", fmt.payload({"x": 1}))
     assert denied.value.code == 103
     # An unknown namespace does not exist.
     with pytest.raises(ReplyError) as unknown:
-        await client.publish("nosuch:thing", {"x": 1})
+        await client.publish("nosuch:thing", fmt.payload({"x": 1}))
     assert unknown.value.code == 102
     # rpc is not configured.
     with pytest.raises(ReplyError) as rpc:
-        await client.rpc("method", {})
+        await client.rpc("method", fmt.payload({}))
     assert rpc.value.code == 108
     await client.disconnect()
 
 
-async def test_private_channel_needs_a_subscription_token():
-    client = await connected("frank")
+async def test_private_channel_needs_a_subscription_token(fmt):
+    client = await fmt.connected("frank")
     refused = Recorder()
     denied = client.new_subscription("private:frank", refused)
     await denied.subscribe()
@@ -261,18 +211,19 @@ async def test_private_channel_needs_a_subscription_token():
     seen = Recorder()
     sub = await subscribed(client, "private:frank2", seen, get_token=get_token)
     api().publish(PublishRequest(channel="private:frank2", data="secret"))
-    assert await eventually(lambda: [p.data for p in seen.publications] == ["secret"])
+    assert await eventually(lambda: [value(p.data) for p in seen.publications] == ["secret"])
     await client.disconnect()
 
 
-async def test_recovery_after_forced_disconnect_loses_nothing():
+async def test_recovery_after_forced_disconnect_loses_nothing(fmt):
     channel = room()
     events = ClientRecorder()
-    client = Client(WS_URL, events=events, token=token("gina"), min_reconnect_delay=0.5, max_reconnect_delay=1)
+    client = fmt.client("gina", events, min_reconnect_delay=0.5, max_reconnect_delay=1)
     await client.connect()
     await client.ready(timeout=5)
     seen = Recorder()
-    sub = await subscribed(client, channel, seen)
+    # A subscription that should survive reconnects asks to be recoverable.
+    sub = await subscribed(client, channel, seen, recoverable=True)
     for i in range(3):
         api().publish(PublishRequest(channel=channel, data=i))
     assert await eventually(lambda: len(seen.publications) == 3)
@@ -286,12 +237,28 @@ async def test_recovery_after_forced_disconnect_loses_nothing():
     assert await eventually(lambda: len(seen.subscribed) == 2, timeout=10)
     assert seen.subscribed[1].was_recovering and seen.subscribed[1].recovered
     assert await eventually(lambda: len(seen.publications) == 10)
-    assert [p.data for p in seen.publications] == list(range(10))
+    assert [value(p.data) for p in seen.publications] == list(range(10))
     await client.disconnect()
 
 
-async def test_bad_commands_get_errors_not_crashes():
+async def test_bad_commands_get_errors_not_crashes(fmt):
     import websockets
+
+    if fmt.protobuf:
+        from centrifuge.protocol import client_pb2 as pb
+
+        async with websockets.connect(WS_URL, subprotocols=["centrifuge-protobuf"]) as ws:
+            await ws.send(frame(pb.Command(id=1, connect=pb.ConnectRequest(token=token("hank")))))
+            assert replies(await ws.recv())[0].connect.client
+            await ws.send(frame(pb.Command(id=2)))  # no method this server knows
+            assert replies(await ws.recv())[0].error.code == 104
+            await ws.send(frame(pb.Command(id=3, subscribe=pb.SubscribeRequest(channel=""))))
+            assert replies(await ws.recv())[0].error.code == 107
+            await ws.send(b"\x05not")  # a length beyond the message
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == 3501
+        return
 
     async with websockets.connect(WS_URL) as ws:
         await ws.send('{"id":1,"connect":{"token":"%s"}}' % token("hank"))
@@ -309,10 +276,10 @@ async def test_bad_commands_get_errors_not_crashes():
 # --- Server API through cent -----------------------------------------------------------------------
 
 
-async def test_server_api_methods():
+async def test_server_api_methods(fmt):
     client_api = api()
     channel = room()
-    user_client = await connected("ivy")
+    user_client = await fmt.connected("ivy")
     seen = Recorder()
     sub = await subscribed(user_client, channel, seen)
 
@@ -320,7 +287,7 @@ async def test_server_api_methods():
     assert published.offset == 1 and published.epoch
     broadcast = client_api.broadcast(BroadcastRequest(channels=[channel, room()], data={"b": 2}))
     assert len(broadcast.responses) == 2 and all(r.error is None for r in broadcast.responses)
-    assert await eventually(lambda: [p.data for p in seen.publications] == [{"a": 1}, {"b": 2}])
+    assert await eventually(lambda: [value(p.data) for p in seen.publications] == [{"a": 1}, {"b": 2}])
 
     presence = client_api.presence(PresenceRequest(channel=channel))
     assert [info.user for info in presence.presence.values()] == ["ivy"]
@@ -328,9 +295,9 @@ async def test_server_api_methods():
     assert (stats.num_clients, stats.num_users) == (1, 1)
 
     history = client_api.history(HistoryRequest(channel=channel, limit=10))
-    assert [p.data for p in history.publications] == [{"a": 1}, {"b": 2}]
+    assert [value(p.data) for p in history.publications] == [{"a": 1}, {"b": 2}]
     since = client_api.history(HistoryRequest(channel=channel, limit=10, since=ApiStreamPosition(offset=1, epoch=history.epoch)))
-    assert [p.data for p in since.publications] == [{"b": 2}]
+    assert [value(p.data) for p in since.publications] == [{"b": 2}]
     client_api.history_remove(HistoryRemoveRequest(channel=channel))
     assert client_api.history(HistoryRequest(channel=channel, limit=10)).publications == []
 
@@ -348,12 +315,12 @@ async def test_server_api_methods():
             got.append(("subscribed", ctx.channel))
 
         async def on_publication(self, ctx):
-            got.append(("pub", ctx.channel, ctx.pub.data))
+            got.append(("pub", ctx.channel, value(ctx.pub.data)))
 
         async def on_unsubscribed(self, ctx):
             got.append(("unsubscribed", ctx.channel))
 
-    other = Client(WS_URL, events=Events(), token=token("jack"))
+    other = fmt.client("jack", Events())
     await other.connect()
     await other.ready(timeout=5)
     client_api.subscribe(SubscribeRequest(user="jack", channel=extra))

@@ -1,9 +1,12 @@
-// Fuzz target: client protocol commands (`ClientCommand.decode`, as `ClientSession.receive` calls it
-// for each line) and then every parameter accessor (`Parameters`) on what was decoded.
+// Fuzz target: client protocol commands in the JSON format (`JSONFormat.lines`, then
+// `JSONFormat.decode` on each line, as `ClientSession` reads a text message), and then every
+// parameter accessor (`Parameters`) on the command's parameters object.
 //
-// Oracles: never a trap; a decoded command has an id unless it is a `send`; its parameters are an
-// object; an integer read through `Parameters.integer` is the number the JSON says (compared through
-// `Double`, which every integer converts to with at most rounding).
+// Oracles: never a trap; a decoded command has an id unless it is a `send`; a reply error carries
+// an id; a refused request is a protocol error with a code and a message; a publication's data is
+// compact JSON (it parses, and prints back the same); an integer read through `Parameters.integer`
+// is the number the JSON says (compared through `Double`, which every integer converts to with at
+// most rounding).
 import CFuzzDriver
 @testable import Switchboard
 
@@ -21,27 +24,51 @@ enum FuzzMain {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
-    // A frame may carry several commands, one per line, as ClientSession splits them.
-    for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+    // A message may carry several commands, one per line, as ClientSession splits them.
+    for line in JSONFormat.lines(text) {
         let command: ClientCommand?
         do {
-            command = try ClientCommand.decode(line)
+            command = try JSONFormat.decode(line)
         } catch {
             switch error {
             case .malformed(let reason): precondition(!reason.isEmpty)
-            case .reply(let id, _): precondition(id > 0, "a reply error needs an id to reply to")
+            case .reply(let id, let error):
+                precondition(id > 0, "a reply error needs an id to reply to")
+                precondition(error.code >= 100 && !error.message.isEmpty)
             }
             continue
         }
         guard let command else { continue }
         precondition(command.id > 0 || command.method == .send, "\(command.method) without an id was accepted")
-        let params = command.params
-        guard let members = params.json.members else { fatalError("parameters are not an object: \(line.debugDescription)") }
+        check(command.request, line)
+        // The parameters object the command was decoded from, through every accessor.
+        guard let value = try? JSONValue.parse(String(line)), let params = value[command.method.rawValue] else {
+            fatalError("a decoded command whose JSON does not parse again: \(line.debugDescription)")
+        }
+        guard let members = params.members else { fatalError("parameters are not an object: \(line.debugDescription)") }
+        let parameters = Parameters(params)
         for key in Set(protocolKeys + members.map(\.key)) {
-            exercise(params, key)
+            exercise(parameters, key)
         }
     }
     return 0
+}
+
+func check(_ request: Result<ClientRequest, ProtocolError>, _ line: Substring) {
+    switch request {
+    case .failure(let error):
+        precondition(error.code >= 100 && error.code <= 112 && !error.message.isEmpty, "\(error)")
+    case .success(.publish(let channel, let data)):
+        precondition(!channel.isEmpty, "publish to an empty channel: \(line.debugDescription)")
+        guard let parsed = try? JSONValue.parse(data), parsed.jsonText == data else {
+            fatalError("publication data is not compact JSON: \(data.debugDescription) from \(line.debugDescription)")
+        }
+    case .success(.subscribe(let subscribe)):
+        precondition(!subscribe.channel.isEmpty)
+        precondition(subscribe.recovery.recover || subscribe.recovery == SubscriptionPosition())
+    case .success:
+        break
+    }
 }
 
 func exercise(_ params: Parameters, _ key: String) {
