@@ -3,7 +3,9 @@
 Uses Debian's chromium and chromium-driver (no driver download).
 """
 
+import json
 import sys
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -11,6 +13,18 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 TIMEOUT = 15
+
+
+def api(base_url, key, method, params):
+    request = urllib.request.Request(
+        f"{base_url}/api/{method}",
+        data=json.dumps(params).encode(),
+        headers={"X-API-Key": key, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        reply = json.load(response)
+    assert "error" not in reply, f"server API {method} failed: {reply}"
+    return reply["result"]
 
 
 def chromium():

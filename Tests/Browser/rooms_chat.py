@@ -10,25 +10,11 @@
 Usage: python rooms_chat.py http://127.0.0.1:PORT API_KEY [screenshot.png]
 """
 
-import json
 import sys
-import urllib.request
 
 from selenium.webdriver.common.by import By
 
-from browser import messages, run, texts, wait_for_message, wait_until
-
-
-def api(base_url, key, method, params):
-    request = urllib.request.Request(
-        f"{base_url}/api/{method}",
-        data=json.dumps(params).encode(),
-        headers={"X-API-Key": key, "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        reply = json.load(response)
-    assert "error" not in reply, f"server API {method} failed: {reply}"
-    return reply["result"]
+from browser import api, messages, run, texts, wait_for_message, wait_until
 
 
 def status(driver):

@@ -21,9 +21,8 @@ import hmac
 import json
 import secrets
 import sys
-import urllib.request
 
-from browser import run, wait_until
+from browser import api, run, wait_until
 
 PAGE_SCRIPT = """
 const [channel, token] = arguments;
@@ -64,18 +63,6 @@ def token(secret, user, channels):
     signing_input = encode({"alg": "HS256", "typ": "JWT"}) + b"." + encode({"sub": user, "channels": channels})
     signature = base64.urlsafe_b64encode(hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()).rstrip(b"=")
     return (signing_input + b"." + signature).decode()
-
-
-def api(base_url, key, method, params):
-    request = urllib.request.Request(
-        f"{base_url}/api/{method}",
-        data=json.dumps(params).encode(),
-        headers={"X-API-Key": key, "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        reply = json.load(response)
-    assert "error" not in reply, f"server API {method} failed: {reply}"
-    return reply["result"]
 
 
 def uni_sse(driver, base_url, key, secret):
