@@ -146,9 +146,11 @@ def table(results, servers, rate):
     rows = []
     for key, metric, label, better in ROWS:
         rows.append((key, metric, label, better))
-    for prefix, name in (("fanout", "chat fan-out"), ("channel", "channel fan-out")):
-        for key in sorted((k for k in results if k.startswith(prefix + "-")), key=lambda k: int(k.split("-")[1])):
-            subscribers = key.split("-")[1]
+    for prefix, name in (("fanout", "chat fan-out"), ("channel", "channel fan-out"),
+                         ("channel-protobuf", "channel fan-out, Protobuf subscribers")):
+        keys = [k for k in results if k.startswith(prefix + "-") and k[len(prefix) + 1:].isdigit()]
+        for key in sorted(keys, key=lambda k: int(k.rsplit("-", 1)[1])):
+            subscribers = key.rsplit("-", 1)[1]
             for metric, label, better in FANOUT_ROWS:
                 rows.append((key, metric, f"{name} S={subscribers}: " + label.format(rate=int(rate)), better))
     for key in sorted(k for k in results if k.startswith("connections")):
@@ -195,8 +197,9 @@ def main():
     parser.add_argument("--fastapi-venv", help="virtualenv with fastapi and uvicorn")
     parser.add_argument("--servers", default="switchboard,fastapi,socketify",
                         help="switchboard, fastapi (the tutorial's code on uvicorn), socketify (the same endpoints on uWebSockets)")
-    parser.add_argument("--scenarios", default="echo,fanout,channel,connections",
-                        help="echo, fanout (the tutorial chat), channel (a protocol channel; Switchboard only), connections")
+    parser.add_argument("--scenarios", default="echo,fanout,channel,channel-protobuf,connections",
+                        help="echo, fanout (the tutorial chat), channel (a protocol channel, JSON subscribers; Switchboard only), "
+                             "channel-protobuf (the same with Protobuf subscribers, centrifuge-protobuf subprotocol), connections")
     parser.add_argument("--quick", action="store_true", help="short runs and smaller sizes, to try the benchmark out")
     parser.add_argument("--subscribers", default=None, help="fan-out sizes, comma-separated (default 100,1000,10000)")
     parser.add_argument("--connections", type=int, default=None, help="idle connections to open (default 10000)")
@@ -235,6 +238,12 @@ def main():
                 results.setdefault(f"channel-{s}", {})[server] = run_scenario(
                     args, server, "fanout", ["--transport", "protocol", "--subscribers", str(s), "--rate", str(args.rate),
                                              "--rate-duration", str(duration), "--max-duration", str(duration)])
+        if "channel-protobuf" in scenarios and server == "switchboard":
+            for s in subscribers:
+                print(f"... {server}: fan-out to {s} Protobuf subscribers in a protocol channel", file=sys.stderr, flush=True)
+                results.setdefault(f"channel-protobuf-{s}", {})[server] = run_scenario(
+                    args, server, "fanout", ["--transport", "protocol", "--format", "protobuf", "--subscribers", str(s),
+                                             "--rate", str(args.rate), "--rate-duration", str(duration), "--max-duration", str(duration)])
         if "connections" in scenarios:
             print(f"... {server}: {connections} connections", file=sys.stderr, flush=True)
             results.setdefault(f"connections-{connections}", {})[server] = run_scenario(

@@ -59,6 +59,8 @@ struct Fanout: AsyncParsableCommand {
     )
     @OptionGroup var target: Target
     @Option(help: "chat (/ws/{id}) or protocol (/connection/websocket, channel \(FanoutTransport.channel)).") var transport = FanoutTransport.tutorialChat
+    @Option(help: "The subscribers' format with --transport protocol: json, or protobuf (the centrifuge-protobuf subprotocol). The publisher speaks JSON either way.")
+    var format = ProtocolFormat.json
     @Option var subscribers = 1000
     @Option(help: "Broadcasts per second in the latency phase.") var rate = 10.0
     @Option(help: "Seconds of the latency phase.") var rateDuration = 5.0
@@ -69,11 +71,17 @@ struct Fanout: AsyncParsableCommand {
     @Option(help: "Publisher connections, taking turns. With more than one, publications of different publishers may arrive in either order, so loss is counted but order is not checked.")
     var publishers = 1
 
+    func validate() throws {
+        if self.format != .json, self.transport != .protocolChannel {
+            throw ValidationError("--format applies to --transport protocol only")
+        }
+    }
+
     func run() async throws {
         try await self.target.run { generator in
             try await Scenarios.fanout(
                 generator, serverPID: self.target.serverPID, serverName: self.target.serverName,
-                transport: self.transport, subscribers: self.subscribers, rate: self.rate, rateDuration: self.rateDuration,
+                transport: self.transport, format: self.format, subscribers: self.subscribers, rate: self.rate, rateDuration: self.rateDuration,
                 maxDuration: self.maxDuration, window: self.window, publisherPort: self.publisherPort, publisherCount: self.publishers)
         }
     }

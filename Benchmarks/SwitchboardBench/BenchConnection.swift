@@ -2,9 +2,9 @@ import NIOCore
 
 /// One WebSocket client connection of the load generator, as a NIO channel handler.
 ///
-/// It speaks just enough RFC 6455 for benchmarking: the handshake, unfragmented text frames both ways
-/// (client frames masked with a zero key, which leaves the payload as it is), pong replies to pings,
-/// and close. Everything runs on the channel's event loop, so no locks and no task per message.
+/// It speaks just enough RFC 6455 for benchmarking: the handshake (with a subprotocol if asked),
+/// unfragmented text or binary frames both ways (client frames masked with a zero key, which leaves
+/// the payload as it is), pong replies to pings, and close. Everything runs on the channel's event loop, so no locks and no task per message.
 final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -26,6 +26,11 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
     var onClose: (BenchConnection) -> Void = { _ in }
 
     private(set) var state = State.connecting
+    /// The subprotocol to ask for (`Sec-WebSocket-Protocol`); the handshake fails unless the server
+    /// agrees to it. Set before the connection opens.
+    var subprotocol: String?
+    /// Send binary frames instead of text frames.
+    var sendsBinary = false
     /// Scratch space for the scenario that owns the connection (a send time, a next sequence number).
     var mark: UInt64 = 0
     var counter = 0
@@ -44,7 +49,8 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
         self.state = .handshaking
         let request =
             "GET \(self.path) HTTP/1.1\r\nHost: \(self.host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            + (self.subprotocol.map { "Sec-WebSocket-Protocol: \($0)\r\n" } ?? "") + "\r\n"
         context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(string: request)), promise: nil)
     }
 
@@ -64,7 +70,9 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
         if self.state == .handshaking {
             guard let view = self.buffer?.readableBytesView, let end = Self.headerEnd(view) else { return }
             let head = self.buffer!.readString(length: end - view.startIndex)!
-            guard head.hasPrefix("HTTP/1.1 101") else {
+            guard head.hasPrefix("HTTP/1.1 101"),
+                self.subprotocol.map({ head.lowercased().contains("sec-websocket-protocol: \($0)") }) ?? true
+            else {
                 context.close(promise: nil)
                 return
             }
@@ -78,11 +86,11 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
         context.close(promise: nil)
     }
 
-    /// Send a text message (one frame).
+    /// Send a message (one frame; binary if ``sendsBinary``, else text).
     func send(_ payload: ByteBuffer, flush: Bool = true) {
         guard self.state == .open, let context = self.context else { return }
         var frame = context.channel.allocator.buffer(capacity: payload.readableBytes + 8)
-        frame.writeInteger(UInt8(0x81))
+        frame.writeInteger(UInt8(self.sendsBinary ? 0x82 : 0x81))
         let length = payload.readableBytes
         if length < 126 {
             frame.writeInteger(UInt8(0x80 | length))

@@ -101,6 +101,7 @@ enum Scenarios {
         serverPID: Int32,
         serverName: String,
         transport: FanoutTransport,
+        format: ProtocolFormat = .json,
         subscribers: Int,
         rate: Double,
         rateDuration: Double,
@@ -143,19 +144,23 @@ enum Scenarios {
             while s.maxPhase, s.published - s.completed < window { publish() }
         }
         @Sendable func received(_ connection: BenchConnection, _ payload: ByteBuffer) {
+            transport.frames(payload, format: format) { frame in receivedFrame(connection, frame) }
+        }
+        @Sendable func receivedFrame(_ connection: BenchConnection, _ frame: FanoutTransport.Frame) {
             let s = state.value
-            switch transport.classify(payload) {
-            case .publication: break
+            let publication: (sequence: Int, time: UInt64)?
+            switch frame {
+            case .publication(let parsed): publication = parsed
             case .subscribed:
                 s.subscribed += 1
                 return
             case .ping:
-                connection.send(ByteBuffer(string: "{}"))
+                connection.send(transport.pong(format: format))
                 return
             case .other:
                 return
             }
-            guard s.ready, let (seq, sentAt) = transport.parse(payload) else { return }
+            guard s.ready, let (seq, sentAt) = publication else { return }
             let t = now()
             if publisherCount == 1 {
                 if seq > connection.counter { s.gaps += seq - connection.counter }
@@ -177,16 +182,20 @@ enum Scenarios {
         let failures: Int = try await withCheckedThrowingContinuation { continuation in
             generator.loop.execute {
                 generator.open(count: subscribers, concurrency: 256, path: { transport.path(client: $0 + 1) }) { connection in
-                    connection.onOpen = { transport.opened($0, subscribe: true) }
+                    transport.configure(connection, format: format)
+                    connection.onOpen = { transport.opened($0, subscribe: true, format: format) }
                     connection.onMessage = received
                     connection.onClose = { _ in if state.value.ready { state.value.disconnects += 1 } }
                 } done: { opened, failures in
                     state.value.subscribers = opened
                     publishers.open(count: publisherCount, concurrency: publisherCount, path: { _ in transport.path(client: 0) }) { publisher in
-                        publisher.onOpen = { transport.opened($0, subscribe: false) }
+                        // The publisher speaks JSON whatever the subscribers' format.
+                        publisher.onOpen = { transport.opened($0, subscribe: false, format: .json) }
                         // Answer pings; publish replies need nothing.
                         publisher.onMessage = { connection, payload in
-                            if transport.classify(payload) == .ping { connection.send(ByteBuffer(string: "{}")) }
+                            transport.frames(payload, format: .json) { frame in
+                                if case .ping = frame { connection.send(transport.pong(format: .json)) }
+                            }
                         }
                     } done: { publisher, _ in
                         state.value.publishers = publisher
@@ -250,11 +259,13 @@ enum Scenarios {
             return summary
         }
 
-        var result = ScenarioResult(scenario: transport == .tutorialChat ? "fanout" : "channel-fanout", server: serverName)
+        let scenario = transport == .tutorialChat ? "fanout" : format == .json ? "channel-fanout" : "channel-fanout-\(format.rawValue)"
+        var result = ScenarioResult(scenario: scenario, server: serverName)
         result.parameters = [
             "subscribers": Double(subscribers), "rate_per_s": rate, "rate_duration_s": rateDuration,
             "max_duration_s": cpu.seconds, "window": Double(window),
             "publisher_on_another_node": publisherPort == nil ? 0 : 1, "publishers": Double(publisherCount),
+            "protobuf_subscribers": transport == .protocolChannel && format == .protobuf ? 1 : 0,
         ]
         result.metrics["publications_per_s"] = Double(maxDelivered) / cpu.seconds / Double(max(1, subscribers - failures))
         if let p = latency.percentiles([50, 99, 99.9]) {
