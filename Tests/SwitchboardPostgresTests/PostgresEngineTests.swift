@@ -104,8 +104,11 @@ struct PostgresEngineTests {
         var options = self.room
         options.joinLeave = true
         try await self.withTwoNodes { a, _, b, _ in
-            let ann = Subscriber(info: ClientInfo(user: "ann", client: "c-ann"), outbox: Outbox(limit: 1 << 20))
-            let bob = Subscriber(info: ClientInfo(user: "bob", client: "c-bob"), outbox: Outbox(limit: 1 << 20))
+            // Both asked for join and leave pushes (`join_leave` in their subscribe).
+            var ann = Subscriber(info: ClientInfo(user: "ann", client: "c-ann"), outbox: Outbox(limit: 1 << 20))
+            var bob = Subscriber(info: ClientInfo(user: "bob", client: "c-bob"), outbox: Outbox(limit: 1 << 20))
+            ann.pushJoinLeave = true
+            bob.pushJoinLeave = true
             try await a.subscribe("rooms:p", options: options, subscriber: ann)
             try await b.subscribe("rooms:p", options: options, subscriber: bob)
             var seen: [String] = []
