@@ -88,7 +88,8 @@ struct UnidirectionalRoutes: Sendable {
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard Self.formDecode(parts[0]) == name else { continue }
-            return .some(Self.formDecode(parts.count > 1 ? parts[1] : ""))
+            guard let value = Self.formDecode(parts.count > 1 ? parts[1] : "") else { return nil }
+            return .some(value)
         }
         return .some(nil)
     }
