@@ -146,11 +146,6 @@ public final class ClientSession: Sendable {
     /// a parameter of the wrong type), or `nil` if it is well formed. The HTTP transports check it
     /// before they start streaming, so a bad request gets HTTP 400 rather than a disconnect push.
     public static func unidirectionalConnectProblem(_ request: String) -> ProtocolError? {
-        do throws(JSONText.SyntaxError) {
-            _ = try JSONValue.parse(request)
-        } catch {
-            return .badRequest("invalid JSON: \(error)")
-        }
         do throws(ProtocolError) {
             _ = try JSONFormat.connectRequest(request)
             return nil

@@ -45,9 +45,13 @@ enum JSONFormat {
 
     /// A connect request on its own (a unidirectional transport's), not wrapped in a command.
     static func connectRequest(_ text: String) throws(ProtocolError) -> ConnectRequest {
-        guard let value = try? JSONValue.parse(text), value.members != nil else {
-            throw .badRequest("the connect request must be a JSON object")
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(text)
+        } catch {
+            throw .badRequest("invalid JSON: \(error)")
         }
+        guard value.members != nil else { throw .badRequest("the connect request must be a JSON object") }
         guard case .connect(let request) = try Self.request(.connect, Parameters(value)) else { fatalError("a connect request decodes as one") }
         return request
     }
