@@ -64,6 +64,8 @@ public struct ChannelService: Sendable {
     public let verifier: any TokenVerifier
     public let sessions: SessionDirectory
     public let settings: ProtocolSettings
+    /// The application's say in what clients do (none by default).
+    public let hooks: Hooks
 
     /// This node's hub (local subscribers).
     public var hub: Hub { self.engine.hub }
@@ -73,13 +75,15 @@ public struct ChannelService: Sendable {
         channels: ChannelConfiguration = ChannelConfiguration(),
         verifier: any TokenVerifier,
         sessions: SessionDirectory = SessionDirectory(),
-        settings: ProtocolSettings = ProtocolSettings()
+        settings: ProtocolSettings = ProtocolSettings(),
+        hooks: Hooks = Hooks()
     ) {
         self.engine = engine
         self.channels = channels
         self.verifier = verifier
         self.sessions = sessions
         self.settings = settings
+        self.hooks = hooks
     }
 
     /// The options of a channel, or the protocol error for a channel that cannot be used.

@@ -1,0 +1,362 @@
+public import Logging
+
+/// The application's say in what clients do: Swift functions the server calls when a client
+/// connects, subscribes, publishes or calls a remote procedure (and when a connection or
+/// subscription the application granted with an expiry is due to be refreshed).
+///
+/// Every hook is optional; with none set the server does what its configuration and tokens say.
+/// A hook applies where its ``Hook/covers`` says (every channel, or RPC method, by default); elsewhere
+/// the configuration decides. A client that presents a token is checked against the token, not the
+/// `connect` or `subscribe` hook (as Centrifugo does with its proxy).
+///
+/// Each hook has a timeout: a hook that does not answer in time, or throws anything but a
+/// ``ProtocolError``, gets the client error 100 (internal, temporary: the SDKs retry) and a log
+/// line. A hook that throws a ``ProtocolError`` refuses with that error.
+///
+/// The standalone server builds these hooks from its configuration's HTTP proxy (Centrifugo's proxy
+/// protocol); an application that embeds Switchboard sets them in Swift.
+public struct Hooks: Sendable {
+    /// A client connects without a token. Decides who it is (or refuses it).
+    public var connect: Hook<ConnectEvent, ConnectDecision>?
+    /// A connection the `connect` hook granted with an expiry reaches it: extend it, or end it
+    /// (3005). Without this hook the client refreshes with a token, as with a token's `exp`.
+    public var refresh: Hook<RefreshEvent, RefreshDecision>?
+    /// A client subscribes without a subscription token to a channel the hook covers. The hook
+    /// decides instead of the namespace's `allow_subscribe_for_client` and `private`.
+    public var subscribe: Hook<SubscribeEvent, SubscribeDecision>?
+    /// A client publishes into a channel the hook covers. The hook decides instead of the
+    /// namespace's `allow_publish_for_client` / `allow_publish_for_subscriber`, and may replace the data.
+    public var publish: Hook<PublishEvent, PublishDecision>?
+    /// A subscription the `subscribe` hook granted with an expiry reaches it: extend it, or end
+    /// the connection (3006). Without this hook the client refreshes with a subscription token.
+    public var subRefresh: Hook<SubRefreshEvent, RefreshDecision>?
+    /// A client calls `rpc` with a method the hook covers. Without it, `rpc` gets error 108.
+    public var rpc: Hook<RPCEvent, RPCDecision>?
+    /// Where a hook that fails or times out is logged.
+    public var logger: Logger
+
+    public init(logger: Logger = Logger(label: "switchboard.hooks")) {
+        self.logger = logger
+    }
+
+    /// No hook is set.
+    public var isEmpty: Bool {
+        self.connect == nil && self.refresh == nil && self.subscribe == nil && self.publish == nil && self.subRefresh == nil
+            && self.rpc == nil
+    }
+}
+
+/// One hook: an async Swift function with a time limit.
+public struct Hook<Event: Sendable, Decision: Sendable>: Sendable {
+    /// How long the server waits for ``handler``; after that the client gets error 100 (temporary).
+    public var timeout: Duration
+    /// Which channels (or, for `rpc`, methods) the hook decides; the others follow the configuration.
+    public var covers: @Sendable (String) -> Bool
+    /// Decides. Throw a ``ProtocolError`` to refuse with it; any other error counts as a failure
+    /// of the hook (error 100, temporary).
+    public var handler: @Sendable (Event) async throws -> Decision
+
+    /// - Parameters:
+    ///   - timeout: How long to wait for `handler` (1 second by default).
+    ///   - covers: Which channels (or RPC methods) the hook decides; all by default.
+    ///   - handler: The decision.
+    public init(
+        timeout: Duration = .seconds(1),
+        covers: @escaping @Sendable (String) -> Bool = { _ in true },
+        _ handler: @escaping @Sendable (Event) async throws -> Decision
+    ) {
+        self.timeout = timeout
+        self.covers = covers
+        self.handler = handler
+    }
+
+    /// Run the hook within its timeout: its decision, or the error the client gets.
+    ///
+    /// - Parameter name: The hook's name for the log line and the error message (`connect`, `rpc`, …).
+    public func decide(_ event: Event, name: String, logger: Logger) async -> Result<Decision, ProtocolError> {
+        let timeout = self.timeout
+        let handler = self.handler
+        let outcome: Result<Decision, any Error>? = await withTaskGroup(of: Result<Decision, any Error>?.self) { group in
+            group.addTask {
+                do {
+                    return .success(try await handler(event))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        switch outcome {
+        case .success(let decision)?:
+            return .success(decision)
+        case .failure(let error as ProtocolError)?:
+            return .failure(error)
+        case .failure(let error)?:
+            logger.warning("The \(name) hook failed", metadata: ["error": "\(error)"])
+            return .failure(.internalError("\(name) hook failed: \(error)", temporary: true))
+        case nil:
+            logger.warning("The \(name) hook did not answer in time", metadata: ["timeout": "\(timeout)"])
+            return .failure(.internalError("\(name) hook did not answer within \(timeout)", temporary: true))
+        }
+    }
+}
+
+// MARK: - What the hooks see
+
+/// The HTTP request a connection came with (the WebSocket upgrade request, or the unidirectional
+/// transport's request): its headers, cookies and the peer's address.
+public struct ConnectionRequest: Sendable, Equatable {
+    /// The header fields, in order, names as sent.
+    public var headers: [(name: String, value: String)]
+    /// The request path with its query.
+    public var uri: String
+    /// The peer's address (`127.0.0.1`), when known.
+    public var remoteAddress: String?
+
+    public init(headers: [(name: String, value: String)] = [], uri: String = "", remoteAddress: String? = nil) {
+        self.headers = headers
+        self.uri = uri
+        self.remoteAddress = remoteAddress
+    }
+
+    /// The values of a header (case-insensitive name), in order.
+    public func values(_ name: String) -> [String] {
+        let name = name.lowercased()
+        return self.headers.filter { $0.name.lowercased() == name }.map(\.value)
+    }
+
+    /// The first value of a header (case-insensitive name).
+    public subscript(_ name: String) -> String? { self.values(name).first }
+
+    /// The cookies of the `Cookie` headers, by name (the first of a name wins).
+    public var cookies: [String: String] {
+        var cookies: [String: String] = [:]
+        for header in self.values("Cookie") {
+            for pair in header.split(separator: ";") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard let name = parts.first?.trimmingSpaces, !name.isEmpty else { continue }
+                let value = parts.count > 1 ? parts[1].trimmingSpaces : ""
+                if cookies[name] == nil { cookies[name] = value }
+            }
+        }
+        return cookies
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.uri == rhs.uri && lhs.remoteAddress == rhs.remoteAddress
+            && lhs.headers.elementsEqual(rhs.headers) { $0.name == $1.name && $0.value == $1.value }
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: String {
+        String(self.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}
+
+/// A client connects without a token.
+public struct ConnectEvent: Sendable {
+    /// The client id the server gave the connection.
+    public var client: String
+    /// `websocket`, `uni_websocket`, `uni_sse` or `uni_http_stream`.
+    public var transport: String
+    /// The connection's format (`json` or `protobuf`).
+    public var format: ProtocolFormat
+    /// The HTTP request the connection came with (headers, cookies).
+    public var request: ConnectionRequest
+    /// The client's connect `data`, if any (JSON).
+    public var data: JSONValue?
+    /// The SDK's name and version, as the client reports them (may be empty).
+    public var name: String
+    public var version: String
+
+    public init(client: String, transport: String, format: ProtocolFormat, request: ConnectionRequest, data: JSONValue?, name: String = "", version: String = "") {
+        self.client = client
+        self.transport = transport
+        self.format = format
+        self.request = request
+        self.data = data
+        self.name = name
+        self.version = version
+    }
+}
+
+/// The `connect` hook's answer.
+public enum ConnectDecision: Sendable {
+    /// Connect the client as this user.
+    case accept(ConnectGrant)
+    /// Answer the connect command with this error (the SDKs retry a temporary one).
+    case reject(ProtocolError)
+    /// Close the connection with this code (4000–4999 for the application's own, 3000–3999 the protocol's).
+    case disconnect(CloseReason)
+}
+
+/// Who a connecting client is, as the `connect` hook says.
+public struct ConnectGrant: Sendable {
+    /// The user id; empty for anonymous.
+    public var user: String
+    /// The connection's info (presence, join/leave, publications' `info`).
+    public var info: JSONValue?
+    /// Data the client gets in its connect result (`data`).
+    public var data: JSONValue?
+    /// Channels to subscribe the connection to on the server's side.
+    public var channels: [String]
+    /// When the connection expires (the ``Hooks/refresh`` hook extends it); `nil` for never.
+    public var expiresIn: Duration?
+
+    public init(user: String, info: JSONValue? = nil, data: JSONValue? = nil, channels: [String] = [], expiresIn: Duration? = nil) {
+        self.user = user
+        self.info = info
+        self.data = data
+        self.channels = channels
+        self.expiresIn = expiresIn
+    }
+}
+
+/// A connection granted with an expiry reaches it.
+public struct RefreshEvent: Sendable {
+    public var client: String
+    public var user: String
+    /// The connection's current info.
+    public var info: JSONValue?
+
+    public init(client: String, user: String, info: JSONValue?) {
+        self.client = client
+        self.user = user
+        self.info = info
+    }
+}
+
+/// The `refresh` and `subRefresh` hooks' answer.
+public enum RefreshDecision: Sendable {
+    /// Extend until `expiresIn` from now (`nil`: never expires again); `info` replaces the
+    /// connection's (or subscription's) info when given.
+    case extend(expiresIn: Duration?, info: JSONValue? = nil)
+    /// End it: the connection closes with 3005 (or 3006 for a subscription).
+    case expire
+}
+
+/// A client subscribes without a token to a channel the hook covers.
+public struct SubscribeEvent: Sendable {
+    public var client: String
+    public var user: String
+    public var channel: String
+    /// The client's subscribe `data`, if any.
+    public var data: JSONValue?
+    /// The connection's info.
+    public var connectionInfo: JSONValue?
+
+    public init(client: String, user: String, channel: String, data: JSONValue?, connectionInfo: JSONValue?) {
+        self.client = client
+        self.user = user
+        self.channel = channel
+        self.data = data
+        self.connectionInfo = connectionInfo
+    }
+}
+
+/// The `subscribe` hook's answer.
+public enum SubscribeDecision: Sendable {
+    case allow(SubscribeGrant)
+    /// Answer the subscribe command with this error (103 permission denied, typically).
+    case reject(ProtocolError)
+    case disconnect(CloseReason)
+
+    /// Allow with nothing more.
+    public static var allow: SubscribeDecision { .allow(SubscribeGrant()) }
+}
+
+/// What a granted subscription carries.
+public struct SubscribeGrant: Sendable {
+    /// The subscription's channel info (presence, join/leave, publications' `info`).
+    public var info: JSONValue?
+    /// Data the client gets in its subscribe result (`data`).
+    public var data: JSONValue?
+    /// When the subscription expires (the ``Hooks/subRefresh`` hook extends it); `nil` for never.
+    public var expiresIn: Duration?
+
+    public init(info: JSONValue? = nil, data: JSONValue? = nil, expiresIn: Duration? = nil) {
+        self.info = info
+        self.data = data
+        self.expiresIn = expiresIn
+    }
+}
+
+/// A client publishes into a channel the hook covers.
+public struct PublishEvent: Sendable {
+    public var client: String
+    public var user: String
+    public var channel: String
+    /// What the client publishes.
+    public var data: JSONValue
+    /// The connection's info.
+    public var connectionInfo: JSONValue?
+
+    public init(client: String, user: String, channel: String, data: JSONValue, connectionInfo: JSONValue?) {
+        self.client = client
+        self.user = user
+        self.channel = channel
+        self.data = data
+        self.connectionInfo = connectionInfo
+    }
+}
+
+/// The `publish` hook's answer.
+public enum PublishDecision: Sendable {
+    /// Publish: `data` replaces the client's when given; `skipHistory` keeps it out of history.
+    case allow(data: JSONValue? = nil, skipHistory: Bool = false)
+    case reject(ProtocolError)
+    case disconnect(CloseReason)
+
+    /// Publish the client's data as it is.
+    public static var allow: PublishDecision { .allow() }
+}
+
+/// A subscription granted with an expiry reaches it.
+public struct SubRefreshEvent: Sendable {
+    public var client: String
+    public var user: String
+    public var channel: String
+    /// The subscription's current channel info.
+    public var info: JSONValue?
+
+    public init(client: String, user: String, channel: String, info: JSONValue?) {
+        self.client = client
+        self.user = user
+        self.channel = channel
+        self.info = info
+    }
+}
+
+/// A client calls `rpc`.
+public struct RPCEvent: Sendable {
+    public var client: String
+    public var user: String
+    public var method: String
+    /// The call's `data`, if any.
+    public var data: JSONValue?
+    /// The connection's info.
+    public var connectionInfo: JSONValue?
+
+    public init(client: String, user: String, method: String, data: JSONValue?, connectionInfo: JSONValue?) {
+        self.client = client
+        self.user = user
+        self.method = method
+        self.data = data
+        self.connectionInfo = connectionInfo
+    }
+}
+
+/// The `rpc` hook's answer.
+public enum RPCDecision: Sendable {
+    /// The result's `data` (`nil`: none).
+    case reply(JSONValue?)
+    case reject(ProtocolError)
+    case disconnect(CloseReason)
+}
