@@ -5,7 +5,7 @@ public import Switchboard
 public struct SwitchboardConfiguration: Sendable {
     /// Address to bind.
     public var host: String
-    /// Port to bind; 0 picks a free one (see ``SwitchboardServer/run(onRunning:)``).
+    /// Port to bind; 0 picks a free one (see ``SwitchboardServer/serve(onRunning:)``).
     public var port: Int
     /// Log level of the server's logger.
     public var logLevel: Logger.Level
@@ -32,6 +32,22 @@ public struct SwitchboardConfiguration: Sendable {
     public var httpIdleTimeout: Duration
     /// Whether `/echo` (raw echo, for diagnostics and conformance tests) is served.
     public var echoEndpoint: Bool
+    /// Whether the FastAPI tutorial's endpoints are served: the WebSockets `/ws`, `/ws/{client_id}`,
+    /// `/items/{item_id}/ws` and `/json/ws`, and the chat pages (`/`, `/tutorial`, `/static/…`). The
+    /// client protocol (`/connection/…`), the server API (`/api/…`) and `/health` are always served.
+    public var tutorialEndpoints = true
+    /// The path every route is served under: `""` (the default) for the root, `/realtime` to serve
+    /// `/realtime/connection/websocket`, `/realtime/api/publish`… — for an application that mounts
+    /// Switchboard next to its own routes, or a reverse proxy that forwards a path.
+    public var pathPrefix = "" {
+        didSet { self.pathPrefix = Self.normalizedPrefix(self.pathPrefix) }
+    }
+
+    /// `realtime/` → `/realtime`; `/` → `""`.
+    static func normalizedPrefix(_ prefix: String) -> String {
+        let components = prefix.split(separator: "/", omittingEmptySubsequences: true)
+        return components.isEmpty ? "" : "/" + components.joined(separator: "/")
+    }
     /// Channel namespaces and limits of the client protocol and the server API.
     public var channels: ChannelConfiguration
     /// Keys that connection and subscription tokens (JWT) may be signed with.

@@ -1,50 +1,82 @@
-import Hummingbird
-import HummingbirdCore
+public import Hummingbird
+public import HummingbirdCore
 public import Logging
-import NIOCore
+public import NIOCore
 public import ServiceLifecycle
 public import UnixSignals
 public import Switchboard
 
-/// The Switchboard application: the tutorial's endpoints, the chat page and the health check, with
-/// the policies of ``SwitchboardConfiguration``.
+/// Switchboard: the Centrifugo client protocol, the server API, the tutorial's endpoints and the
+/// pages, with the policies of ``SwitchboardConfiguration`` — as a standalone server
+/// (``serve(onRunning:)``, what `switchboard serve` runs) or mounted in an existing Hummingbird 2
+/// application, next to its own routes (docs/EMBEDDING.md):
+///
+/// ```swift
+/// let switchboard = try await SwitchboardServer(configuration: configuration, hooks: hooks)
+/// switchboard.addRoutes(to: router)                     // HTTP: server API, unidirectional streams, pages
+/// let app = Application(
+///     router: router,
+///     server: .switchboard(switchboard),                // WebSocket endpoints on the app's port
+///     services: [switchboard]                           // engine, sweeps, graceful close (3001/1001)
+/// )
+/// try await switchboard.api.publish(["text": "hi"], to: "rooms:lobby")
+/// ```
+///
+/// Both ways run the same WebSocket layer with the same origin policy, limits, heartbeats,
+/// slow-consumer closes and shutdown codes. The standalone server is built from this public API
+/// only (``makeApplication(onRunning:)``).
 public struct SwitchboardServer: Sendable {
     /// What the server was configured with.
     public let configuration: SwitchboardConfiguration
     /// Every open WebSocket connection.
     public let registry: ConnectionRegistry
-    /// Channels, protocol sessions and token checking.
+    /// Channels, protocol sessions, token checking and hooks.
     public let service: ChannelService
+    /// The server API in Swift: publish, presence, history, disconnect… from the application's code.
+    public let api: ServerAPI
     let logger: Logger
     let webPage: WebPage
     /// Where connections run; `nil` for NIO's shared singleton group.
     let eventLoopGroup: (any EventLoopGroup)?
-    /// Every upgraded WebSocket channel until it closes; none is left when ``run(onRunning:)`` returns.
+    /// Every upgraded WebSocket channel until it closes; none is left when the server has stopped.
     let openChannels = OpenChannels()
+    /// Decides WebSocket upgrades and sets up each connection.
+    let acceptor: WebSocketAcceptor
 
     /// The version reported by the protocol and the API.
     public static let version = "0.2.0"
 
-    /// Create a server. Nothing is bound until ``run(onRunning:)``.
+    /// Create a server. Nothing is bound until ``serve(onRunning:)`` (standalone) or until the
+    /// application it is mounted in runs.
     ///
     /// - Parameters:
-    ///   - eventLoopGroup: Where connections run; NIO's shared singleton group by default. The caller
-    ///     owns a group it passes and shuts it down after the server has stopped, but not at once:
-    ///     Hummingbird finishes its graceful shutdown in a task of its own that may still complete a
-    ///     promise on the group just after ``run(onRunning:)`` returns (which makes NIO print "Cannot
-    ///     schedule tasks on an EventLoop that has already shut down"). `switchboard serve` uses the
-    ///     singleton group, which is never shut down.
+    ///   - eventLoopGroup: Where the standalone server's connections run; NIO's shared singleton
+    ///     group by default. The caller owns a group it passes and shuts it down after the server has
+    ///     stopped, but not at once: Hummingbird finishes its graceful shutdown in a task of its own
+    ///     that may still complete a promise on the group just after ``serve(onRunning:)`` returns
+    ///     (which makes NIO print "Cannot schedule tasks on an EventLoop that has already shut
+    ///     down"). `switchboard serve` uses the singleton group, which is never shut down. Not used
+    ///     when mounted: the application's group runs everything.
     ///   - engine: Where channels live: in this process (the default) or shared with other nodes
     ///     (`SwitchboardPostgres`). The server runs its background work (``Engine/run()``).
+    ///   - hooks: The application's say in who connects, subscribes, publishes and what `rpc` answers
+    ///     (none by default: tokens and the configuration decide).
     /// - Throws: when the web page's resources are missing from the install, or a token key cannot be read.
     public init(
         configuration: SwitchboardConfiguration,
         logger: Logger? = nil,
         eventLoopGroup: (any EventLoopGroup)? = nil,
-        engine: any Engine = MemoryEngine()
+        engine: any Engine = MemoryEngine(),
+        hooks: Hooks? = nil
     ) async throws {
+        let logger = logger ?? {
+            var logger = Logger(label: "switchboard")
+            logger.logLevel = configuration.logLevel
+            return logger
+        }()
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
         self.registry = ConnectionRegistry(limit: configuration.maxConnections)
         self.service = ChannelService(
             engine: engine,
@@ -62,23 +94,30 @@ public struct SwitchboardServer: Sendable {
                 settings.subscribeToUserPersonalChannel = configuration.subscribeToUserPersonalChannel
                 settings.userPersonalChannelNamespace = configuration.userPersonalChannelNamespace
                 return settings
-            }()
+            }(),
+            hooks: hooks ?? Hooks(logger: logger)
         )
-        self.logger = logger ?? {
-            var logger = Logger(label: "switchboard")
-            logger.logLevel = configuration.logLevel
-            return logger
-        }()
+        self.api = ServerAPI(service: self.service, node: NodeIdentity(version: Self.version))
         self.webPage = try WebPage.load()
+        self.acceptor = WebSocketAcceptor(
+            routes: WebSocketRoutes(configuration: configuration, service: self.service),
+            registry: self.registry,
+            openChannels: self.openChannels,
+            configuration: configuration,
+            logger: logger
+        )
     }
 
-    /// Serve until SIGTERM or SIGINT (or until the task is cancelled), then shut down gracefully.
+    // MARK: Standalone
+
+    /// Serve standalone until SIGTERM or SIGINT (or until the task is cancelled), then shut down
+    /// gracefully.
     ///
     /// - Parameter onRunning: Called with the bound port once the server accepts connections.
-    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    public func serve(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let group = self.makeServiceGroup(gracefulShutdownSignals: [.sigterm, .sigint], onRunning: onRunning)
-        // A connection upgraded after the shutdown service ran (while the HTTP server was still
-        // quiescing) may still be open, and the caller is about to shut the event loop group down.
+        // A connection upgraded after the shutdown (while the HTTP server was still quiescing) may
+        // still be open, and the caller is about to shut the event loop group down.
         do {
             try await group.run()
         } catch {
@@ -88,55 +127,40 @@ public struct SwitchboardServer: Sendable {
         await self.openChannels.closeAll(timeout: .seconds(1))
     }
 
-    /// The application and its shutdown service, in the order they must run.
+    /// The standalone application and Switchboard's own service, in the order they must run (the
+    /// application first: services stop in reverse order, so connections close with their shutdown
+    /// codes before the HTTP server stops).
     public func makeServiceGroup(
         gracefulShutdownSignals: [UnixSignal] = [],
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> ServiceGroup {
-        let app = self.makeApplication(onRunning: onRunning)
-        let shutdown = ShutdownService(registry: self.registry, openChannels: self.openChannels, closeTimeout: self.configuration.closeTimeout)
-        // Services stop in reverse order: connections close first, then the engine (whose subscribers
-        // have left by then), then the application.
-        let engine = EngineService(engine: self.service.engine)
-        let trimmer = MemoryTrimService(registry: self.registry)
-        return ServiceGroup(
+        ServiceGroup(
             configuration: .init(
-                services: [app, engine, trimmer, shutdown],
+                services: [self.makeApplication(onRunning: onRunning), self],
                 gracefulShutdownSignals: gracefulShutdownSignals,
                 logger: self.logger
             )
         )
     }
 
-    func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
+    /// The standalone application: a router with nothing but Switchboard's routes, and Switchboard's
+    /// server on the configured address.
+    public func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let configuration = self.configuration
         let logger = self.logger
-        let acceptor = WebSocketAcceptor(
-            routes: WebSocketRoutes(echoEndpoint: configuration.echoEndpoint, service: self.service, chatChannel: configuration.chatChannel),
-            registry: self.registry,
-            openChannels: self.openChannels,
-            configuration: configuration,
-            logger: logger
-        )
+        let router = Router()
+        self.addRoutes(to: router)
         return Application(
-            router: self.makeHTTPRouter(),
-            server: HTTPServerBuilder { responder in
-                SwitchboardChildChannel(
-                    responder: responder,
-                    acceptor: acceptor,
-                    http1: .init(),
-                    deadlines: .init(requestHead: .init(configuration.requestHeadTimeout), idle: .init(configuration.httpIdleTimeout))
-                )
-            },
+            router: router,
+            server: .switchboard(self),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchboard"),
             onServerRunning: { channel in
-                // Out of file descriptors, accept() fails; without this the listening socket spins.
-                try? await channel.pipeline.addHandler(AcceptBackoff(logger: logger), position: .first)
+                await Self.serverRunning(channel, logger: logger)
                 let port = channel.localAddress?.port ?? configuration.port
                 logger.info(
                     "Switchboard listening",
                     metadata: [
-                        "address": "http://\(configuration.host):\(port)",
+                        "address": "http://\(configuration.host):\(port)\(configuration.pathPrefix)",
                         "allowed_origins": "\(configuration.allowedOrigins)",
                         "max_connections": "\(configuration.maxConnections.map(String.init) ?? "unlimited")",
                         "anonymous_connections": "\(configuration.acceptsAnonymous ? "allowed" : "refused")",
@@ -151,29 +175,32 @@ public struct SwitchboardServer: Sendable {
         )
     }
 
-    func makeHTTPRouter() -> Router<BasicRequestContext> {
-        let router = Router()
-        router.middlewares.add(CORSPolicyMiddleware(policy: self.configuration.allowedOrigins))
-        self.webPage.addRoutes(to: router)
-        ServerAPIRoutes(
-            api: ServerAPI(service: self.service, startedAt: .now, nodeID: ClientSession.makeClientID(), version: Self.version),
-            key: self.configuration.apiKey,
-            maxBodySize: max(self.configuration.maxMessageSize, 1 << 20)
-        ).addRoutes(to: router)
-        UnidirectionalRoutes(service: self.service, registry: self.registry, configuration: self.configuration, logger: self.logger)
-            .addRoutes(to: router)
-        let registry = self.registry
-        let engine = self.service.engine
-        router.get("/health") { _, _ in
-            // Readiness: a load balancer should stop sending clients to a node whose engine is down.
-            let (status, body): (HTTPResponse.Status, JSONValue) =
-                switch engine.status {
-                case .ready: (.ok, .object(["status": .string("ok"), "connections": .integer(registry.count)]))
-                case .unavailable(let reason):
-                    (.serviceUnavailable, .object(["status": .string("unavailable"), "reason": .string(reason), "connections": .integer(registry.count)]))
-                }
-            return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body.jsonText)))
-        }
-        return router
+    /// What the listening socket needs once bound; call it from the application's `onServerRunning`
+    /// when Switchboard is mounted. Out of file descriptors, `accept()` fails at once again and again;
+    /// this pauses accepting for a second at a time instead of spinning (and logs it).
+    public static func serverRunning(_ channel: any Channel, logger: Logger) async {
+        try? await channel.pipeline.addHandler(AcceptBackoff(logger: logger), position: .first)
+    }
+}
+
+// MARK: - Service
+
+extension SwitchboardServer: Service {
+    /// Switchboard's background work, as a service of the application's `ServiceGroup`: the engine
+    /// (listening to other nodes, heartbeats) and memory trimming, until graceful shutdown; then
+    /// every WebSocket is closed with its endpoint's shutdown code (3001 on the protocol endpoint,
+    /// 1001 on the others) and the engine leaves the cluster.
+    ///
+    /// List it **after** the application (`services: [switchboard]` in `Application`, or after the
+    /// app in a `ServiceGroup`): services stop in reverse order, so connections close with their
+    /// codes before the HTTP server stops (which would send 1000).
+    public func run() async throws {
+        let shutdown = ShutdownService(registry: self.registry, openChannels: self.openChannels, closeTimeout: self.configuration.closeTimeout)
+        let engine = EngineService(engine: self.service.engine)
+        let trimmer = MemoryTrimService(registry: self.registry)
+        // Stops in reverse order: connections close first, then the engine (whose subscribers
+        // have left by then).
+        let group = ServiceGroup(configuration: .init(services: [engine, trimmer, shutdown], logger: self.logger))
+        try await group.run()
     }
 }

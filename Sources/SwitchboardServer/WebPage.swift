@@ -45,7 +45,7 @@ struct WebPage: Sendable {
         }
     }
 
-    func addRoutes(to router: Router<some RequestContext>) {
+    func addRoutes<Context: RequestContext>(to router: some RouterMethods<Context>) {
         for (path, asset) in self.assets {
             router.get(RouterPath(path)) { _, _ in
                 Response(

@@ -132,7 +132,7 @@ struct Serve: AsyncParsableCommand {
         logger.info("Event loop threads", metadata: ["threads": "\(threads)"])
         switch engine {
         case .memory:
-            try await SwitchboardServer(configuration: configuration, eventLoopGroup: group).run()
+            try await SwitchboardServer(configuration: configuration, eventLoopGroup: group).serve()
         case .postgres(let url, let nodeTTL):
             try await self.runNode(configuration: configuration, group: group, url: url, nodeTTL: nodeTTL, logger: logger)
         }
@@ -167,7 +167,7 @@ struct Serve: AsyncParsableCommand {
             )
             let server = try await SwitchboardServer(configuration: configuration, eventLoopGroup: group, engine: engine)
             logger.info("Joining the cluster", metadata: ["node": "\(engine.node)", "node_ttl": "\(nodeTTL)"])
-            try await server.run()
+            try await server.serve()
         }
     }
 

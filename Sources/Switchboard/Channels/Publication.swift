@@ -1,19 +1,63 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// One message published into a channel.
+///
+/// Its data is always compact JSON text, which every subscriber gets as it is (JSON clients as a
+/// value, Protobuf clients as the bytes): an application makes one with ``init(json:tags:)`` or
+/// ``init(encoding:tags:)``, which refuse anything that is not JSON, so that no subscriber and no
+/// history ever holds a payload its client cannot read.
 public struct Publication: Sendable, Equatable {
     /// Position in the channel's stream; 0 when the channel keeps no history.
     public var offset: UInt64
     /// The application's data, as compact JSON text.
-    public var data: String
+    public package(set) var data: String
     /// The publishing client, when a client published it.
     public var info: ClientInfo?
     /// Tags the publisher attached.
     public var tags: [String: String]
 
-    public init(offset: UInt64 = 0, data: String, info: ClientInfo? = nil, tags: [String: String] = [:]) {
+    /// A publication whose `data` is known to be compact JSON text already (decoded by a format,
+    /// read back from an engine). Not for applications: see ``init(json:tags:)``.
+    package init(offset: UInt64 = 0, data: String, info: ClientInfo? = nil, tags: [String: String] = [:]) {
         self.offset = offset
         self.data = data
         self.info = info
         self.tags = tags
+    }
+
+    /// A publication of JSON text, made compact; text that is not JSON (plain text, a truncated
+    /// document) is refused.
+    ///
+    /// - Throws: ``ProtocolError/badRequest(_:)`` (107) saying where the text stops being JSON.
+    public init(json: String, tags: [String: String] = [:]) throws(ProtocolError) {
+        do throws(JSONText.SyntaxError) {
+            self.init(data: try JSONText.compact(json), tags: tags)
+        } catch {
+            throw .badRequest("publication data is not JSON: \(error)")
+        }
+    }
+
+    /// A publication of a JSON value.
+    public init(_ value: JSONValue, tags: [String: String] = [:]) {
+        self.init(data: value.jsonText, tags: tags)
+    }
+
+    /// A publication of an `Encodable` value, encoded as JSON.
+    ///
+    /// - Throws: ``ProtocolError/badRequest(_:)`` (107) when the value cannot be encoded (a
+    ///   non-finite number, say).
+    public init(encoding value: some Encodable, tags: [String: String] = [:]) throws(ProtocolError) {
+        let encoded: Data
+        do {
+            encoded = try JSONEncoder().encode(value)
+        } catch {
+            throw .badRequest("publication data could not be encoded as JSON: \(error)")
+        }
+        try self.init(json: String(decoding: encoded, as: UTF8.self), tags: tags)
     }
 
     /// The protocol's `Publication` object.

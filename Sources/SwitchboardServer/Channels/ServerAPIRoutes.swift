@@ -4,12 +4,12 @@ import Switchboard
 
 /// `POST /api/<method>`: the server API behind its key.
 struct ServerAPIRoutes: Sendable {
-    let api: ServerAPI
+    let api: HTTPServerAPI
     /// `nil`: the API is off and every call gets 401.
     let key: String?
     let maxBodySize: Int
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes<Context: RequestContext>(to router: some RouterMethods<Context>) {
         router.post("/api/{method}") { request, context in
             try await self.handle(request, method: context.parameters.get("method") ?? "")
         }
@@ -35,7 +35,7 @@ struct ServerAPIRoutes: Sendable {
             return Self.json(.badRequest, Self.error(107, "bad request: invalid JSON: \(error)"))
         }
         guard let reply = await self.api.call(method, params) else {
-            return Self.json(.notFound, Self.error(104, "method not found: '\(method)'; methods are \(ServerAPI.methods.joined(separator: ", "))"))
+            return Self.json(.notFound, Self.error(104, "method not found: '\(method)'; methods are \(HTTPServerAPI.methods.joined(separator: ", "))"))
         }
         return Self.json(.ok, reply)
     }

@@ -24,7 +24,7 @@ struct UnidirectionalRoutes: Sendable {
     /// The query parameter that carries the connect request of a `GET` (as in Centrifugo).
     static let connectParameter = "cf_connect"
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes<Context: RequestContext>(to router: some RouterMethods<Context>) {
         router.get("/connection/uni_sse") { request, _ in await self.serve(request, .serverSentEvents) }
         router.post("/connection/uni_sse") { request, _ in await self.serve(request, .serverSentEvents) }
         router.post("/connection/uni_http_stream") { request, _ in await self.serve(request, .jsonLines) }

@@ -12,11 +12,16 @@ struct WebSocketRequest: Sendable {
     /// The subprotocols the client offers (`Sec-WebSocket-Protocol`), in its order of preference.
     let subprotocols: [String]
 
-    init(head: HTTPRequestHead) {
-        let uri = URI(head.uri)
-        self.pathComponents = uri.path.split(separator: "/", omittingEmptySubsequences: true).map {
+    /// The path of a request target (`/items/42/ws?x=1`), percent-decoded, split into its components.
+    static func pathComponents(of target: String) -> [String] {
+        URI(target).path.split(separator: "/", omittingEmptySubsequences: true).map {
             String($0).removingPercentEncoding ?? String($0)
         }
+    }
+
+    init(head: HTTPRequestHead) {
+        let uri = URI(head.uri)
+        self.pathComponents = Self.pathComponents(of: head.uri)
         var query: [String: String] = [:]
         for (name, value) in uri.queryParameters where query[String(name)] == nil {
             query[String(name)] = String(value)

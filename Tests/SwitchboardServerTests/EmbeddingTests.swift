@@ -1,0 +1,231 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Switchboard
+import SwitchboardServer
+import Testing
+
+/// Switchboard mounted in a Hummingbird application that has routes of its own (HTTP and a
+/// `HummingbirdWebSocket` route), on the application's port, under a prefix.
+@Suite struct EmbeddingTests {
+    struct Announcement: Encodable {
+        let text: String
+        let from: String
+    }
+
+    /// The application: `/hello`, `/announce?text=` (publishes an `Encodable` into `news:general`
+    /// from the route handler), `/announce-raw?json=` (publishes text as it is, which must be JSON),
+    /// its own WebSocket `/app/ws` (answers `app:<text>`), and Switchboard under `/rt`.
+    struct EmbeddingApp {
+        let switchboard: SwitchboardServer
+        let group: ServiceGroup
+        let port: Int
+
+        func url(_ path: String) -> String { "ws://127.0.0.1:\(self.port)\(path)" }
+    }
+
+    static func withApp(
+        ownWebSockets: Bool = true,
+        _ configure: (inout SwitchboardConfiguration) -> Void = { _ in },
+        _ body: (EmbeddingApp) async throws -> Void
+    ) async throws {
+        var configuration = SwitchboardConfiguration(closeTimeout: .seconds(2))
+        configuration.pathPrefix = "/rt"
+        configuration.tutorialEndpoints = false
+        var news = ChannelOptions()
+        news.allowSubscribeForClient = true
+        news.historySize = 10
+        news.historyTTL = .seconds(60)
+        configuration.channels.namespaces["news"] = news
+        configure(&configuration)
+        let switchboard = try await SwitchboardServer(configuration: configuration, logger: testLogger)
+
+        let router = Router()
+        router.get("/hello") { _, _ in "hello from the app" }
+        router.get("/announce") { request, _ -> HTTPResponse.Status in
+            let text = request.uri.queryParameters["text"].map(String.init) ?? ""
+            try await switchboard.api.publish(Announcement(text: text, from: "app"), to: "news:general")
+            return .ok
+        }
+        router.get("/announce-raw") { request, _ -> Response in
+            let json = request.uri.queryParameters["json"].map { String($0).removingPercentEncoding ?? String($0) } ?? ""
+            do throws(ProtocolError) {
+                try await switchboard.api.publish(json: json, to: "news:general")
+                return Response(status: .ok)
+            } catch {
+                return Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: "\(error.code) \(error.message)")))
+            }
+        }
+        switchboard.addRoutes(to: router)
+
+        let wsRouter = Router(context: BasicWebSocketRequestContext.self)
+        wsRouter.ws("/app/ws") { inbound, outbound, _ in
+            for try await message in inbound.messages(maxSize: 1 << 16) {
+                if case .text(let text) = message { try await outbound.write(.text("app:" + text)) }
+            }
+        }
+
+        let wsResponder = wsRouter.buildResponder()
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let server: HTTPServerBuilder =
+            ownWebSockets
+            ? .switchboard(switchboard) { responder in
+                HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: wsResponder, configuration: .init())
+            }
+            : .switchboard(switchboard)
+        let app = Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                await SwitchboardServer.serverRunning(channel, logger: testLogger)
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+            },
+            logger: testLogger
+        )
+        let group = ServiceGroup(configuration: .init(services: [app, switchboard], logger: testLogger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw TestFailure("the application did not start") }
+            do {
+                try await body(EmbeddingApp(switchboard: switchboard, group: group, port: port))
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// Connect a protocol client anonymously and subscribe it to `news:general`.
+    static func subscriber(_ app: EmbeddingApp) async throws -> TestClient {
+        let client = try await TestClient.connect(app.url("/rt/connection/websocket"))
+        try await client.send(#"{"id":1,"connect":{}}"#)
+        #expect(try await client.nextText().contains(#""connect":{"#))
+        try await client.send(#"{"id":2,"subscribe":{"channel":"news:general"}}"#)
+        #expect(try await client.nextText().hasPrefix(#"{"id":2,"subscribe":"#))
+        return client
+    }
+
+    @Test func theAppsRoutesAndSwitchboardsEndpointsShareThePort() async throws {
+        try await Self.withApp { app in
+            let hello = try await rawHTTP(port: app.port, path: "/hello")
+            #expect(hello.status == 200 && hello.body == "hello from the app")
+
+            let own = try await TestClient.connect(app.url("/app/ws"))
+            try await own.send("ping")
+            #expect(try await own.nextText() == "app:ping")
+
+            let health = try await rawHTTP(port: app.port, path: "/rt/health")
+            #expect(health.status == 200 && health.body.contains(#""status":"ok""#))
+            #expect(try await rawHTTP(port: app.port, path: "/health").status == 404, "everything Switchboard serves is under its prefix")
+            #expect(try await rawHTTP(port: app.port, path: "/").status == 404, "the chat pages are off")
+
+            // Publishing from a route handler reaches a protocol subscriber.
+            let client = try await Self.subscriber(app)
+            #expect(try await rawHTTP(port: app.port, path: "/announce?text=hi").status == 200)
+            let push = try JSONValue.parse(try await client.nextText())
+            #expect(push["push"]?["pub"]?["data"]?["text"] == .string("hi"))
+            #expect(push["push"]?["pub"]?["data"]?["from"] == .string("app"))
+            #expect(push["push"]?["channel"] == .string("news:general"))
+
+            // The app's own WebSocket still works after Switchboard's connections came and went.
+            try await own.send("again")
+            #expect(try await own.nextText() == "app:again")
+            try await own.close()
+            try await client.close()
+        }
+    }
+
+    @Test func dataThatIsNotJSONIsRefusedAndReachesNobody() async throws {
+        try await Self.withApp { app in
+            let client = try await Self.subscriber(app)
+            for bad in ["plain%20text", "%7B%22a%22%3A", ""] {
+                let response = try await rawHTTP(port: app.port, path: "/announce-raw?json=\(bad)")
+                #expect(response.status == 400)
+                #expect(response.body.hasPrefix("107 bad request: publication data is not JSON"))
+            }
+            // Pretty-printed JSON is JSON: it goes out compact.
+            #expect(try await rawHTTP(port: app.port, path: "/announce-raw?json=%7B%0A%20%20%22a%22%3A%201%0A%7D").status == 200)
+            #expect(try await client.nextText() == #"{"push":{"channel":"news:general","pub":{"data":{"a":1},"offset":1}}}"#)
+            let history = try await app.switchboard.api.history("news:general", limit: -1)
+            #expect(history.publications.map(\.data) == [#"{"a":1}"#], "history holds only the valid publication")
+            await #expect(throws: ProtocolError.self) { try await app.switchboard.api.publish(json: "not json", to: "news:general") }
+            try await client.close()
+        }
+    }
+
+    @Test func aDisallowedOriginIsRefusedWhenMounted() async throws {
+        try await Self.withApp { app in
+            await #expect(throws: (any Error).self) {
+                try await TestClient.connect(app.url("/rt/connection/websocket"), headers: [.origin: "https://evil.example"])
+            }
+            // The same origin is fine.
+            let client = try await TestClient.connect(app.url("/rt/connection/websocket"), headers: [.origin: "http://127.0.0.1:\(app.port)"])
+            try await client.close()
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func shutdownClosesProtocolConnectionsWith3001(ownWebSockets: Bool) async throws {
+        try await Self.withApp(ownWebSockets: ownWebSockets) { app in
+            let client = try await Self.subscriber(app)
+            await app.group.triggerGracefulShutdown()
+            let close = try await client.closedByServer()
+            #expect(close?.closeCode == .unknown(3001))
+            #expect(close?.reason == "shutdown")
+        }
+    }
+
+    @Test func theSwiftAPIAnswersAsTheHTTPAPIDoes() async throws {
+        try await Self.withApp { app in
+            let api = app.switchboard.api
+            let client = try await Self.subscriber(app)
+            let published = try await api.publish(["n": 1], to: "news:general")
+            #expect(published.offset == 1 && published.epoch != nil)
+            _ = try await client.nextText()
+            #expect(try await api.history("news:general", limit: -1).publications.count == 1)
+            try await api.removeHistory("news:general")
+            #expect(try await api.history("news:general", limit: -1).publications.isEmpty)
+            #expect(api.channels().map(\.channel) == ["news:general"])
+            #expect(api.channels(matching: "other:*").isEmpty)
+            #expect(api.info().clients == 1)
+            await #expect(throws: ProtocolError.notAvailable("presence is not enabled for 'news:general'")) {
+                try await api.presence("news:general")
+            }
+            await #expect(throws: ProtocolError.unknownChannel("namespace 'nope' is not configured")) {
+                try await api.publish(["n": 2], to: "nope:x")
+            }
+            #expect(throws: ProtocolError.self) { try api.disconnect(user: "", reason: CloseReason(code: 1000, reason: "")) }
+            try api.disconnect(user: "", reason: CloseReason(code: 4001, reason: "bye"))
+            let close = try await client.closedByServer()
+            #expect(close?.closeCode == .unknown(4001))
+        }
+    }
+
+    /// The unidirectional streams are Switchboard's connections too (chosen by their path), and a
+    /// stream open at shutdown ends with its disconnect push rather than holding the app's shutdown.
+    @Test func unidirectionalStreamsWorkMountedAndEndOnShutdown() async throws {
+        try await Self.withApp { app in
+            let stream = try await RawStream.open(port: app.port, method: "GET", path: "/rt/connection/uni_sse")
+            #expect(stream.status == 200)
+            let first = try JSONValue.parse(try #require(try await stream.nextEvent()))
+            let client = try #require(first["connect"]?["client"]?.stringValue)
+            try await app.switchboard.api.subscribe(user: "", to: "news:general", client: client)
+            _ = try #require(try await stream.nextEvent())  // the subscribe push
+            try await app.switchboard.api.publish(["n": 1], to: "news:general")
+            let publication = try JSONValue.parse(try #require(try await stream.nextEvent()))
+            #expect(publication["pub"]?["data"] == .object(["n": .integer(1)]))
+            await app.group.triggerGracefulShutdown()
+            let last = try JSONValue.parse(try #require(try await stream.nextEvent()))
+            #expect(last["disconnect"]?["code"] == .integer(3001))
+        }
+    }
+}
