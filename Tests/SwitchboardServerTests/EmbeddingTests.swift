@@ -228,4 +228,28 @@ import Testing
             #expect(last["disconnect"]?["code"] == .integer(3001))
         }
     }
+
+    /// With the tutorial on, its pages and endpoints are under the prefix too; the pages use relative
+    /// URLs, so the prefix's root redirects to its address with a slash.
+    @Test func thePagesAndTutorialEndpointsMountUnderThePrefix() async throws {
+        try await Self.withApp({ $0.tutorialEndpoints = true }) { app in
+            let bare = try await rawHTTP(port: app.port, path: "/rt?room=lobby")
+            #expect(bare.status == 308)
+            #expect(bare.headers["location"] == "/rt/?room=lobby")
+            let page = try await rawHTTP(port: app.port, path: "/rt/")
+            #expect(page.status == 200)
+            #expect(page.body.contains(#"src="static/app.js""#))
+            #expect(try await rawHTTP(port: app.port, path: "/rt/static/app.js").status == 200)
+            #expect(try await rawHTTP(port: app.port, path: "/rt/tutorial").status == 200)
+            #expect(try await rawHTTP(port: app.port, path: "/static/app.js").status == 404)
+
+            let chat = try await TestClient.connect(app.url("/rt/ws/7"))
+            try await chat.send("hello")
+            #expect(try await chat.nextText().contains("hello"))
+            try await chat.close()
+            await #expect(throws: (any Error).self, "the tutorial is only under the prefix") {
+                try await TestClient.connect(app.url("/ws/7"))
+            }
+        }
+    }
 }
