@@ -210,7 +210,7 @@ class RoomSession {
 
 function enter(name, room) {
   sessionStorage.setItem(NAME_KEY, name);
-  history.replaceState(null, "", "/?room=" + encodeURIComponent(room));
+  history.replaceState(null, "", "?room=" + encodeURIComponent(room));
   document.title = `#${room} · Switchboard chat`;
   $("room-name").textContent = room;
   $("my-name").textContent = name;
@@ -226,7 +226,7 @@ function leave() {
   const leaving = session;
   session = null;
   leaving?.leave();
-  history.replaceState(null, "", "/");
+  history.replaceState(null, "", "./");
   document.title = "Switchboard chat";
   roomView.hidden = true;
   joinForm.hidden = false;
