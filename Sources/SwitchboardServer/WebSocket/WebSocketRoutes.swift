@@ -53,9 +53,9 @@ struct WebSocketRoutes: Sendable {
         switch Array(path) {
         case ["connection", "websocket"]:
             let (format, subprotocol) = ProtocolFormat.negotiate(subprotocols: request.subprotocols, query: request.query)
-            return .success(ProtocolEndpoint(service: self.service, format: format, subprotocol: subprotocol))
+            return .success(ProtocolEndpoint(service: self.service, format: format, subprotocol: subprotocol, request: request.connectionRequest))
         case ["connection", "uni_websocket"]:
-            return .success(UniWebSocketEndpoint(service: self.service))
+            return .success(UniWebSocketEndpoint(service: self.service, request: request.connectionRequest))
         case ["echo"] where self.echoEndpoint:
             return .success(RawEchoEndpoint())
         case _ where !self.tutorialEndpoints:
