@@ -29,6 +29,18 @@ import Testing
         func url(_ path: String) -> String { "ws://127.0.0.1:\(self.port)\(path)" }
     }
 
+    /// An endpoint of the application's own on Switchboard's WebSocket layer: answers each text with
+    /// `<word> <TEXT>` and the session cookie it was opened with.
+    struct ShoutEndpoint: WebSocketEndpoint {
+        let word: String
+        let session: String
+
+        func receive(_ message: InboundMessage, on connection: Connection) {
+            guard case .text(let text) = message else { return connection.close(.unsupportedData("text only")) }
+            connection.send(text: "\(self.word) \(text.uppercased()) \(self.session)")
+        }
+    }
+
     static func withApp(
         ownWebSockets: Bool = true,
         _ configure: (inout SwitchboardConfiguration) -> Void = { _ in },
@@ -43,7 +55,11 @@ import Testing
         news.historyTTL = .seconds(60)
         configuration.channels.namespaces["news"] = news
         configure(&configuration)
-        let switchboard = try await SwitchboardServer(configuration: configuration, logger: testLogger)
+        let shout = WebSocketRoute("/shout/{word}") { request throws(EndpointRefusal) in
+            guard let word = request.parameters["word"], word != "no" else { throw EndpointRefusal(CloseReason(code: 4003, reason: "not that word")) }
+            return ShoutEndpoint(word: word, session: request.cookies["session"] ?? "")
+        }
+        let switchboard = try await SwitchboardServer(configuration: configuration, logger: testLogger, webSocketRoutes: [shout])
 
         let router = Router()
         router.get("/hello") { _, _ in "hello from the app" }
@@ -250,6 +266,22 @@ import Testing
             await #expect(throws: (any Error).self, "the tutorial is only under the prefix") {
                 try await TestClient.connect(app.url("/ws/7"))
             }
+        }
+    }
+
+    /// The application's own endpoint on Switchboard's layer: matched under the prefix with its path
+    /// parameter, refused with its own close code, closed with 1001 on shutdown like the tutorial's.
+    @Test func anEndpointOfTheAppsOwnRunsOnSwitchboardsLayer() async throws {
+        try await Self.withApp { app in
+            let client = try await TestClient.connect(app.url("/rt/shout/hey"), headers: [.cookie: "session=\"abc\""])
+            try await client.send("hello")
+            #expect(try await client.nextText() == "hey HELLO abc")
+            let refused = try await TestClient.connect(app.url("/rt/shout/no"))
+            let close = try await refused.closedByServer()
+            #expect(close?.closeCode == .unknown(4003))
+            #expect(close?.reason == "not that word")
+            await app.group.triggerGracefulShutdown()
+            #expect(try await client.closedByServer()?.closeCode == .goingAway)
         }
     }
 }

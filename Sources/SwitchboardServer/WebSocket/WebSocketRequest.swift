@@ -35,17 +35,7 @@ struct WebSocketRequest: Sendable {
             query[String(name)] = String(value)
         }
         self.query = query
-        var cookies: [String: String] = [:]
-        for header in head.headers[canonicalForm: "cookie"] {
-            for pair in header.split(separator: ";") {
-                guard let equals = pair.firstIndex(of: "=") else { continue }
-                let name = pair[..<equals].trimmingCharacters(in: .whitespaces)
-                var value = pair[pair.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-                if cookies[name] == nil { cookies[name] = value }
-            }
-        }
-        self.cookies = cookies
+        self.cookies = self.connectionRequest.cookies
         self.subprotocols = head.headers[canonicalForm: "sec-websocket-protocol"].map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 }
