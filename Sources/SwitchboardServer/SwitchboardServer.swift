@@ -36,12 +36,15 @@ public struct SwitchboardServer: Sendable {
     ///     singleton group, which is never shut down.
     ///   - engine: Where channels live: in this process (the default) or shared with other nodes
     ///     (`SwitchboardPostgres`). The server runs its background work (``Engine/run()``).
+    ///   - hooks: The application's hooks (``ProxyHooks`` builds them from ``SwitchboardConfiguration/proxy``);
+    ///     none by default.
     /// - Throws: when the web page's resources are missing from the install, or a token key cannot be read.
     public init(
         configuration: SwitchboardConfiguration,
         logger: Logger? = nil,
         eventLoopGroup: (any EventLoopGroup)? = nil,
-        engine: any Engine = MemoryEngine()
+        engine: any Engine = MemoryEngine(),
+        hooks: Hooks = Hooks()
     ) async throws {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
@@ -62,7 +65,8 @@ public struct SwitchboardServer: Sendable {
                 settings.subscribeToUserPersonalChannel = configuration.subscribeToUserPersonalChannel
                 settings.userPersonalChannelNamespace = configuration.userPersonalChannelNamespace
                 return settings
-            }()
+            }(),
+            hooks: hooks
         )
         self.logger = logger ?? {
             var logger = Logger(label: "switchboard")
