@@ -32,9 +32,10 @@ import Testing
     static func withHooks(
         _ replies: [String: TestBackend.Reply],
         timeout: Duration = .seconds(1),
+        maxResponseBytes: Int = 1 << 20,
         _ body: (Hooks, TestBackend) async throws -> Void
     ) async throws {
-        let client = ProxyClient()
+        let client = ProxyClient(maxResponseBytes: maxResponseBytes)
         do {
             try await TestBackend.with(replies) { backend in
                 try await body(Self.hooks(backend, client: client, timeout: timeout), backend)
@@ -234,6 +235,18 @@ import Testing
         #expect(notJSON.cause.contains("not a JSON object"))
         let status = try #require(await Self.connectFailure(.init(status: .internalServerError, body: "{}")))
         #expect(status.cause.contains("500"))
+    }
+
+    @Test func anOversizedAnswerIsAFailure() async throws {
+        let big = #"{"result":{"data":"\#(String(repeating: "x", count: 200))"}}"#
+        try await Self.withHooks(["/rpc": .init(body: big)], maxResponseBytes: 100) { hooks, _ in
+            do {
+                _ = try await #require(hooks.rpc).handler(RPCEvent(client: "c", user: "u", method: "m", data: nil, connectionInfo: nil))
+                Issue.record("an answer over the limit was accepted")
+            } catch let failure as ProxyFailure {
+                #expect(failure.cause.contains("larger than 100 bytes"))
+            }
+        }
     }
 
     @Test func aSlowBackendFailsWithinTheTimeout() async throws {

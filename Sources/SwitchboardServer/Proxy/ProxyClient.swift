@@ -67,6 +67,8 @@ public final class ProxyClient: Sendable {
             throw error
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw failure("no answer within \(proxy.timeout) (timeout)")
+        } catch is NIOTooManyBytesError {
+            throw failure("the backend's answer is larger than \(self.maxResponseBytes) bytes")
         } catch is CancellationError {
             throw failure("cancelled")
         } catch {
