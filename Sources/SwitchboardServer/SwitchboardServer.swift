@@ -36,8 +36,7 @@ public struct SwitchboardServer: Sendable {
     ///     singleton group, which is never shut down.
     ///   - engine: Where channels live: in this process (the default) or shared with other nodes
     ///     (`SwitchboardPostgres`). The server runs its background work (``Engine/run()``).
-    ///   - hooks: The application's hooks (``ProxyHooks`` builds them from ``SwitchboardConfiguration/proxy``);
-    ///     none by default.
+    ///   - hooks: The application's say in what clients do (``Hooks``); none by default.
     /// - Throws: when the web page's resources are missing from the install, or a token key cannot be read.
     public init(
         configuration: SwitchboardConfiguration,

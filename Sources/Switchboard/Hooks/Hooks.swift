@@ -34,6 +34,9 @@ public struct Hooks: Sendable {
     public var rpc: Hook<RPCEvent, RPCDecision>?
     /// Where a hook that fails or times out is logged.
     public var logger: Logger
+    /// How long after a failed `refresh` or `subRefresh` (it threw, or did not answer in time) the
+    /// server asks again; the connection (subscription) stays meanwhile. 5 seconds by default.
+    public var refreshRetryDelay: Duration = .seconds(5)
 
     public init(logger: Logger = Logger(label: "switchboard.hooks")) {
         self.logger = logger

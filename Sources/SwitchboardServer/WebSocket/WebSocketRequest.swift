@@ -1,5 +1,6 @@
 import HummingbirdCore
 import NIOHTTP1
+import Switchboard
 
 /// What a WebSocket route sees of its upgrade request.
 struct WebSocketRequest: Sendable {
@@ -11,8 +12,15 @@ struct WebSocketRequest: Sendable {
     let cookies: [String: String]
     /// The subprotocols the client offers (`Sec-WebSocket-Protocol`), in its order of preference.
     let subprotocols: [String]
+    /// The request as the application's hooks see it: headers, URI and the peer's address.
+    let connectionRequest: ConnectionRequest
 
-    init(head: HTTPRequestHead) {
+    init(head: HTTPRequestHead, remoteAddress: String? = nil) {
+        self.connectionRequest = ConnectionRequest(
+            headers: head.headers.map { (name: $0.name, value: $0.value) },
+            uri: head.uri,
+            remoteAddress: remoteAddress
+        )
         let uri = URI(head.uri)
         self.pathComponents = uri.path.split(separator: "/", omittingEmptySubsequences: true).map {
             String($0).removingPercentEncoding ?? String($0)

@@ -17,9 +17,9 @@ struct WebSocketRoutes: Sendable {
             return .success(JSONEndpoint())
         case ["connection", "websocket"]:
             let (format, subprotocol) = ProtocolFormat.negotiate(subprotocols: request.subprotocols, query: request.query)
-            return .success(ProtocolEndpoint(service: self.service, format: format, subprotocol: subprotocol))
+            return .success(ProtocolEndpoint(service: self.service, format: format, subprotocol: subprotocol, request: request.connectionRequest))
         case ["connection", "uni_websocket"]:
-            return .success(UniWebSocketEndpoint(service: self.service))
+            return .success(UniWebSocketEndpoint(service: self.service, request: request.connectionRequest))
         case let components where components.count == 3 && components[0] == "items" && components[2] == "ws":
             return Self.decide { () throws(EndpointRefusal) in try ItemsEndpoint(request: request, itemID: components[1]) }
         case let components where components.count == 2 && components[0] == "ws":
