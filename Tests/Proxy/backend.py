@@ -50,7 +50,15 @@ async def subscribe(request):
     record(request, body)
     if body.get("channel", "").endswith(":secret"):
         return web.json_response({"error": {"code": 403, "message": "not your room"}})
+    if "expiring" in body.get("channel", ""):
+        return web.json_response({"result": {"expire_at": int(time.time()) + 2}})
     return web.json_response({"result": {"data": {"motd": "hello " + body.get("user", "")}}})
+
+
+async def sub_refresh(request):
+    body = await request.json()
+    record(request, body)
+    return web.json_response({"result": {"expire_at": int(time.time()) + 60}})
 
 
 async def publish(request):
@@ -93,6 +101,7 @@ def main():
     app.router.add_post("/centrifugo/refresh", refresh)
     app.router.add_post("/centrifugo/subscribe", subscribe)
     app.router.add_post("/centrifugo/publish", publish)
+    app.router.add_post("/centrifugo/sub_refresh", sub_refresh)
     app.router.add_post("/centrifugo/rpc", rpc)
     app.router.add_get("/_requests", requests)
     web.run_app(app, host="127.0.0.1", port=port, print=None, handle_signals=True)

@@ -117,6 +117,10 @@ class Server:
         wait_http(f"http://127.0.0.1:{self.port}/health", self.process, self.log_path, 15)
 
     @property
+    def http(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def ws(self):
         return f"ws://127.0.0.1:{self.port}/connection/websocket"
 
@@ -145,11 +149,12 @@ def proxied_config(backend):
         "proxy_refresh_endpoint": backend.url("/centrifugo/refresh"),
         "proxy_subscribe_endpoint": backend.url("/centrifugo/subscribe"),
         "proxy_publish_endpoint": backend.url("/centrifugo/publish"),
+        "proxy_sub_refresh_endpoint": backend.url("/centrifugo/sub_refresh"),
         "proxy_rpc_endpoint": backend.url("/centrifugo/rpc"),
         "proxy_rpc_timeout": "500ms",
         "proxy_http_headers": ["Cookie", "User-Agent", "X-Real-Ip"],
         "namespaces": [
-            {"name": "rooms", "proxy_subscribe": True, "proxy_publish": True, "history_size": 10, "history_ttl": "60s"},
+            {"name": "rooms", "proxy_subscribe": True, "proxy_publish": True, "proxy_sub_refresh": True, "history_size": 10, "history_ttl": "60s"},
             {"name": "plain", "allow_subscribe_for_client": True},
         ],
     }

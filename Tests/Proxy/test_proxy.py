@@ -3,10 +3,12 @@ refresh, subscribe, publish and rpc events go to the aiohttp backend (backend.py
 JSON, as an existing Centrifugo backend expects them."""
 
 import asyncio
+import json
 import time
 import uuid
 
 import pytest
+import requests
 from centrifuge import Client, ClientEventHandler, ClientState, ReplyError, SubscriptionEventHandler
 
 
@@ -138,6 +140,21 @@ async def test_a_backend_that_is_down_gives_a_temporary_error_and_a_log_line(dow
     assert c.state != ClientState.CONNECTED
     await c.disconnect()
     assert await eventually(lambda: "/centrifugo/connect" in down_server.log_text())
+    assert "unreachable" in down_server.log_text()
+
+
+def test_a_unidirectional_connection_is_authenticated_by_its_cookie(server, backend):
+    response = requests.post(f"{server.http}/connection/uni_http_stream", data="{}", stream=True, timeout=(5, 10),
+                             headers={"Cookie": "session=bob-session"})
+    try:
+        assert response.status_code == 200
+        first = json.loads(next(response.iter_lines()))
+        assert first["connect"]["data"] == {"welcome": "bob"}
+        request = backend.requests("/centrifugo/connect")[-1]
+        assert request["body"]["transport"] == "uni_http_stream"
+        assert request["headers"]["Cookie"] == "session=bob-session"
+    finally:
+        response.close()
 
 
 # --- refresh -----------------------------------------------------------------------------------------
@@ -149,6 +166,21 @@ async def test_an_expiring_connection_is_refreshed_by_the_backend(server, backen
     assert await eventually(lambda: any(r["body"].get("user") == "erin" for r in backend.requests("/centrifugo/refresh")), timeout=10)
     await asyncio.sleep(1)
     assert erin.state == ClientState.CONNECTED and events.disconnected == []
+    await erin.disconnect()
+
+
+async def test_an_expiring_subscription_is_refreshed_by_the_backend(server, backend):
+    erin = await connected(server, "alice-session")
+    channel = room("expiring-" + uuid.uuid4().hex[:6])
+    seen = Publications()
+    sub = erin.new_subscription(channel, events=seen)
+    await sub.subscribe()
+    await sub.ready(timeout=5)
+    assert await eventually(lambda: any(r["body"].get("channel") == channel for r in backend.requests("/centrifugo/sub_refresh")), timeout=10)
+    request = [r["body"] for r in backend.requests("/centrifugo/sub_refresh") if r["body"].get("channel") == channel][0]
+    assert (request["user"], request["client"]) == ("alice", erin.client_id)
+    await asyncio.sleep(1)
+    assert erin.state == ClientState.CONNECTED and len(seen.subscribed) == 1
     await erin.disconnect()
 
 

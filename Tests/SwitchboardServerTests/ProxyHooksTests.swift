@@ -265,6 +265,13 @@ import Testing
         let client = ProxyClient()
         let hooks = proxy.makeHooks(client: client, logger: Self.quiet)
         let connect = try #require(hooks.connect)
+        do {
+            _ = try await connect.handler(Self.connectEvent)
+            Issue.record("a backend that is down answered")
+        } catch let failure as ProxyFailure {
+            #expect(failure.cause.contains("unreachable"), "\(failure)")
+            #expect(failure.endpoint == "http://127.0.0.1:\(port)/connect")
+        }
         let clock = ContinuousClock()
         let started = clock.now
         let outcome = await connect.decide(Self.connectEvent, name: "connect", logger: Self.quiet)

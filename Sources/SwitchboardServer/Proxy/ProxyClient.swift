@@ -72,8 +72,9 @@ public final class ProxyClient: Sendable {
         } catch is CancellationError {
             throw failure("cancelled")
         } catch {
-            if NIODeadline.now() >= deadline { throw failure("no answer within \(proxy.timeout) (timeout)") }
-            throw failure("the backend is unreachable: \(error)")
+            // The pool retries a failed connection until the deadline, then reports the last failure.
+            let retried = NIODeadline.now() >= deadline ? " (retried until the \(proxy.timeout) timeout)" : ""
+            throw failure("the backend is unreachable: \(error)\(retried)")
         }
         guard let json = try? JSONValue.parse(text), json.members != nil else {
             throw failure("the backend's answer is not a JSON object: \(text.prefix(120).debugDescription)")
