@@ -145,13 +145,13 @@ def proxied_config(backend):
     """What a Centrifugo v5 user writes: the proxy_*_endpoint settings, headers, namespace switches."""
     return {
         "proxy_connect_endpoint": backend.url("/centrifugo/connect"),
-        "proxy_connect_timeout": "500ms",
+        "proxy_connect_timeout": "1s",
         "proxy_refresh_endpoint": backend.url("/centrifugo/refresh"),
         "proxy_subscribe_endpoint": backend.url("/centrifugo/subscribe"),
         "proxy_publish_endpoint": backend.url("/centrifugo/publish"),
         "proxy_sub_refresh_endpoint": backend.url("/centrifugo/sub_refresh"),
         "proxy_rpc_endpoint": backend.url("/centrifugo/rpc"),
-        "proxy_rpc_timeout": "500ms",
+        "proxy_rpc_timeout": "1s",
         "proxy_http_headers": ["Cookie", "User-Agent", "X-Real-Ip"],
         "namespaces": [
             {"name": "rooms", "proxy_subscribe": True, "proxy_publish": True, "proxy_sub_refresh": True, "history_size": 10, "history_ttl": "60s"},
