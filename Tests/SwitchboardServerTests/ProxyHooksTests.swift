@@ -20,7 +20,13 @@ import Testing
 
     /// Hooks whose every event goes to `backend` at `/<event>`, channels of namespace `rooms` and of
     /// no namespace included.
-    static func hooks(_ backend: TestBackend, client: ProxyClient, timeout: Duration = Self.generous, headers: [String] = ["Cookie", "Authorization"]) -> Hooks {
+    static func hooks(
+        _ backend: TestBackend,
+        client: ProxyClient,
+        timeout: Duration = Self.generous,
+        headers: [String] = ["Cookie", "Authorization"],
+        logger: Logger = Self.quiet
+    ) -> Hooks {
         var proxy = ProxyConfiguration()
         for kind in ProxyConfiguration.Kind.allCases {
             proxy.endpoints[kind] = backend.url("/\(kind.rawValue)")
@@ -30,19 +36,20 @@ import Testing
         for kind in [ProxyConfiguration.Kind.subscribe, .publish, .subRefresh] {
             proxy.channels[kind] = ["rooms": .default, "": .default]
         }
-        return proxy.makeHooks(client: client, logger: Self.quiet)
+        return proxy.makeHooks(client: client, logger: logger)
     }
 
     static func withHooks(
         _ replies: [String: TestBackend.Reply],
         timeout: Duration = Self.generous,
         maxResponseBytes: Int = 1 << 20,
+        logger: Logger = Self.quiet,
         _ body: (Hooks, TestBackend) async throws -> Void
     ) async throws {
         let client = ProxyClient(maxResponseBytes: maxResponseBytes)
         do {
             try await TestBackend.with(replies) { backend in
-                try await body(Self.hooks(backend, client: client, timeout: timeout), backend)
+                try await body(Self.hooks(backend, client: client, timeout: timeout, logger: logger), backend)
             }
         } catch {
             try await client.shutdown()
@@ -212,17 +219,43 @@ import Testing
 
     // MARK: Failures
 
-    /// The failure the connect hook's handler throws for `reply`.
-    static func connectFailure(_ reply: TestBackend.Reply, timeout: Duration = Self.generous) async throws -> ProxyFailure? {
-        var failure: ProxyFailure?
-        try await Self.withHooks(["/connect": reply], timeout: timeout) { hooks, _ in
-            do {
-                _ = try await #require(hooks.connect).handler(Self.connectEvent)
-            } catch let error as ProxyFailure {
-                failure = error
-            }
+    /// What the log says about a failed proxy call.
+    struct Logged {
+        let proxy: String
+        let endpoint: String
+        let cause: String
+    }
+
+    /// Run `call` (a hook's handler), which must fail as a backend failure does: error 100,
+    /// temporary, naming neither the backend nor the cause, and one log line that names them.
+    static func backendFailure(_ capture: LogCapture, _ call: () async throws -> Void) async -> Logged? {
+        do {
+            try await call()
+            Issue.record("the backend's failure was not a failure")
+            return nil
+        } catch let error as ProtocolError {
+            #expect(error == .internalError(temporary: true))
+            #expect(error.message == "internal server error")
+        } catch {
+            Issue.record("not a protocol error: \(error)")
+            return nil
         }
-        return failure
+        let lines = capture.lines
+        #expect(lines.count == 1)
+        guard let line = lines.first else { return nil }
+        #expect(line.level == .warning)
+        return Logged(proxy: line.metadata["proxy"] ?? "", endpoint: line.metadata["endpoint"] ?? "", cause: line.metadata["cause"] ?? "")
+    }
+
+    /// The logged failure of the connect hook for `reply`.
+    static func connectFailure(_ reply: TestBackend.Reply, timeout: Duration = Self.generous) async throws -> Logged? {
+        let capture = LogCapture()
+        var logged: Logged?
+        try await Self.withHooks(["/connect": reply], timeout: timeout, logger: capture.logger) { hooks, _ in
+            let connect = try #require(hooks.connect)
+            logged = await Self.backendFailure(capture) { _ = try await connect.handler(Self.connectEvent) }
+        }
+        return logged
     }
 
     @Test func outOfRangeCodesAreBackendFailures() async throws {
@@ -243,13 +276,13 @@ import Testing
 
     @Test func anOversizedAnswerIsAFailure() async throws {
         let big = #"{"result":{"data":"\#(String(repeating: "x", count: 200))"}}"#
-        try await Self.withHooks(["/rpc": .init(body: big)], maxResponseBytes: 100) { hooks, _ in
-            do {
-                _ = try await #require(hooks.rpc).handler(RPCEvent(client: "c", user: "u", method: "m", data: nil, connectionInfo: nil))
-                Issue.record("an answer over the limit was accepted")
-            } catch let failure as ProxyFailure {
-                #expect(failure.cause.contains("larger than 100 bytes"))
+        let capture = LogCapture()
+        try await Self.withHooks(["/rpc": .init(body: big)], maxResponseBytes: 100, logger: capture.logger) { hooks, _ in
+            let rpc = try #require(hooks.rpc)
+            let logged = await Self.backendFailure(capture) {
+                _ = try await rpc.handler(RPCEvent(client: "c", user: "u", method: "m", data: nil, connectionInfo: nil))
             }
+            #expect(logged?.cause.contains("larger than 100 bytes") == true)
         }
     }
 
@@ -267,15 +300,12 @@ import Testing
         var proxy = ProxyConfiguration()
         proxy.endpoints[.connect] = "http://127.0.0.1:\(port)/connect"
         let client = ProxyClient()
-        let hooks = proxy.makeHooks(client: client, logger: Self.quiet)
+        let capture = LogCapture()
+        let hooks = proxy.makeHooks(client: client, logger: capture.logger)
         let connect = try #require(hooks.connect)
-        do {
-            _ = try await connect.handler(Self.connectEvent)
-            Issue.record("a backend that is down answered")
-        } catch let failure as ProxyFailure {
-            #expect(failure.cause.contains("unreachable"), "\(failure)")
-            #expect(failure.endpoint == "http://127.0.0.1:\(port)/connect")
-        }
+        let logged = await Self.backendFailure(capture) { _ = try await connect.handler(Self.connectEvent) }
+        #expect(logged?.cause.contains("unreachable") == true, "\(String(describing: logged))")
+        #expect(logged?.endpoint == "http://127.0.0.1:\(port)/connect")
         let clock = ContinuousClock()
         let started = clock.now
         let outcome = await connect.decide(Self.connectEvent, name: "connect", logger: Self.quiet)

@@ -6,8 +6,10 @@ public import Switchboard
 ///
 /// A backend `error` (code 400–1999) or `disconnect` (4000–4999) passes through to the client. A
 /// backend that cannot be reached, is slower than the proxy's timeout, answers with a status other
-/// than 200 or with JSON that is not Centrifugo's makes the hook fail: the client gets error 100
-/// (temporary) and the server logs the proxy, its endpoint and the cause.
+/// than 200 or with JSON that is not Centrifugo's makes the hook fail: the server logs one line with
+/// the proxy, its endpoint and the cause, and the client gets error 100 `internal server error`
+/// (temporary), which names neither (as Centrifugo's does: the backend's address is not the
+/// client's business).
 public enum ProxyHooks {
     /// How much longer than the proxy's timeout the hook waits, so that the HTTP request's own
     /// deadline (which names the endpoint in the log) ends it first.
@@ -19,44 +21,75 @@ public enum ProxyHooks {
         var hooks = Hooks(logger: logger)
         if let proxy = configuration.endpoint(for: .connect) {
             hooks.connect = Hook(timeout: proxy.timeout + Self.hookMargin) { event in
-                let json = try await client.post(ProxyRequest.connect(event), to: proxy, request: event.request)
-                return try ProxyResponse(json, proxy: proxy).connect()
+                try await Self.guarded("connect", client: event.client, logger) {
+                    let json = try await client.post(ProxyRequest.connect(event), to: proxy, request: event.request)
+                    return try ProxyResponse(json, proxy: proxy).connect()
+                }
             }
         }
         if let proxy = configuration.endpoint(for: .refresh) {
             hooks.refresh = Hook(timeout: proxy.timeout + Self.hookMargin) { event in
-                let json = try await client.post(ProxyRequest.refresh(event), to: proxy, request: nil)
-                return try ProxyResponse(json, proxy: proxy).refresh()
+                try await Self.guarded("refresh", client: event.client, logger) {
+                    let json = try await client.post(ProxyRequest.refresh(event), to: proxy, request: nil)
+                    return try ProxyResponse(json, proxy: proxy).refresh()
+                }
             }
         }
         if let proxy = configuration.endpoint(for: .rpc) {
             hooks.rpc = Hook(timeout: proxy.timeout + Self.hookMargin) { event in
-                let json = try await client.post(ProxyRequest.rpc(event), to: proxy, request: nil)
-                return try ProxyResponse(json, proxy: proxy).rpc()
+                try await Self.guarded("rpc", client: event.client, logger) {
+                    let json = try await client.post(ProxyRequest.rpc(event), to: proxy, request: nil)
+                    return try ProxyResponse(json, proxy: proxy).rpc()
+                }
             }
         }
         if let selector = ChannelProxies(configuration, .subscribe) {
             hooks.subscribe = Hook(timeout: selector.timeout + Self.hookMargin, covers: selector.covers) { event in
-                let proxy = try selector.proxy(for: event.channel)
-                let json = try await client.post(ProxyRequest.subscribe(event), to: proxy, request: nil)
-                return try ProxyResponse(json, proxy: proxy).subscribe()
+                try await Self.guarded("subscribe", client: event.client, logger) {
+                    let proxy = try selector.proxy(for: event.channel)
+                    let json = try await client.post(ProxyRequest.subscribe(event), to: proxy, request: nil)
+                    return try ProxyResponse(json, proxy: proxy).subscribe()
+                }
             }
         }
         if let selector = ChannelProxies(configuration, .publish) {
             hooks.publish = Hook(timeout: selector.timeout + Self.hookMargin, covers: selector.covers) { event in
-                let proxy = try selector.proxy(for: event.channel)
-                let json = try await client.post(ProxyRequest.publish(event), to: proxy, request: nil)
-                return try ProxyResponse(json, proxy: proxy).publish()
+                try await Self.guarded("publish", client: event.client, logger) {
+                    let proxy = try selector.proxy(for: event.channel)
+                    let json = try await client.post(ProxyRequest.publish(event), to: proxy, request: nil)
+                    return try ProxyResponse(json, proxy: proxy).publish()
+                }
             }
         }
         if let selector = ChannelProxies(configuration, .subRefresh) {
             hooks.subRefresh = Hook(timeout: selector.timeout + Self.hookMargin, covers: selector.covers) { event in
-                let proxy = try selector.proxy(for: event.channel)
-                let json = try await client.post(ProxyRequest.subRefresh(event), to: proxy, request: nil)
-                return try ProxyResponse(json, proxy: proxy).refresh()
+                try await Self.guarded("sub_refresh", client: event.client, logger) {
+                    let proxy = try selector.proxy(for: event.channel)
+                    let json = try await client.post(ProxyRequest.subRefresh(event), to: proxy, request: nil)
+                    return try ProxyResponse(json, proxy: proxy).refresh()
+                }
             }
         }
         return hooks
+    }
+
+    /// Run a proxy call; a ``ProxyFailure`` becomes one log line (proxy, endpoint, cause) and error
+    /// 100 (temporary) for the client, without the backend's address or the cause.
+    static func guarded<Decision>(
+        _ event: String,
+        client: String,
+        _ logger: Logger,
+        _ call: () async throws -> Decision
+    ) async throws -> Decision {
+        do {
+            return try await call()
+        } catch let failure as ProxyFailure {
+            logger.warning(
+                "The \(event) proxy failed",
+                metadata: ["proxy": "\(failure.proxy)", "endpoint": "\(failure.endpoint)", "cause": "\(failure.cause)", "client": "\(client)"]
+            )
+            throw ProtocolError.internalError(temporary: true)
+        }
     }
 }
 
