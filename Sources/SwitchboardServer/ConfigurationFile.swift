@@ -36,10 +36,12 @@ public enum ConfigurationFile {
         guard let members = root.members else { throw Error("the file must hold a JSON object") }
         var channels = ChannelConfiguration()
         var defaults = ChannelOptions()
+        var proxy = configuration.proxy
         for member in members {
             let key = member.key
             let value = member.value
             if try Self.applyChannelOption(key, value, to: &defaults, at: key) { continue }
+            if try proxy.applyTopLevel(key, value) { continue }
             switch key {
             case "token_hmac_secret_key": configuration.tokenKeys.hmacSecret = try Self.string(value, at: key)
             case "token_rsa_public_key": configuration.tokenKeys.rsaPublicKeyPEM = try Self.string(value, at: key)
@@ -70,6 +72,7 @@ public enum ConfigurationFile {
                     guard channels.namespaces[name] == nil else { throw Error("namespace '\(name)' is defined twice") }
                     var options = ChannelOptions()
                     for field in fields where field.key != "name" {
+                        if try proxy.applyChannelSetting(field.key, field.value, namespace: name, at: "\(path).\(field.key)") { continue }
                         guard try Self.applyChannelOption(field.key, field.value, to: &options, at: "\(path).\(field.key)") else {
                             throw Error("unknown namespace setting '\(path).\(field.key)'")
                         }
@@ -82,6 +85,8 @@ public enum ConfigurationFile {
         }
         channels.defaultOptions = defaults
         configuration.channels = channels
+        if let problem = proxy.problem() { throw Error(problem) }
+        configuration.proxy = proxy
         if members.contains(where: { $0.key == "chat_channel" }),
             let invalid = ChannelConfiguration.validate(name: configuration.chatChannel, maxLength: channels.maxChannelLength)
         {

@@ -72,6 +72,8 @@ public struct SwitchboardConfiguration: Sendable {
     public var subscribeToUserPersonalChannel = false
     /// The namespace of personal channels (`user_personal_channel_namespace`; `""` for none).
     public var userPersonalChannelNamespace = ""
+    /// Centrifugo's HTTP proxy: which events go to the application's backend (see ``ProxyHooks``).
+    public var proxy = ProxyConfiguration()
 
     public init(
         host: String = "127.0.0.1",

@@ -117,6 +117,39 @@ struct Serve: AsyncParsableCommand {
     )
     var nodeTTL: Double?
 
+    @Option(
+        name: .customLong("proxy-connect-endpoint"),
+        help: "Backend URL the connect events of clients without a token are POSTed to (Centrifugo's connect proxy). [env: SWITCHBOARD_PROXY_CONNECT_ENDPOINT]"
+    )
+    var proxyConnectEndpoint: String?
+
+    @Option(name: .customLong("proxy-connect-timeout"), help: "Seconds the connect proxy's backend has to answer. [env: SWITCHBOARD_PROXY_CONNECT_TIMEOUT] (default: 1)")
+    var proxyConnectTimeout: Double?
+
+    @Option(
+        name: .customLong("proxy-refresh-endpoint"),
+        help: "Backend URL that extends connections the connect proxy granted with an expiry. [env: SWITCHBOARD_PROXY_REFRESH_ENDPOINT]"
+    )
+    var proxyRefreshEndpoint: String?
+
+    @Option(name: .customLong("proxy-refresh-timeout"), help: "Seconds the refresh proxy's backend has to answer. [env: SWITCHBOARD_PROXY_REFRESH_TIMEOUT] (default: 1)")
+    var proxyRefreshTimeout: Double?
+
+    @Option(name: .customLong("proxy-rpc-endpoint"), help: "Backend URL clients' rpc calls are POSTed to. [env: SWITCHBOARD_PROXY_RPC_ENDPOINT]")
+    var proxyRPCEndpoint: String?
+
+    @Option(name: .customLong("proxy-rpc-timeout"), help: "Seconds the rpc proxy's backend has to answer. [env: SWITCHBOARD_PROXY_RPC_TIMEOUT] (default: 1)")
+    var proxyRPCTimeout: Double?
+
+    @Option(
+        name: .customLong("proxy-http-headers"),
+        help: """
+            Comma-separated headers of the client's HTTP request copied onto proxy requests, e.g. \
+            Cookie,Authorization,Origin,User-Agent,X-Real-Ip. [env: SWITCHBOARD_PROXY_HTTP_HEADERS]
+            """
+    )
+    var proxyHTTPHeaders: String?
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let configuration = try self.resolve(environment: environment)
@@ -136,16 +169,25 @@ struct Serve: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup.singleton
         let logger = Logger(label: "switchboard")
         logger.info("Event loop threads", metadata: ["threads": "\(threads)"])
-        switch engine {
-        case .memory:
-            try await SwitchboardServer(configuration: configuration, eventLoopGroup: group).serve()
-        case .postgres(let url, let nodeTTL):
-            try await self.runNode(configuration: configuration, group: group, url: url, nodeTTL: nodeTTL, logger: logger)
+        // The proxy's HTTP client lives as long as the server: shut down once the server has stopped.
+        let proxyClient = configuration.proxy.isEmpty ? nil : ProxyClient()
+        let hooks = proxyClient.map { configuration.proxy.makeHooks(client: $0) } ?? Hooks()
+        do {
+            switch engine {
+            case .memory:
+                try await SwitchboardServer(configuration: configuration, eventLoopGroup: group, hooks: hooks).serve()
+            case .postgres(let url, let nodeTTL):
+                try await self.runNode(configuration: configuration, group: group, url: url, nodeTTL: nodeTTL, hooks: hooks, logger: logger)
+            }
+        } catch {
+            try? await proxyClient?.shutdown()
+            throw error
         }
+        try? await proxyClient?.shutdown()
     }
 
     /// One node of a cluster on PostgreSQL: migrate the schema, then serve with the PostgreSQL engine.
-    private func runNode(configuration: SwitchboardConfiguration, group: any EventLoopGroup, url: PostgresURL, nodeTTL: Duration, logger: Logger) async throws {
+    private func runNode(configuration: SwitchboardConfiguration, group: any EventLoopGroup, url: PostgresURL, nodeTTL: Duration, hooks: Hooks, logger: Logger) async throws {
         // The pool logs every failed connection attempt; the engine reports outages itself.
         var poolLogger = Logger(label: "switchboard.postgres")
         poolLogger.logLevel = max(configuration.logLevel, .error)
@@ -171,7 +213,7 @@ struct Serve: AsyncParsableCommand {
                 settings: .init(nodeTTL: nodeTTL, nodeName: ProcessInfo.processInfo.hostName),
                 logger: logger
             )
-            let server = try await SwitchboardServer(configuration: configuration, eventLoopGroup: group, engine: engine)
+            let server = try await SwitchboardServer(configuration: configuration, eventLoopGroup: group, engine: engine, hooks: hooks)
             logger.info("Joining the cluster", metadata: ["node": "\(engine.node)", "node_ttl": "\(nodeTTL)"])
             try await server.serve()
         }
@@ -273,7 +315,37 @@ struct Serve: AsyncParsableCommand {
             guard !key.isEmpty else { throw ValidationError("the API key must not be empty") }
             configuration.apiKey = key
         }
+        try self.resolveProxy(env: env, into: &configuration.proxy)
         return configuration
+    }
+
+    /// The proxy flags and variables, over the configuration file's proxy settings.
+    func resolveProxy(env: EnvironmentReader, into proxy: inout ProxyConfiguration) throws {
+        let endpoints: [(ProxyConfiguration.Kind, String, String?, Double?)] = [
+            (.connect, "connect", self.proxyConnectEndpoint, self.proxyConnectTimeout),
+            (.refresh, "refresh", self.proxyRefreshEndpoint, self.proxyRefreshTimeout),
+            (.rpc, "rpc", self.proxyRPCEndpoint, self.proxyRPCTimeout),
+        ]
+        for (kind, name, flagEndpoint, flagTimeout) in endpoints {
+            let upper = name.uppercased()
+            if let url = try flagEndpoint ?? env.string("PROXY_\(upper)_ENDPOINT") {
+                proxy.endpoints[kind] = url.isEmpty ? nil : url
+            }
+            if let seconds = try flagTimeout ?? env.value("PROXY_\(upper)_TIMEOUT", parse: Double.init) {
+                guard seconds > 0, seconds <= 60 else {
+                    throw ValidationError("proxy-\(name)-timeout must be more than 0 and at most 60 seconds, got \(seconds)")
+                }
+                proxy.timeouts[kind] = .milliseconds(Int64(seconds * 1000))
+            }
+        }
+        if let list = try self.proxyHTTPHeaders ?? env.string("PROXY_HTTP_HEADERS") {
+            let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if let bad = names.first(where: { !ProxyConfiguration.isValidHeaderName($0) }) {
+                throw ValidationError("proxy-http-headers: '\(bad)' is not an HTTP header name")
+            }
+            proxy.httpHeaders = names
+        }
+        if let problem = proxy.problem() { throw ValidationError(problem) }
     }
 
     /// The longest a duration flag may be (one day): longer pings or close timeouts mean "never",

@@ -150,4 +150,21 @@ import Testing
             (error as? ValidationError)?.message.contains(message) == true
         }
     }
+
+    @Test func proxyFlagsAndEnvironment() throws {
+        let flags = try Serve.parse([
+            "--proxy-connect-endpoint", "http://127.0.0.1:3000/connect", "--proxy-connect-timeout", "2.5",
+            "--proxy-rpc-endpoint", "http://127.0.0.1:3000/rpc", "--proxy-http-headers", "Cookie, Authorization",
+        ]).resolve(environment: ["SWITCHBOARD_PROXY_CONNECT_ENDPOINT": "http://ignored/connect", "SWITCHBOARD_PROXY_REFRESH_ENDPOINT": "http://127.0.0.1:3000/refresh"])
+        let connect = try #require(flags.proxy.endpoint(for: .connect))
+        #expect(connect.endpoint == "http://127.0.0.1:3000/connect")
+        #expect(connect.timeout == .milliseconds(2500))
+        #expect(connect.httpHeaders == ["Cookie", "Authorization"])
+        #expect(flags.proxy.endpoint(for: .rpc)?.timeout == .seconds(1))
+        #expect(flags.proxy.endpoint(for: .refresh)?.endpoint == "http://127.0.0.1:3000/refresh")
+        #expect(throws: ValidationError.self) { try Serve.parse(["--proxy-connect-endpoint", "nope"]).resolve(environment: [:]) }
+        #expect(throws: ValidationError.self) { try Serve.parse(["--proxy-rpc-timeout", "0"]).resolve(environment: [:]) }
+        #expect(throws: ValidationError.self) { try Serve.parse(["--proxy-http-headers", "Bad Header"]).resolve(environment: [:]) }
+        #expect(try Serve.parse([]).resolve(environment: [:]).proxy.isEmpty)
+    }
 }
