@@ -56,7 +56,8 @@ public struct Hook<Event: Sendable, Decision: Sendable>: Sendable {
     /// Which channels (or, for `rpc`, methods) the hook decides; the others follow the configuration.
     public var covers: @Sendable (String) -> Bool
     /// Decides. Throw a ``ProtocolError`` to refuse with it; any other error counts as a failure
-    /// of the hook (error 100, temporary).
+    /// of the hook: the client gets error 100 (`internal server error: <hook> hook failed`,
+    /// temporary) and the error itself goes to the log only.
     public var handler: @Sendable (Event) async throws -> Decision
 
     /// - Parameters:
@@ -102,7 +103,8 @@ public struct Hook<Event: Sendable, Decision: Sendable>: Sendable {
             return .failure(error)
         case .failure(let error)?:
             logger.warning("The \(name) hook failed", metadata: ["error": "\(error)"])
-            return .failure(.internalError("\(name) hook failed: \(error)", temporary: true))
+            // The error's text stays in the log: it may say more about the application than a client should see.
+            return .failure(.internalError("\(name) hook failed", temporary: true))
         case nil:
             logger.warning("The \(name) hook did not answer in time", metadata: ["timeout": "\(timeout)"])
             return .failure(.internalError("\(name) hook did not answer within \(timeout)", temporary: true))
