@@ -121,6 +121,16 @@ public struct SwitchboardConfiguration: Sendable {
         self.maxHistoryReplyBytes = maxHistoryReplyBytes
     }
 
+    /// A configuration for Switchboard mounted in an application under `prefix`: the client
+    /// protocol, the server API and `/health` only (no tutorial endpoints or chat pages, no `/echo`);
+    /// the rest as the defaults. `host` and `port` are the application's business when mounted.
+    public static func mounted(at prefix: String) -> SwitchboardConfiguration {
+        var configuration = SwitchboardConfiguration(echoEndpoint: false)
+        configuration.tutorialEndpoints = false
+        configuration.pathPrefix = prefix
+        return configuration
+    }
+
     /// Whether protocol connections without a token are accepted, after the default is applied.
     public var acceptsAnonymous: Bool { self.allowAnonymous ?? self.tokenKeys.isEmpty }
 

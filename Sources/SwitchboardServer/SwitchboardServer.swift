@@ -204,6 +204,14 @@ extension SwitchboardServer: Service {
         // Stops in reverse order: connections close first, then the engine (whose subscribers
         // have left by then).
         let group = ServiceGroup(configuration: .init(services: [engine, trimmer, shutdown], logger: self.logger))
-        try await group.run()
+        // A connection upgraded after the shutdown service ran (while the application's server was
+        // still quiescing) may still be open: nothing WebSocket outlives the service.
+        do {
+            try await group.run()
+        } catch {
+            await self.openChannels.closeAll(timeout: .seconds(1))
+            throw error
+        }
+        await self.openChannels.closeAll(timeout: .seconds(1))
     }
 }

@@ -46,18 +46,13 @@ public struct Publication: Sendable, Equatable {
         self.init(data: value.jsonText, tags: tags)
     }
 
-    /// A publication of an `Encodable` value, encoded as JSON.
+    /// A publication of an `Encodable` value, encoded as JSON (object keys sorted, so the same value
+    /// always gives the same bytes).
     ///
     /// - Throws: ``ProtocolError/badRequest(_:)`` (107) when the value cannot be encoded (a
     ///   non-finite number, say).
     public init(encoding value: some Encodable, tags: [String: String] = [:]) throws(ProtocolError) {
-        let encoded: Data
-        do {
-            encoded = try JSONEncoder().encode(value)
-        } catch {
-            throw .badRequest("publication data could not be encoded as JSON: \(error)")
-        }
-        try self.init(json: String(decoding: encoded, as: UTF8.self), tags: tags)
+        self.init(try JSONValue(encoding: value), tags: tags)
     }
 
     /// The protocol's `Publication` object.
