@@ -7,7 +7,8 @@
 #      builds the fuzz targets (Fuzz/, libFuzzer) and runs each for FUZZ_SECONDS (20) seconds,
 #   3. starts the built `switchboard serve` on free loopback ports and runs the client-protocol tests
 #      with the real Centrifugo SDKs (Tests/Protocol), the unidirectional transports with plain
-#      HTTP and WebSocket clients (Tests/Uni), the scale-out tests (three nodes on the
+#      HTTP and WebSocket clients (Tests/Uni), the embedding example app (Examples/EmbeddedApp) with
+#      the SDK, plain WebSocket clients and HTTP (Tests/Example), the scale-out tests (three nodes on the
 #      PostgreSQL, which they also restart: Tests/Cluster), the browser tests (Chromium tabs chatting in
 #      rooms and on the tutorial page, and an EventSource on uni_sse recovering what it missed) and the Autobahn|Testsuite conformance cases 1-10 against /echo
 #      (none FAILED and none NON-STRICT).
@@ -128,6 +129,12 @@ SWITCHBOARD_URL="http://127.0.0.1:$PORT" SWITCHBOARD_SECRET="$SECRET" SWITCHBOAR
 log "Unidirectional transports (uni_http_stream, uni_sse, uni_websocket) with plain HTTP and WebSocket clients, no SDK"
 # The same packages as Tests/Protocol (Tests/Uni/requirements.txt pins a subset of them): its virtualenv.
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_LOGS="$WORK" "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Uni
+
+log "The embedding example (Examples/EmbeddedApp, docs/EMBEDDING.md): login, cookie-authenticated SDK connections (JSON, Protobuf), RPC, publishing from a route, its own WebSocket, SIGTERM"
+# Built by the swift build above with every other target; Tests/Example/requirements.txt pins a
+# subset of Tests/Protocol's packages: its virtualenv.
+SWITCHBOARD_EXAMPLE_BIN="$(swift build --show-bin-path)/switchboard-example" SWITCHBOARD_LOGS="$WORK" \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Example
 
 log "Hostile clients: each test starts its own server process and attacks it (memory, CPU, timeouts, crashes)"
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_LOGS="$WORK" "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Hostile
