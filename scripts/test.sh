@@ -78,7 +78,13 @@ start_server() {
     PORT=$(free_port)
     "$BIN" serve --host 127.0.0.1 --port "$PORT" "$@" > "$log_file" 2>&1 &
     PIDS+=($!)
-    wait_healthy "$PORT" "$log_file" 10
+    # /health is under the path prefix, if there is one.
+    local prefix="" previous=""
+    for argument in "$@"; do
+        if [ "$previous" = "--path-prefix" ]; then prefix=$argument; fi
+        previous=$argument
+    done
+    wait_healthy "$PORT" "$log_file" 10 "$prefix"
 }
 
 install_system_packages
@@ -154,11 +160,14 @@ start_server "$WORK/browser-server.log" --api-key "$API_KEY"
 SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 start_server "$WORK/browser-uni-server.log" --config Tests/Uni/switchboard.json --token-hmac-secret "$SECRET" --api-key "$API_KEY"
 "$VENV/bin/python" Tests/Browser/uni_sse.py "http://127.0.0.1:$PORT" "$API_KEY" "$SECRET"
-# The same chat app on a node of the PostgreSQL engine (every command goes through the database).
+# The same chat app on a node of the PostgreSQL engine (every command goes through the database),
+# served under a path prefix as behind a reverse proxy or mounted in an app (pages, WebSockets and
+# the API all under /realtime; the pages find their endpoints relative to themselves).
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard browser
 start_server "$WORK/browser-pg-server.log" --api-key "$API_KEY" --engine postgres \
-    --postgres-url "postgres://switchboard@127.0.0.1:$PG_PORT/browser"
-"$VENV/bin/python" Tests/Browser/rooms_chat.py "http://127.0.0.1:$PORT" "$API_KEY" "$WORK/rooms-postgres.png"
+    --postgres-url "postgres://switchboard@127.0.0.1:$PG_PORT/browser" --path-prefix /realtime
+"$VENV/bin/python" Tests/Browser/rooms_chat.py "http://127.0.0.1:$PORT/realtime" "$API_KEY" "$WORK/rooms-postgres.png"
+"$VENV/bin/python" Tests/Browser/tutorial_chat.py "http://127.0.0.1:$PORT/realtime" "$WORK/tutorial-prefix.png"
 
 log "WebSocket conformance: Autobahn|Testsuite cases 1-10 against /echo"
 if [ ! -x "$AUTOBAHN" ]; then

@@ -56,6 +56,8 @@ public enum ConfigurationFile {
             case "chat_channel": configuration.chatChannel = try Self.string(value, at: key)
             case "subscribe_to_user_personal_channel": configuration.subscribeToUserPersonalChannel = try Self.bool(value, at: key)
             case "user_personal_channel_namespace": configuration.userPersonalChannelNamespace = try Self.string(value, at: key)
+            case "path_prefix": configuration.pathPrefix = try Self.string(value, at: key)
+            case "tutorial_endpoints": configuration.tutorialEndpoints = try Self.bool(value, at: key)
             case "namespaces":
                 guard let list = value.arrayValue else { throw Error("'namespaces' must be an array of objects") }
                 for (index, entry) in list.enumerated() {

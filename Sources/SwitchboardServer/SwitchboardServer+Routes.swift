@@ -18,7 +18,7 @@ extension SwitchboardServer {
         let group = router.group(RouterPath(self.configuration.pathPrefix))
         group.add(middleware: CORSPolicyMiddleware<Context>(policy: self.configuration.allowedOrigins))
         if self.configuration.tutorialEndpoints {
-            self.webPage.addRoutes(to: group)
+            self.webPage.addRoutes(to: group, underPrefix: !self.configuration.pathPrefix.isEmpty)
         }
         ServerAPIRoutes(
             api: HTTPServerAPI(api: self.api),

@@ -61,13 +61,16 @@ public struct SwitchboardServer: Sendable {
     ///     (`SwitchboardPostgres`). The server runs its background work (``Engine/run()``).
     ///   - hooks: The application's say in who connects, subscribes, publishes and what `rpc` answers
     ///     (none by default: tokens and the configuration decide).
+    ///   - webSocketRoutes: WebSocket endpoints of the application's own, on Switchboard's WebSocket
+    ///     layer (``WebSocketRoute``).
     /// - Throws: when the web page's resources are missing from the install, or a token key cannot be read.
     public init(
         configuration: SwitchboardConfiguration,
         logger: Logger? = nil,
         eventLoopGroup: (any EventLoopGroup)? = nil,
         engine: any Engine = MemoryEngine(),
-        hooks: Hooks? = nil
+        hooks: Hooks? = nil,
+        webSocketRoutes: [WebSocketRoute] = []
     ) async throws {
         let logger = logger ?? {
             var logger = Logger(label: "switchboard")
@@ -100,7 +103,7 @@ public struct SwitchboardServer: Sendable {
         self.api = ServerAPI(service: self.service, node: NodeIdentity(version: Self.version))
         self.webPage = try WebPage.load()
         self.acceptor = WebSocketAcceptor(
-            routes: WebSocketRoutes(configuration: configuration, service: self.service),
+            routes: WebSocketRoutes(configuration: configuration, service: self.service, custom: webSocketRoutes),
             registry: self.registry,
             openChannels: self.openChannels,
             configuration: configuration,

@@ -45,10 +45,17 @@ struct WebPage: Sendable {
         }
     }
 
-    func addRoutes<Context: RequestContext>(to router: some RouterMethods<Context>) {
+    /// Serve every asset on `router`. The pages refer to their assets and endpoints by relative URLs,
+    /// so they work under any prefix; a router group's root page (`/realtime`) redirects to its
+    /// address with a slash (`/realtime/`), where those URLs resolve under the prefix.
+    func addRoutes<Context: RequestContext>(to router: some RouterMethods<Context>, underPrefix: Bool) {
         for (path, asset) in self.assets {
-            router.get(RouterPath(path)) { _, _ in
-                Response(
+            router.get(RouterPath(path)) { request, _ in
+                if underPrefix, path == "/", !request.uri.path.hasSuffix("/") {
+                    let query = request.uri.query.map { "?" + $0 } ?? ""
+                    return Response(status: .permanentRedirect, headers: [.location: request.uri.path + "/" + query])
+                }
+                return Response(
                     status: .ok,
                     headers: [.contentType: asset.contentType, .cacheControl: "no-cache"],
                     body: .init(byteBuffer: asset.body)

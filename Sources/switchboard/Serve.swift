@@ -72,6 +72,12 @@ struct Serve: AsyncParsableCommand {
     )
     var echoEndpoint: Bool?
 
+    @Option(
+        name: .customLong("path-prefix"),
+        help: "Serve every route under this path (/realtime: /realtime/connection/websocket, /realtime/api/…). [env: SWITCHBOARD_PATH_PREFIX] (default: none)"
+    )
+    var pathPrefix: String?
+
     @Option(help: "JSON configuration file: channel namespaces, token keys, API key (see docs/CONFIGURATION.md). [env: SWITCHBOARD_CONFIG]")
     var config: String?
 
@@ -251,6 +257,9 @@ struct Serve: AsyncParsableCommand {
             configuration.httpIdleTimeout = .milliseconds(Int64(seconds * 1000))
         }
         configuration.echoEndpoint = try self.echoEndpoint ?? env.value("ECHO_ENDPOINT", parse: Self.parseBool) ?? true
+        if let prefix = try self.pathPrefix ?? env.string("PATH_PREFIX") {
+            configuration.pathPrefix = prefix
+        }
         if let allow = try self.allowAnonymous ?? env.value("ALLOW_ANONYMOUS", parse: Self.parseBool) {
             configuration.allowAnonymous = allow
         }

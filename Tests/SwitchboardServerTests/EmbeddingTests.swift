@@ -29,6 +29,18 @@ import Testing
         func url(_ path: String) -> String { "ws://127.0.0.1:\(self.port)\(path)" }
     }
 
+    /// An endpoint of the application's own on Switchboard's WebSocket layer: answers each text with
+    /// `<word> <TEXT>` and the session cookie it was opened with.
+    struct ShoutEndpoint: WebSocketEndpoint {
+        let word: String
+        let session: String
+
+        func receive(_ message: InboundMessage, on connection: Connection) {
+            guard case .text(let text) = message else { return connection.close(.unsupportedData("text only")) }
+            connection.send(text: "\(self.word) \(text.uppercased()) \(self.session)")
+        }
+    }
+
     static func withApp(
         ownWebSockets: Bool = true,
         _ configure: (inout SwitchboardConfiguration) -> Void = { _ in },
@@ -43,7 +55,11 @@ import Testing
         news.historyTTL = .seconds(60)
         configuration.channels.namespaces["news"] = news
         configure(&configuration)
-        let switchboard = try await SwitchboardServer(configuration: configuration, logger: testLogger)
+        let shout = WebSocketRoute("/shout/{word}") { request throws(EndpointRefusal) in
+            guard let word = request.parameters["word"], word != "no" else { throw EndpointRefusal(CloseReason(code: 4003, reason: "not that word")) }
+            return ShoutEndpoint(word: word, session: request.cookies["session"] ?? "")
+        }
+        let switchboard = try await SwitchboardServer(configuration: configuration, logger: testLogger, webSocketRoutes: [shout])
 
         let router = Router()
         router.get("/hello") { _, _ in "hello from the app" }
@@ -226,6 +242,46 @@ import Testing
             await app.group.triggerGracefulShutdown()
             let last = try JSONValue.parse(try #require(try await stream.nextEvent()))
             #expect(last["disconnect"]?["code"] == .integer(3001))
+        }
+    }
+
+    /// With the tutorial on, its pages and endpoints are under the prefix too; the pages use relative
+    /// URLs, so the prefix's root redirects to its address with a slash.
+    @Test func thePagesAndTutorialEndpointsMountUnderThePrefix() async throws {
+        try await Self.withApp({ $0.tutorialEndpoints = true }) { app in
+            let bare = try await rawHTTP(port: app.port, path: "/rt?room=lobby")
+            #expect(bare.status == 308)
+            #expect(bare.headers["location"] == "/rt/?room=lobby")
+            let page = try await rawHTTP(port: app.port, path: "/rt/")
+            #expect(page.status == 200)
+            #expect(page.body.contains(#"src="static/app.js""#))
+            #expect(try await rawHTTP(port: app.port, path: "/rt/static/app.js").status == 200)
+            #expect(try await rawHTTP(port: app.port, path: "/rt/tutorial").status == 200)
+            #expect(try await rawHTTP(port: app.port, path: "/static/app.js").status == 404)
+
+            let chat = try await TestClient.connect(app.url("/rt/ws/7"))
+            try await chat.send("hello")
+            #expect(try await chat.nextText().contains("hello"))
+            try await chat.close()
+            await #expect(throws: (any Error).self, "the tutorial is only under the prefix") {
+                try await TestClient.connect(app.url("/ws/7"))
+            }
+        }
+    }
+
+    /// The application's own endpoint on Switchboard's layer: matched under the prefix with its path
+    /// parameter, refused with its own close code, closed with 1001 on shutdown like the tutorial's.
+    @Test func anEndpointOfTheAppsOwnRunsOnSwitchboardsLayer() async throws {
+        try await Self.withApp { app in
+            let client = try await TestClient.connect(app.url("/rt/shout/hey"), headers: [.cookie: "session=\"abc\""])
+            try await client.send("hello")
+            #expect(try await client.nextText() == "hey HELLO abc")
+            let refused = try await TestClient.connect(app.url("/rt/shout/no"))
+            let close = try await refused.closedByServer()
+            #expect(close?.closeCode == .unknown(4003))
+            #expect(close?.reason == "not that word")
+            await app.group.triggerGracefulShutdown()
+            #expect(try await client.closedByServer()?.closeCode == .goingAway)
         }
     }
 }

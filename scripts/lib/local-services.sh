@@ -66,12 +66,12 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# wait_healthy PORT LOG SECONDS: wait until the switchboard on PORT answers /health with 200; if it
-# does not within SECONDS, print its LOG and exit 1.
+# wait_healthy PORT LOG SECONDS [PREFIX]: wait until the switchboard on PORT answers PREFIX/health
+# with 200; if it does not within SECONDS, print its LOG and exit 1.
 wait_healthy() {
-    local port=$1 log_file=$2 seconds=$3
+    local port=$1 log_file=$2 seconds=$3 prefix=${4:-}
     for _ in $(seq 1 $((seconds * 10))); do
-        if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=1)" 2> /dev/null; then
+        if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port$prefix/health', timeout=1)" 2> /dev/null; then
             return
         fi
         sleep 0.1

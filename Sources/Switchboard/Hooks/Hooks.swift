@@ -34,6 +34,9 @@ public struct Hooks: Sendable {
     public var rpc: Hook<RPCEvent, RPCDecision>?
     /// Where a hook that fails or times out is logged.
     public var logger: Logger
+    /// How long after a failed `refresh` or `subRefresh` (it threw, or did not answer in time) the
+    /// server asks again; the connection (subscription) stays meanwhile. 5 seconds by default.
+    public var refreshRetryDelay: Duration = .seconds(5)
 
     public init(logger: Logger = Logger(label: "switchboard.hooks")) {
         self.logger = logger
@@ -134,14 +137,16 @@ public struct ConnectionRequest: Sendable, Equatable {
     /// The first value of a header (case-insensitive name).
     public subscript(_ name: String) -> String? { self.values(name).first }
 
-    /// The cookies of the `Cookie` headers, by name (the first of a name wins).
+    /// The cookies of the `Cookie` headers, by name (the first of a name wins; quotes around a value are removed).
     public var cookies: [String: String] {
         var cookies: [String: String] = [:]
         for header in self.values("Cookie") {
             for pair in header.split(separator: ";") {
                 let parts = pair.split(separator: "=", maxSplits: 1)
                 guard let name = parts.first?.trimmingSpaces, !name.isEmpty else { continue }
-                let value = parts.count > 1 ? parts[1].trimmingSpaces : ""
+                var value = parts.count > 1 ? parts[1].trimmingSpaces : ""
+                // A quoted value (RFC 6265 allows DQUOTE *cookie-octet DQUOTE) is the text inside.
+                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
                 if cookies[name] == nil { cookies[name] = value }
             }
         }

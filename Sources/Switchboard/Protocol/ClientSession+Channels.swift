@@ -16,6 +16,10 @@ extension ClientSession {
             throw .reply(error)
         }
         guard !request.token.isEmpty else {
+            // The application's `subscribe` hook decides for the channels it covers.
+            if let hook = self.service.hooks.subscribe, hook.covers(channel) {
+                return self.subscribeByHook(id, request, options, hook, &state)
+            }
             if options.allowUserLimitedChannels, let users = ChannelConfiguration.limitedUsers(of: channel) {
                 guard users.contains(state.user), !state.user.isEmpty else {
                     throw .reply(.permissionDenied("'\(channel)' is for users \(users.joined(separator: ", ")) only"))
@@ -60,10 +64,13 @@ extension ClientSession {
         _ request: SubscribeRequest,
         _ options: ChannelOptions,
         credentials: SubscriptionCredentials?,
+        grant: (data: JSONValue?, refreshedByServer: Bool) = (nil, false),
         _ state: inout State
     ) -> Step {
         let channel = request.channel
         let expiresIn = credentials?.expiresIn
+        // A subscription the server refreshes (the `subRefresh` hook) is not told that it expires.
+        let announcedExpiry = grant.refreshedByServer ? nil : expiresIn
         let recoverable = options.keepsHistory && (request.recoverable || request.recovery.recover || options.forceRecovery)
         let positioned = options.keepsHistory && (request.positioned || options.forcePositioning)
         let recoverFrom = request.recovery.recover ? request.recovery.position : nil
@@ -80,14 +87,16 @@ extension ClientSession {
         state.subscriptions[channel] = Subscription(
             info: subscriber.info,
             expiresAt: expiresIn.map { ContinuousClock.now + $0 },
-            serverSide: false
+            serverSide: false,
+            refreshedByServer: grant.refreshedByServer && expiresIn != nil
         )
         self.scheduleExpiry(&state)
         let reply: @Sendable (Hub.SubscribeOutcome) -> OutboundMessage = { outcome in
             if Hub.refuses(subscriber, outcome) {
                 return self.format.error(id: id, .unrecoverablePosition("publications after offset \(recoverFrom?.offset ?? 0) in epoch '\(recoverFrom?.epoch ?? "")' are no longer in history"))
             }
-            let result = Self.subscribeResult(self.service.boundedForClient(outcome), expiresIn: expiresIn, recoverable: recoverable, positioned: positioned)
+            var result = Self.subscribeResult(self.service.boundedForClient(outcome), expiresIn: announcedExpiry, recoverable: recoverable, positioned: positioned)
+            result.data = grant.data
             return self.replyMessage(id, .subscribe(result))
         }
         if let hub = self.service.engine.immediateHub {
@@ -158,6 +167,8 @@ extension ClientSession {
                         return self.replyError(id, .permissionDenied("the subscription token is for another channel or user"))
                     }
                     state.subscriptions[channel]!.expiresAt = credentials.expiresIn.map { ContinuousClock.now + $0 }
+                    // From now on the token's expiry holds: the client refreshes.
+                    state.subscriptions[channel]!.refreshedByServer = false
                     self.reply(id, .subRefresh(expiresIn: credentials.expiresIn))
                     self.scheduleExpiry(&state)
                 }
@@ -211,6 +222,11 @@ extension ClientSession {
         let publication: Publication
         do throws(ProtocolError) {
             options = try self.service.options(for: channel).get()
+            // The application's `publish` hook decides for the channels it covers.
+            if let hook = self.service.hooks.publish, hook.covers(channel) {
+                let info = state.subscriptions[channel]?.info ?? self.info(&state, channelInfo: nil)
+                return self.publishByHook(id, channel: channel, data: data, info: info, options, hook)
+            }
             let subscribed = state.subscriptions[channel] != nil
             guard options.allowPublishForClient || (options.allowPublishForSubscriber && subscribed) else {
                 throw ProtocolError.permissionDenied("clients may not publish to '\(channel)'")

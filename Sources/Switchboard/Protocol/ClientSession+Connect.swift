@@ -5,6 +5,8 @@ extension ClientSession {
 
     func connect(_ id: UInt32, _ request: ConnectRequest, _ state: inout State) throws(Failure) -> Step {
         guard !request.token.isEmpty else {
+            // Without a token, the application's `connect` hook decides, if it has one.
+            if let hook = self.service.hooks.connect { return self.connectByHook(id, request, hook) }
             guard self.service.settings.allowAnonymous else {
                 throw .disconnect(Disconnect.invalidToken("a connection token is required (anonymous connections are off)"))
             }
@@ -51,7 +53,8 @@ extension ClientSession {
         return channels.filter { seen.insert($0).inserted }
     }
 
-    func completeConnect(_ id: UInt32, _ credentials: ConnectCredentials, request: ConnectRequest, _ state: inout State) -> Step {
+    /// - Parameter data: The connect hook's data for the client, in the connect result.
+    func completeConnect(_ id: UInt32, _ credentials: ConnectCredentials, request: ConnectRequest, data: JSONValue? = nil, _ state: inout State) -> Step {
         let channels = self.serverSideChannels(credentials)
         // Server-side subscriptions count against the channel limit as the client's own do: a
         // token asking for more is refused whole (as Centrifugo does), never cut short unseen.
@@ -66,6 +69,9 @@ extension ClientSession {
         state.registered = true
         self.service.sessions.add(self, user: credentials.user)
         self.scheduleExpiry(&state)
+        // A connection the server refreshes (the `refresh` hook) is not told that it expires.
+        var announced = credentials
+        if state.refreshedByServer { announced.expiresIn = nil }
 
         // Subscribed on the server's initiative; the client may recover them (`subs`).
         var planned: [(channel: String, options: ChannelOptions, recoverFrom: StreamPosition?)] = []
@@ -76,7 +82,7 @@ extension ClientSession {
             state.subscriptions[channel] = Subscription(info: self.info(&state, channelInfo: nil), expiresAt: nil, serverSide: true)
         }
         guard !planned.isEmpty else {
-            self.reply(id, .connect(self.connectResult(credentials, subs: [])))
+            self.reply(id, .connect(self.connectResult(announced, subs: [], data: data)))
             return .done
         }
         // The connect reply must reach the client before publications of these channels: hold them
@@ -88,11 +94,11 @@ extension ClientSession {
                 let outcome = hub.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom)
                 return (channel, self.serverSubscribeResult(outcome, options))
             }
-            self.connection.outbox.release(first: self.replyMessage(id, .connect(self.connectResult(credentials, subs: subs))))
+            self.connection.outbox.release(first: self.replyMessage(id, .connect(self.connectResult(announced, subs: subs, data: data))))
             return .done
         }
         let subscribers = planned.map { self.serverSubscriber($0.options, &state) }
-        return .suspend { [self, planned] in
+        return .suspend { [self, planned, announced] in
             var subs: [(channel: String, result: SubscribeResult)] = []
             for ((channel, options, recoverFrom), subscriber) in zip(planned, subscribers) {
                 do throws(EngineError) {
@@ -103,11 +109,11 @@ extension ClientSession {
                     return self.resume { state in self.close(Disconnect.serverError, &state) }
                 }
             }
-            self.resume { _ in self.connection.outbox.release(first: self.replyMessage(id, .connect(self.connectResult(credentials, subs: subs)))) }
+            self.resume { _ in self.connection.outbox.release(first: self.replyMessage(id, .connect(self.connectResult(announced, subs: subs, data: data)))) }
         }
     }
 
-    func connectResult(_ credentials: ConnectCredentials, subs: [(channel: String, result: SubscribeResult)]) -> ConnectResult {
+    func connectResult(_ credentials: ConnectCredentials, subs: [(channel: String, result: SubscribeResult)], data: JSONValue? = nil) -> ConnectResult {
         let ping = self.service.settings.pingInterval.map { Int(max(1, $0.components.seconds)) }
         var result = ConnectResult(
             client: self.id,
@@ -118,6 +124,7 @@ extension ClientSession {
             pong: ping != nil && self.transport == .bidirectional
         )
         result.subs = subs
+        result.data = data
         return result
     }
 
@@ -130,6 +137,8 @@ extension ClientSession {
                         return self.close(Disconnect.invalidToken("the new token is for another user"), &state)
                     }
                     state.expiresAt = credentials.expiresIn.map { ContinuousClock.now + $0 }
+                    // From now on the token's expiry holds: the client refreshes.
+                    state.refreshedByServer = false
                     self.reply(id, .refresh(ConnectResult(client: self.id, version: self.service.settings.version, expiresIn: credentials.expiresIn)))
                     self.scheduleExpiry(&state)
                 }
@@ -141,31 +150,43 @@ extension ClientSession {
 
     // MARK: Expiry
 
-    /// Arm one timer for the earliest token expiry of the connection and its subscriptions.
+    /// Arm one timer for the earliest deadline of the connection and its subscriptions: a token's
+    /// expiry plus ``ProtocolSettings/expiredCloseDelay`` (the client refreshes meanwhile), or the
+    /// expiry itself when the server refreshes it with a hook (and no hook is deciding yet).
     func scheduleExpiry(_ state: inout State) {
         state.expiryTimer?.cancel()
         state.expiryTimer = nil
-        let deadlines = [state.expiresAt].compactMap { $0 } + state.subscriptions.values.compactMap(\.expiresAt)
-        guard let earliest = deadlines.min() else { return }
         let delay = self.service.settings.expiredCloseDelay
+        func deadline(_ expiresAt: ContinuousClock.Instant?, byServer: Bool, refreshing: Bool) -> ContinuousClock.Instant? {
+            guard let expiresAt, !refreshing else { return nil }
+            return byServer ? expiresAt : expiresAt + delay
+        }
+        let deadlines = [deadline(state.expiresAt, byServer: state.refreshedByServer, refreshing: state.refreshing)].compactMap { $0 }
+            + state.subscriptions.values.compactMap { deadline($0.expiresAt, byServer: $0.refreshedByServer, refreshing: $0.refreshing) }
+        guard let earliest = deadlines.min() else { return }
         state.expiryTimer = Task { [self] in
-            try? await Task.sleep(until: earliest + delay, clock: .continuous)
+            try? await Task.sleep(until: earliest, clock: .continuous)
             guard !Task.isCancelled else { return }
             self.checkExpiry()
         }
     }
 
+    /// Close a connection whose token (or a subscription's) expired without a refresh; ask the hooks
+    /// to refresh what the server refreshes and is due.
     func checkExpiry() {
-        let reason: CloseReason? = self.state.withLock { state in
-            guard state.phase == .connected else { return nil }
-            let limit = ContinuousClock.now - self.service.settings.expiredCloseDelay
-            if let expiresAt = state.expiresAt, expiresAt <= limit { return Disconnect.expired }
-            if state.subscriptions.values.contains(where: { ($0.expiresAt ?? limit + .seconds(1)) <= limit }) {
-                return Disconnect.subscriptionExpired
+        let (reason, refreshes): (CloseReason?, [@Sendable () async -> Void]) = self.state.withLock { state in
+            guard state.phase == .connected else { return (nil, []) }
+            let now = ContinuousClock.now
+            let limit = now - self.service.settings.expiredCloseDelay
+            if !state.refreshedByServer, let expiresAt = state.expiresAt, expiresAt <= limit { return (Disconnect.expired, []) }
+            if state.subscriptions.values.contains(where: { !$0.refreshedByServer && ($0.expiresAt ?? limit + .seconds(1)) <= limit }) {
+                return (Disconnect.subscriptionExpired, [])
             }
+            let refreshes = self.dueRefreshes(now, &state)
             self.scheduleExpiry(&state)
-            return nil
+            return (nil, refreshes)
         }
-        if let reason { self.disconnect(reason) }
+        if let reason { return self.disconnect(reason) }
+        for refresh in refreshes { Task { await refresh() } }
     }
 }

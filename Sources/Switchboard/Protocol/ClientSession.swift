@@ -17,6 +17,11 @@ public final class ClientSession: Sendable {
         var expiresAt: ContinuousClock.Instant?
         /// Made by the server (token `channels` claim or server API), not by the client.
         var serverSide: Bool
+        /// The `subscribe` hook granted the expiry and the `subRefresh` hook extends it: the server
+        /// refreshes at `expiresAt` (the client was not told it expires).
+        var refreshedByServer = false
+        /// The `subRefresh` hook is deciding.
+        var refreshing = false
     }
 
     /// How the client talks to the server.
@@ -40,6 +45,11 @@ public final class ClientSession: Sendable {
         var user = ""
         var connectionInfo: String?
         var expiresAt: ContinuousClock.Instant?
+        /// The `connect` hook granted the expiry and the `refresh` hook extends it: the server
+        /// refreshes at `expiresAt` (the client was not told it expires).
+        var refreshedByServer = false
+        /// The `refresh` hook is deciding.
+        var refreshing = false
         var subscriptions: [String: Subscription] = [:]
         /// A command is waiting for a token check; later commands wait in `queue`.
         var busy = false
@@ -71,16 +81,39 @@ public final class ClientSession: Sendable {
     /// How commands, replies and pushes are encoded.
     public let format: ProtocolFormat
     public let transport: Transport
+    /// The transport's name, as the hooks see it: `websocket`, `uni_websocket`, `uni_sse` or
+    /// `uni_http_stream`.
+    public let transportName: String
+    /// The HTTP request the connection came with (the hooks see it).
+    public let request: ConnectionRequest
     let connection: Connection
     let service: ChannelService
     let state = Mutex(State())
 
-    public init(connection: Connection, service: ChannelService, format: ProtocolFormat = .json, transport: Transport = .bidirectional) {
+    /// - Parameters:
+    ///   - connection: Where replies and pushes go.
+    ///   - service: The engine, configuration, token checking and hooks.
+    ///   - format: How commands, replies and pushes are encoded.
+    ///   - transport: Commands and replies, or pushes only.
+    ///   - request: The HTTP request the connection came with (headers, cookies, peer address),
+    ///     which the `connect` hook sees.
+    ///   - transportName: The transport's name for the hooks; `nil` for `websocket` (bidirectional)
+    ///     or `uni_websocket` (unidirectional).
+    public init(
+        connection: Connection,
+        service: ChannelService,
+        format: ProtocolFormat = .json,
+        transport: Transport = .bidirectional,
+        request: ConnectionRequest = ConnectionRequest(),
+        transportName: String? = nil
+    ) {
         self.id = Self.makeClientID()
         self.connection = connection
         self.service = service
         self.format = format
         self.transport = transport
+        self.request = request
+        self.transportName = transportName ?? (transport == .bidirectional ? "websocket" : "uni_websocket")
     }
 
     // MARK: Input
@@ -282,7 +315,7 @@ public final class ClientSession: Sendable {
             case .ping: self.reply(id, .ping)
             case .refresh(let token): return self.refresh(id, token: token)
             case .subRefresh(let channel, let token): return try self.subRefresh(id, channel: channel, token: token, &state)
-            case .rpc: throw Failure.reply(.notAvailable("rpc is not configured on this server"))
+            case .rpc(let method, let data): return try self.rpc(id, method: method, data: data, &state)
             case .send:
                 // `send` has no reply; with an id, say why nothing happened.
                 if id > 0 { throw Failure.reply(.notAvailable("send is not configured on this server")) }

@@ -8,12 +8,15 @@ final class ProtocolEndpoint: WebSocketEndpoint {
     private let service: ChannelService
     private let format: ProtocolFormat
     let subprotocol: String?
+    /// The upgrade request, for the application's hooks.
+    private let request: ConnectionRequest
     private let session = Mutex<ClientSession?>(nil)
 
-    init(service: ChannelService, format: ProtocolFormat, subprotocol: String?) {
+    init(service: ChannelService, format: ProtocolFormat, subprotocol: String?, request: ConnectionRequest = ConnectionRequest()) {
         self.service = service
         self.format = format
         self.subprotocol = subprotocol
+        self.request = request
     }
 
     var overflowReason: CloseReason { Disconnect.slow }
@@ -22,7 +25,7 @@ final class ProtocolEndpoint: WebSocketEndpoint {
     var shutdownReason: CloseReason { Disconnect.shutdown }
 
     func opened(_ connection: Connection) {
-        self.session.withLock { $0 = ClientSession(connection: connection, service: self.service, format: self.format) }
+        self.session.withLock { $0 = ClientSession(connection: connection, service: self.service, format: self.format, request: self.request, transportName: "websocket") }
     }
 
     func receive(_ message: InboundMessage, on connection: Connection) {

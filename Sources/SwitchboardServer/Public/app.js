@@ -3,7 +3,7 @@
 // entering, and after a dropped connection it reconnects and recovers what was missed.
 // The room is in the URL (`/?room=lobby`) and the nickname in this tab's sessionStorage, so a reload
 // re-enters the same room. Every text from the network is shown with textContent, never as HTML.
-import { Client } from "/static/switchboard.js";
+import { Client } from "./switchboard.js";
 
 const HISTORY_LIMIT = 50;
 const NAME_KEY = "switchboard.nickname";
@@ -37,6 +37,16 @@ function nameOf(info) {
   return info ? "anonymous" : "server";
 }
 
+/**
+ * The WebSocket URL of an endpoint of the server this script came from, under the path Switchboard
+ * is served at (this file is `<prefix>/static/app.js`), so the page works mounted under a prefix.
+ */
+function webSocketURL(path) {
+  const url = new URL("../" + path, import.meta.url);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
+}
+
 /** One visit to one room: its connection, subscription and what the page shows of it. */
 class RoomSession {
   constructor(name, room) {
@@ -46,8 +56,7 @@ class RoomSession {
     this.epoch = null; // the stream shown
     this.lastOffset = 0; // highest offset shown
     this.buffer = null; // publications held back while history loads
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    this.client = new Client(scheme + location.host + "/connection/websocket", { data: { name } });
+    this.client = new Client(webSocketURL("connection/websocket"), { data: { name } });
     this.subscription = this.client.newSubscription("rooms:" + room);
     this.#listen();
     this.subscription.subscribe();
@@ -201,7 +210,7 @@ class RoomSession {
 
 function enter(name, room) {
   sessionStorage.setItem(NAME_KEY, name);
-  history.replaceState(null, "", "/?room=" + encodeURIComponent(room));
+  history.replaceState(null, "", "?room=" + encodeURIComponent(room));
   document.title = `#${room} · Switchboard chat`;
   $("room-name").textContent = room;
   $("my-name").textContent = name;
@@ -217,7 +226,7 @@ function leave() {
   const leaving = session;
   session = null;
   leaving?.leave();
-  history.replaceState(null, "", "/");
+  history.replaceState(null, "", "./");
   document.title = "Switchboard chat";
   roomView.hidden = true;
   joinForm.hidden = false;

@@ -1,7 +1,10 @@
 // The tutorial's chat page, made to work wherever it is served from: it connects to /ws/{id} on
-// the same host and port the page came from, and shows every message with textContent (never as HTML).
+// the same host and port the page came from (under the path Switchboard is served at: this script
+// is <prefix>/static/tutorial.js), and shows every message with textContent (never as HTML).
 (function () {
   "use strict";
+  const base = new URL("../", document.currentScript.src);
+  base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
   const clientId = Math.floor(Math.random() * 1000000000);
   const idLabel = document.getElementById("client-id");
   const statusLabel = document.getElementById("status");
@@ -31,8 +34,7 @@
   }
 
   function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + window.location.host + "/ws/" + clientId);
+    socket = new WebSocket(new URL("ws/" + clientId, base).href);
     setStatus("connecting", "connecting…");
     socket.addEventListener("open", function () {
       setStatus("open", "connected");

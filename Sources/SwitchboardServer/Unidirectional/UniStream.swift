@@ -33,7 +33,15 @@ final class UniStream: Sendable {
     private let isClosed = Mutex(false)
 
     /// Register a connection and make its session; nothing is sent until ``start(_:)``.
-    init(framing: UniFraming, service: ChannelService, registry: ConnectionRegistry, configuration: SwitchboardConfiguration) throws(Refusal) {
+    ///
+    /// - Parameter request: The HTTP request of the stream, for the application's hooks.
+    init(
+        framing: UniFraming,
+        service: ChannelService,
+        registry: ConnectionRegistry,
+        configuration: SwitchboardConfiguration,
+        request: ConnectionRequest = ConnectionRequest()
+    ) throws(Refusal) {
         let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let stall = StallGuard(channel: HTTPConnectionChannel.current, timeout: configuration.closeTimeout)
         let outbox = Outbox(limit: configuration.outboxLimit, overflowReason: Disconnect.slow) {
@@ -58,7 +66,14 @@ final class UniStream: Sendable {
         self.wakes = wakes
         self.stall = stall
         self.pingInterval = configuration.pingInterval
-        self.session = ClientSession(connection: self.connection, service: service, format: .json, transport: .unidirectional)
+        self.session = ClientSession(
+            connection: self.connection,
+            service: service,
+            format: .json,
+            transport: .unidirectional,
+            request: request,
+            transportName: framing.name
+        )
     }
 
     /// Connect the session with the client's connect request (already checked to be well formed): its

@@ -19,9 +19,12 @@ final class UniWebSocketEndpoint: WebSocketEndpoint {
 
     private let service: ChannelService
     private let state = Mutex(State())
+    /// The upgrade request, for the application's hooks.
+    private let request: ConnectionRequest
 
-    init(service: ChannelService) {
+    init(service: ChannelService, request: ConnectionRequest = ConnectionRequest()) {
         self.service = service
+        self.request = request
     }
 
     var overflowReason: CloseReason { Disconnect.slow }
@@ -42,7 +45,14 @@ final class UniWebSocketEndpoint: WebSocketEndpoint {
     }
 
     func opened(_ connection: Connection) {
-        let session = ClientSession(connection: connection, service: self.service, format: .json, transport: .unidirectional)
+        let session = ClientSession(
+            connection: connection,
+            service: self.service,
+            format: .json,
+            transport: .unidirectional,
+            request: self.request,
+            transportName: "uni_websocket"
+        )
         self.state.withLock { $0.session = session }
     }
 

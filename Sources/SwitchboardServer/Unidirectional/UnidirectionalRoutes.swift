@@ -1,4 +1,5 @@
 import HTTPTypes
+import NIOCore
 import Hummingbird
 import Logging
 import Switchboard
@@ -58,7 +59,13 @@ struct UnidirectionalRoutes: Sendable {
         }
         let stream: UniStream
         do throws(UniStream.Refusal) {
-            stream = try UniStream(framing: framing, service: self.service, registry: self.registry, configuration: self.configuration)
+            stream = try UniStream(
+                framing: framing,
+                service: self.service,
+                registry: self.registry,
+                configuration: self.configuration,
+                request: Self.connectionRequest(request)
+            )
         } catch {
             switch error {
             case .atLimit(let limit):
@@ -119,6 +126,15 @@ struct UnidirectionalRoutes: Sendable {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
         default: nil
         }
+    }
+
+    /// The request as the application's hooks see it: headers, URI and the peer's address.
+    static func connectionRequest(_ request: Request) -> ConnectionRequest {
+        ConnectionRequest(
+            headers: request.headers.map { (name: $0.name.rawName, value: $0.value) },
+            uri: request.uri.description,
+            remoteAddress: HTTPConnectionChannel.current?.remoteAddress?.ipAddress
+        )
     }
 
     private static func refusal(_ status: HTTPResponse.Status, _ reason: String) -> Response {

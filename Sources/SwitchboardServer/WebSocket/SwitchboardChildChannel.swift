@@ -46,7 +46,7 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
             let upgrader = WebSocketUpgrader<UpgradeResult>(
                 shouldUpgrade: { channel, head in
                     upgradeAttempted.value = true
-                    decision.value = acceptor.decide(head)
+                    decision.value = acceptor.decide(head, remoteAddress: channel.remoteAddress?.ipAddress)
                     guard decision.value != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
                     // The connection becomes a WebSocket, which the HTTP time limits do not concern.
                     // The watcher must go now: removing the HTTP decoder next hands it the bytes

@@ -30,7 +30,9 @@ struct WebSocketAcceptor: Sendable {
     /// Decide a handshake: `nil` refuses it (HTTP 400) for a `Sec-WebSocket-Key` that is not 16
     /// base64-encoded bytes, a disallowed `Origin` or a path with no WebSocket route; otherwise the
     /// upgrade goes ahead with this decision.
-    func decide(_ head: HTTPRequestHead) -> Decision? {
+    ///
+    /// - Parameter remoteAddress: The peer's address, for the application's hooks.
+    func decide(_ head: HTTPRequestHead, remoteAddress: String? = nil) -> Decision? {
         // NIO's upgrader checks that there is one key, not what it is.
         guard let key = head.headers["Sec-WebSocket-Key"].first, Self.isValidKey(key) else {
             self.logger.info("Refused WebSocket handshake: Sec-WebSocket-Key is not 16 base64-encoded bytes", metadata: ["path": .string(head.uri)])
@@ -44,7 +46,7 @@ struct WebSocketAcceptor: Sendable {
             )
             return nil
         }
-        guard let decision = self.routes.endpoint(for: WebSocketRequest(head: head)) else {
+        guard let decision = self.routes.endpoint(for: WebSocketRequest(head: head, remoteAddress: remoteAddress)) else {
             self.logger.info("Refused WebSocket handshake: no such endpoint", metadata: ["path": .string(head.uri)])
             return nil
         }

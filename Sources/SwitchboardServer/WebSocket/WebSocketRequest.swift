@@ -1,5 +1,6 @@
 import HummingbirdCore
 import NIOHTTP1
+import Switchboard
 
 /// What a WebSocket route sees of its upgrade request.
 struct WebSocketRequest: Sendable {
@@ -11,6 +12,8 @@ struct WebSocketRequest: Sendable {
     let cookies: [String: String]
     /// The subprotocols the client offers (`Sec-WebSocket-Protocol`), in its order of preference.
     let subprotocols: [String]
+    /// The request as the application's hooks see it: headers, URI and the peer's address.
+    let connectionRequest: ConnectionRequest
 
     /// The path of a request target (`/items/42/ws?x=1`), percent-decoded, split into its components.
     static func pathComponents(of target: String) -> [String] {
@@ -19,7 +22,12 @@ struct WebSocketRequest: Sendable {
         }
     }
 
-    init(head: HTTPRequestHead) {
+    init(head: HTTPRequestHead, remoteAddress: String? = nil) {
+        self.connectionRequest = ConnectionRequest(
+            headers: head.headers.map { (name: $0.name, value: $0.value) },
+            uri: head.uri,
+            remoteAddress: remoteAddress
+        )
         let uri = URI(head.uri)
         self.pathComponents = Self.pathComponents(of: head.uri)
         var query: [String: String] = [:]
@@ -27,17 +35,7 @@ struct WebSocketRequest: Sendable {
             query[String(name)] = String(value)
         }
         self.query = query
-        var cookies: [String: String] = [:]
-        for header in head.headers[canonicalForm: "cookie"] {
-            for pair in header.split(separator: ";") {
-                guard let equals = pair.firstIndex(of: "=") else { continue }
-                let name = pair[..<equals].trimmingCharacters(in: .whitespaces)
-                var value = pair[pair.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-                if cookies[name] == nil { cookies[name] = value }
-            }
-        }
-        self.cookies = cookies
+        self.cookies = self.connectionRequest.cookies
         self.subprotocols = head.headers[canonicalForm: "sec-websocket-protocol"].map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 }

@@ -8,8 +8,11 @@ struct WebSocketRoutes: Sendable {
     let chatChannel: String
     /// The prefix's path components (`/realtime` → `["realtime"]`).
     let prefix: [String]
+    /// The application's own endpoints, after Switchboard's.
+    let custom: [WebSocketRoute]
 
-    init(configuration: SwitchboardConfiguration, service: ChannelService) {
+    init(configuration: SwitchboardConfiguration, service: ChannelService, custom: [WebSocketRoute] = []) {
+        self.custom = custom
         self.echoEndpoint = configuration.echoEndpoint
         self.tutorialEndpoints = configuration.tutorialEndpoints
         self.service = service
@@ -43,19 +46,30 @@ struct WebSocketRoutes: Sendable {
         case let other where other.count == 2 && other[0] == "ws", let other where other.count == 3 && other[0] == "items" && other[2] == "ws":
             return self.tutorialEndpoints
         default:
-            return false
+            return self.custom.contains { $0.match(path) != nil }
         }
     }
 
     /// The endpoint for a request, a refusal, or `nil` when no route has this path.
     func endpoint(for request: WebSocketRequest) -> WebSocketAcceptor.Decision? {
         guard let path = self.relative(request.pathComponents) else { return nil }
+        if let own = self.builtIn(path, request) { return own }
+        for route in self.custom {
+            guard let parameters = route.match(path) else { continue }
+            let routeRequest = WebSocketRouteRequest(parameters: parameters, query: request.query, cookies: request.cookies, request: request.connectionRequest)
+            return Self.decide { () throws(EndpointRefusal) in try route.make(routeRequest) }
+        }
+        return nil
+    }
+
+    /// The endpoint of one of Switchboard's own paths, its refusal, or `nil` for another path.
+    private func builtIn(_ path: ArraySlice<String>, _ request: WebSocketRequest) -> WebSocketAcceptor.Decision? {
         switch Array(path) {
         case ["connection", "websocket"]:
             let (format, subprotocol) = ProtocolFormat.negotiate(subprotocols: request.subprotocols, query: request.query)
-            return .success(ProtocolEndpoint(service: self.service, format: format, subprotocol: subprotocol))
+            return .success(ProtocolEndpoint(service: self.service, format: format, subprotocol: subprotocol, request: request.connectionRequest))
         case ["connection", "uni_websocket"]:
-            return .success(UniWebSocketEndpoint(service: self.service))
+            return .success(UniWebSocketEndpoint(service: self.service, request: request.connectionRequest))
         case ["echo"] where self.echoEndpoint:
             return .success(RawEchoEndpoint())
         case _ where !self.tutorialEndpoints:

@@ -61,6 +61,8 @@ enum JSONFormat {
         case .connect:
             var request = ConnectRequest(token: try params.string("token") ?? "")
             request.data = params["data"]
+            request.name = try params.string("name") ?? ""
+            request.version = try params.string("version") ?? ""
             for member in params["subs"]?.members ?? [] {
                 let sub = Parameters(member.value)
                 guard member.value.members != nil else { throw .badRequest("'subs.\(member.key)' must be an object") }
@@ -78,6 +80,7 @@ enum JSONFormat {
             request.recoverable = try params.bool("recoverable")
             request.joinLeave = try params.bool("join_leave")
             request.flag = try params.integer("flag", as: Int64.self) ?? 0
+            request.data = params["data"]
             return .subscribe(request)
         case .unsubscribe:
             return .unsubscribe(channel: try params.requiredString("channel"))
@@ -98,7 +101,7 @@ enum JSONFormat {
             ))
         case .ping: return .ping
         case .send: return .send
-        case .rpc: return .rpc
+        case .rpc: return .rpc(method: try params.string("method") ?? "", data: params["data"])
         case .refresh:
             guard let token = try params.string("token"), !token.isEmpty else { throw .badRequest("'token' is required") }
             return .refresh(token: token)
@@ -129,6 +132,7 @@ enum JSONFormat {
         case .ping: ("ping", .object([]))
         case .refresh(let refresh): ("refresh", Self.connectResult(refresh))
         case .subRefresh(let expiresIn): ("sub_refresh", Self.expiryObject(expiresIn))
+        case .rpc(let data): ("rpc", .object(["data": data]))
         }
     }
 
@@ -156,6 +160,7 @@ enum JSONFormat {
             "ping": result.ping.map { .integer($0) },
             "pong": result.pong ? .bool(true) : nil,
             "subs": result.subs.isEmpty ? nil : .object(result.subs.map { .init(key: $0.channel, value: Self.subscribeResult($0.result)) }),
+            "data": result.data,
         ])
     }
 
@@ -171,6 +176,7 @@ enum JSONFormat {
             "publications": result.publications.isEmpty ? nil : .array(result.publications.map(\.json)),
             "was_recovering": result.wasRecovering ? .bool(true) : nil,
             "recovered": result.recovered ? .bool(true) : nil,
+            "data": result.data,
         ])
     }
 

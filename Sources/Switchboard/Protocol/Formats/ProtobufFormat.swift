@@ -111,7 +111,10 @@ enum ProtobufFormat {
         } else if command.hasSend {
             decoded = (.send, { () throws(ProtocolError) in .send })
         } else if command.hasRpc {
-            decoded = (.rpc, { () throws(ProtocolError) in .rpc })
+            decoded = (.rpc, { () throws(ProtocolError) in
+                let rpc = command.rpc
+                return .rpc(method: rpc.method, data: rpc.data.isEmpty ? nil : try Self.json(rpc.data, field: "data"))
+            })
         } else if command.hasRefresh {
             decoded = (.refresh, { () throws(ProtocolError) in
                 guard !command.refresh.token.isEmpty else { throw .badRequest("'token' is required") }
@@ -153,6 +156,8 @@ enum ProtobufFormat {
     private static func connectRequest(_ connect: Proto.ConnectRequest) throws(ProtocolError) -> ConnectRequest {
         var request = ConnectRequest(token: connect.token)
         if !connect.data.isEmpty { request.data = try Self.json(connect.data, field: "data") }
+        request.name = connect.name
+        request.version = connect.version
         for (channel, sub) in connect.subs {
             request.subs[channel] = SubscriptionPosition(recover: sub.recover, position: StreamPosition(offset: sub.offset, epoch: sub.epoch))
         }
@@ -169,6 +174,7 @@ enum ProtobufFormat {
         request.recoverable = subscribe.recoverable
         request.joinLeave = subscribe.joinLeave
         request.flag = subscribe.flag
+        if !subscribe.data.isEmpty { request.data = try Self.json(subscribe.data, field: "data") }
         return request
     }
 
@@ -208,6 +214,10 @@ enum ProtobufFormat {
             var result = Proto.SubRefreshResult()
             (result.expires, result.ttl) = Self.expiry(expiresIn)
             reply.subRefresh = result
+        case .rpc(let data):
+            var result = Proto.RPCResult()
+            if let data { result.data = Data(data.jsonText.utf8) }
+            reply.rpc = result
         }
         return Self.delimited(reply)
     }
@@ -258,6 +268,7 @@ enum ProtobufFormat {
             connect.subs = connectResult.subs
             connect.ping = connectResult.ping
             connect.pong = connectResult.pong
+            connect.data = connectResult.data
             push.connect = connect
         case .disconnect(let reason):
             var disconnect = Proto.Disconnect()
@@ -279,6 +290,7 @@ enum ProtobufFormat {
         result.ping = UInt32(clamping: connect.ping ?? 0)
         result.pong = connect.pong
         for (channel, sub) in connect.subs { result.subs[channel] = Self.subscribeResult(sub) }
+        if let data = connect.data { result.data = Data(data.jsonText.utf8) }
         return result
     }
 
@@ -292,6 +304,7 @@ enum ProtobufFormat {
         result.publications = subscribe.publications.map(Self.publication)
         result.wasRecovering = subscribe.wasRecovering
         result.recovered = subscribe.recovered
+        if let data = subscribe.data { result.data = Data(data.jsonText.utf8) }
         return result
     }
 
@@ -345,4 +358,5 @@ enum CentrifugeProtobufMessages {
     typealias PresenceStatsResult = Centrifugal_Centrifuge_Protocol_PresenceStatsResult
     typealias HistoryResult = Centrifugal_Centrifuge_Protocol_HistoryResult
     typealias PingResult = Centrifugal_Centrifuge_Protocol_PingResult
+    typealias RPCResult = Centrifugal_Centrifuge_Protocol_RPCResult
 }

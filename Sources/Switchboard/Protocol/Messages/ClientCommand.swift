@@ -37,7 +37,8 @@ enum ClientRequest: Sendable {
     case history(HistoryRequest)
     case ping
     case send
-    case rpc
+    /// `data` is the call's JSON, if any (every format's data must be JSON).
+    case rpc(method: String, data: JSONValue?)
     case refresh(token: String)
     case subRefresh(channel: String, token: String)
 }
@@ -46,8 +47,12 @@ enum ClientRequest: Sendable {
 struct ConnectRequest: Sendable {
     /// The connection token; empty for none.
     var token = ""
-    /// The client's `data`, which an anonymous client gives as its info (a JSON object).
+    /// The client's `data`, which an anonymous client gives as its info (a JSON object), and which
+    /// the `connect` hook sees.
     var data: JSONValue?
+    /// The SDK's name and version, as the client reports them (for the `connect` hook).
+    var name = ""
+    var version = ""
     /// Positions of server-side subscriptions to recover (`subs`), by channel.
     var subs: [String: SubscriptionPosition] = [:]
 }
@@ -71,6 +76,8 @@ struct SubscribeRequest: Sendable {
     var joinLeave = false
     /// The subscription flags the SDKs send (``SubscribeRequest/Flag``).
     var flag: Int64 = 0
+    /// The client's subscribe `data` (JSON), which the `subscribe` hook sees.
+    var data: JSONValue?
 
     /// Bits of ``flag``.
     enum Flag {

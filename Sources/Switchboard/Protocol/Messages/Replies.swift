@@ -13,6 +13,8 @@ public enum ReplyResult: Sendable, Equatable {
     case ping
     case refresh(ConnectResult)
     case subRefresh(expiresIn: Duration?)
+    /// The `rpc` result: the `rpc` hook's `data` (`nil`: none).
+    case rpc(JSONValue?)
 }
 
 /// The `connect` result (also the `refresh` result, which carries only the client, version and
@@ -28,6 +30,8 @@ public struct ConnectResult: Sendable, Equatable {
     public var pong = false
     /// Server-side subscriptions, in the order they were made.
     public var subs: [(channel: String, result: SubscribeResult)] = []
+    /// Data for the client from the `connect` hook (``ConnectGrant/data``); `nil` for none.
+    public var data: JSONValue?
 
     public init(client: String, version: String, expiresIn: Duration? = nil, ping: Int? = nil, pong: Bool = false) {
         self.client = client
@@ -39,7 +43,7 @@ public struct ConnectResult: Sendable, Equatable {
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.client == rhs.client && lhs.version == rhs.version && lhs.expiresIn == rhs.expiresIn && lhs.ping == rhs.ping
-            && lhs.pong == rhs.pong && lhs.subs.elementsEqual(rhs.subs) { $0.channel == $1.channel && $0.result == $1.result }
+            && lhs.pong == rhs.pong && lhs.data == rhs.data && lhs.subs.elementsEqual(rhs.subs) { $0.channel == $1.channel && $0.result == $1.result }
     }
 }
 
@@ -56,6 +60,8 @@ public struct SubscribeResult: Sendable, Equatable {
     public var publications: [Publication] = []
     public var wasRecovering = false
     public var recovered = false
+    /// Data for the client from the `subscribe` hook (``SubscribeGrant/data``); `nil` for none.
+    public var data: JSONValue?
 
     public init(
         expiresIn: Duration? = nil,
