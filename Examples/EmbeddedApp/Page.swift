@@ -16,11 +16,11 @@ enum Page {
         return page(
             """
             <form method="post" action="/logout">Logged in as <b id="me">\(escaped(user))</b> <button>Log out</button></form>
-            <ul id="log"></ul>
+            <ul id="messages"></ul>
             <form id="say"><input id="text" placeholder="say something in rooms:lobby" autocomplete="off" required> <button>Send</button></form>
             <form id="announce"><input id="news" placeholder="announce to everyone" required> <button>Announce</button></form>
             <script>
-            const log = document.getElementById("log");
+            const log = document.getElementById("messages");
             const show = (line) => { const li = document.createElement("li"); li.textContent = line; log.append(li); };
             const ws = new WebSocket(`ws://${location.host}/realtime/connection/websocket`);
             let id = 0;
@@ -32,6 +32,7 @@ enum Page {
                 const reply = JSON.parse(line);
                 if (Object.keys(reply).length === 0) { ws.send("{}"); continue; }  // ping → pong
                 if (reply.connect) { show(`connected as ${reply.connect.client}`); send({ subscribe: { channel: "rooms:lobby" } }); }
+                if (reply.subscribe) show("joined rooms:lobby");
                 if (reply.error) show(`error ${reply.error.code}: ${reply.error.message}`);
                 const pub = reply.push && reply.push.pub;
                 if (pub) show(`${reply.push.channel}: ${pub.info ? pub.info.user + ": " : ""}${JSON.stringify(pub.data)}`);
