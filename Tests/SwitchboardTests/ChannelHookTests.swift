@@ -63,6 +63,27 @@ import Testing
         #expect(await harness.nextJSON()?["subscribe"] != nil)
     }
 
+    @Test func theNamespaceAndTheChannelLimitStillHoldWithAHook() async throws {
+        let calls = Recorder<String>()
+        var channels = SessionHarness.channels
+        channels.maxChannelsPerConnection = 1
+        let harness = SessionHarness(hooks: Self.subscribeHook(covers: { _ in true }) { event in
+            calls.record(event.channel)
+            return .allow
+        }, channels: channels)
+        harness.send(#"{"id":1,"connect":{}}"#)
+        #expect(await harness.nextJSON()?["connect"] != nil)
+        harness.send(
+            #"{"id":2,"subscribe":{"channel":"nosuch:a"}}"#,
+            #"{"id":3,"subscribe":{"channel":"closed:a"}}"#,
+            #"{"id":4,"subscribe":{"channel":"closed:b"}}"#
+        )
+        #expect(await harness.nextJSON()?["error"]?["code"] == .integer(102))
+        #expect(await harness.nextJSON()?["subscribe"] != nil)
+        #expect(await harness.nextJSON()?["error"]?["code"] == .integer(106))
+        #expect(calls.all == ["closed:a"])
+    }
+
     @Test func theSubscribeHookRejectsDisconnectsThrowsAndTimesOut() async throws {
         let rejecting = try await Self.connected(Self.subscribeHook { _ in .reject(.permissionDenied("not you")) })
         rejecting.send(#"{"id":2,"subscribe":{"channel":"closed:a"}}"#)

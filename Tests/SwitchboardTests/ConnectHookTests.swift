@@ -53,6 +53,31 @@ import Testing
         #expect(push["push"]?["pub"]?["info"]?["user"] == .string("u1"))
     }
 
+    @Test func aGrantWithMoreChannelsThanTheLimitCloses3505() async throws {
+        var channels = SessionHarness.channels
+        channels.maxChannelsPerConnection = 1
+        let harness = SessionHarness(hooks: Self.hooks { _ in .accept(ConnectGrant(user: "u", channels: ["rooms:a", "rooms:b"])) }, channels: channels)
+        harness.send(#"{"id":1,"connect":{}}"#)
+        #expect(await harness.next() == .close(Disconnect.channelLimit))
+    }
+
+    @Test func refreshedInfoReachesLaterPublications() async throws {
+        var hooks = Self.hooks { _ in .accept(ConnectGrant(user: "u", info: .string("old"), expiresIn: .milliseconds(100))) }
+        hooks.refresh = Hook { _ in .extend(expiresIn: nil, info: .string("new")) }
+        let harness = SessionHarness(hooks: hooks)
+        harness.send(#"{"id":1,"connect":{}}"#, #"{"id":2,"subscribe":{"channel":"rooms:a"}}"#)
+        #expect(await harness.nextJSON()?["connect"] != nil)
+        #expect(await harness.nextJSON()?["subscribe"] != nil)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while harness.session.state.withLock({ $0.connectionInfo }) != #""new""#, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(harness.session.state.withLock { $0.expiresAt } == nil, "extended for good")
+        harness.send(#"{"id":3,"publish":{"channel":"rooms:a","data":1}}"#)
+        let push = try #require(await harness.nextJSON())
+        #expect(push["push"]?["pub"]?["info"]?["conn_info"] == .string("new"))
+    }
+
     @Test func rejectIsAnErrorReplyAndDisconnectCloses() async throws {
         let rejecting = SessionHarness(hooks: Self.hooks { _ in .reject(.unauthorized("who are you")) })
         rejecting.send(#"{"id":1,"connect":{}}"#)

@@ -179,7 +179,13 @@ extension ClientSession {
                 switch outcome {
                 case .success(.extend(let expiresIn, let info)):
                     state.expiresAt = expiresIn.map { ContinuousClock.now + $0 }
-                    if let info { state.connectionInfo = info.jsonText }
+                    if let info {
+                        // What the connection publishes from now on carries the new info (presence
+                        // keeps what its subscriptions showed when they were made).
+                        let text = info.jsonText
+                        state.connectionInfo = text
+                        for channel in state.subscriptions.keys { state.subscriptions[channel]?.info.connectionInfo = text }
+                    }
                 case .success(.expire):
                     return Disconnect.expired
                 case .failure(let error):

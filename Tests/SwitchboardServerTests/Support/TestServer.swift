@@ -41,12 +41,13 @@ let testLogger: Logger = {
 /// Run `body` against a fresh server; shut it down afterwards (gracefully, as SIGTERM would).
 func withServer(
     engine: any Engine = MemoryEngine(),
+    hooks: Hooks = Hooks(),
     _ configure: (inout SwitchboardConfiguration) -> Void = { _ in },
     _ body: (TestServer) async throws -> Void
 ) async throws {
     var configuration = SwitchboardConfiguration(host: "127.0.0.1", port: 0, closeTimeout: .seconds(2))
     configure(&configuration)
-    let server = try await SwitchboardServer(configuration: configuration, logger: testLogger, engine: engine)
+    let server = try await SwitchboardServer(configuration: configuration, logger: testLogger, engine: engine, hooks: hooks)
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let group = server.makeServiceGroup { port in portContinuation.yield(port) }
     try await withThrowingTaskGroup(of: Void.self) { tasks in
