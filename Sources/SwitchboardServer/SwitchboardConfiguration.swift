@@ -73,6 +73,7 @@ public struct SwitchboardConfiguration: Sendable {
     /// The namespace of personal channels (`user_personal_channel_namespace`; `""` for none).
     public var userPersonalChannelNamespace = ""
 
+    /// A configuration; every parameter is the field of the same name, and every default works.
     public init(
         host: String = "127.0.0.1",
         port: Int = 8000,
