@@ -160,6 +160,32 @@ async def test_logout_disconnects_the_users_connections(app, fmt):
     assert (events.disconnected[0].code, events.disconnected[0].reason) == (4501, "logged out")
 
 
+def sse_events(response):
+    """The JSON of each `data:` line of an event stream."""
+    for line in response.iter_lines():
+        if line.startswith(b"data: "):
+            yield json.loads(line[len(b"data: "):])
+
+
+def test_the_session_cookie_also_authenticates_a_unidirectional_stream(app):
+    """The connect hook sees uni_sse's request too: an EventSource on the app's page would send the
+    cookie the same way."""
+    name = unique_name("uma")
+    session = app.login(name)
+    with requests.get(app.http + "/realtime/connection/uni_sse", cookies={"session": session}, stream=True, timeout=5) as stream:
+        assert stream.status_code == 200
+        events = sse_events(stream)
+        connected = next(events)["connect"]
+        assert "news:announcements" in connected["subs"]
+        requests.post(app.http + "/announce", cookies={"session": session}, json={"text": "by stream"}, timeout=5)
+        pushed = next(events)
+        assert pushed["channel"] == "news:announcements"
+        assert pushed["pub"]["data"] == {"text": "by stream", "from": name}
+
+    with requests.get(app.http + "/realtime/connection/uni_sse", stream=True, timeout=5) as refused:
+        assert next(sse_events(refused)) == {"disconnect": {"code": 4501, "reason": "login required"}}
+
+
 # --- RPC (the rpc hook) ----------------------------------------------------------------------------
 
 
