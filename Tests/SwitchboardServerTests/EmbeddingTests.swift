@@ -284,4 +284,27 @@ import Testing
             #expect(try await client.closedByServer()?.closeCode == .goingAway)
         }
     }
+
+    /// The connection limit and the heartbeat hold when mounted: past the limit 1013, and a peer that
+    /// stops answering pings is closed (1001 `ping timeout`); the app's own WebSocket does not count.
+    @Test func limitsAndHeartbeatsHoldWhenMounted() async throws {
+        try await Self.withApp({ $0.maxConnections = 1; $0.pingInterval = .milliseconds(200) }) { app in
+            let own = try await TestClient.connect(app.url("/app/ws"))
+            let first = try await TestClient.connect(app.url("/rt/shout/a"))
+            let refused = try await RawWebSocket.connect(port: app.port, path: "/rt/shout/b")
+            let close = try await refused.readCloseFrame()
+            #expect(close.code == 1013)
+            try await first.close()
+            #expect(await eventually { app.switchboard.registry.count == 0 })
+
+            // A raw client that never answers pings.
+            let silent = try await RawWebSocket.connect(port: app.port, path: "/rt/shout/c")
+            let timedOut = try await silent.readCloseFrame()
+            #expect(timedOut.code == 1001)
+            #expect(timedOut.reason == "ping timeout")
+            try await own.send("still")
+            #expect(try await own.nextText() == "app:still")
+            try await own.close()
+        }
+    }
 }
