@@ -10,6 +10,7 @@ other's connection closed with 4501 `logged out`.
 Usage: python example_chat.py http://127.0.0.1:PORT [screenshot.png]
 """
 
+import json
 import sys
 
 from selenium.webdriver.common.by import By
@@ -17,6 +18,15 @@ from selenium.webdriver.common.by import By
 from browser import messages, run, wait_for_message, wait_until
 
 NAME = "Ada <b>"
+
+
+def announced(driver):
+    """The announcement is shown: `news:announcements: <its JSON>` (the JSON's key order is the
+    encoder's, which is not fixed)."""
+    prefix = "news:announcements: "
+    return any(
+        json.loads(m[len(prefix):]) == {"text": "lunch at noon", "from": NAME} for m in messages(driver) if m.startswith(prefix)
+    )
 
 
 def open_chat(driver, base_url):
@@ -53,10 +63,9 @@ def chat(driver, base_url, screenshot):
     wait_for_message(driver, said)
 
     submit(driver, "announce", "news", "lunch at noon")
-    announced = f'news:announcements: {{"text":"lunch at noon","from":"{NAME}"}}'
-    wait_for_message(driver, announced)
+    wait_until(driver, announced, "never saw the announcement")
     driver.switch_to.window(tab_a)
-    wait_for_message(driver, announced)
+    wait_until(driver, announced, "never saw the announcement")
     if screenshot:
         driver.save_screenshot(screenshot)
 
