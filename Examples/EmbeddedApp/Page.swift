@@ -22,7 +22,7 @@ enum Page {
             <script>
             const log = document.getElementById("messages");
             const show = (line) => { const li = document.createElement("li"); li.textContent = line; log.append(li); };
-            const ws = new WebSocket(`ws://${location.host}/realtime/connection/websocket`);
+            const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/realtime/connection/websocket`);
             let id = 0;
             const send = (command) => ws.send(JSON.stringify({ id: ++id, ...command }));
             ws.onopen = () => send({ connect: {} });
