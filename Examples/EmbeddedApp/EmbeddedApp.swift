@@ -73,7 +73,7 @@ struct EmbeddedApp: AsyncParsableCommand {
             let name = form.name.trimmingCharacters(in: .whitespaces)
             guard !name.isEmpty, name.count <= 32 else { throw HTTPError(.badRequest, message: "a name of 1 to 32 characters") }
             var response = Response.redirect(to: "/", type: .normal)
-            response.setCookie(Cookie(name: "session", value: await sessions.create(for: name), path: "/", httpOnly: true))
+            response.setCookie(Cookie(name: "session", value: await sessions.create(for: name), path: "/", httpOnly: true, sameSite: .lax))
             return response
         }
         router.post("/logout") { request, _ -> Response in
@@ -82,7 +82,7 @@ struct EmbeddedApp: AsyncParsableCommand {
                 try? switchboard.api.disconnect(user: name, reason: CloseReason(code: 4501, reason: "logged out"))
             }
             var response = Response.redirect(to: "/", type: .normal)
-            response.setCookie(Cookie(name: "session", value: "", maxAge: 0, path: "/", httpOnly: true))
+            response.setCookie(Cookie(name: "session", value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .lax))
             return response
         }
         router.post("/announce") { request, context -> Announced in

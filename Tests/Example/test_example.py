@@ -98,7 +98,7 @@ def test_login_sets_an_http_only_session_cookie_and_logout_ends_it(app):
     response = requests.post(app.http + "/login", data={"name": "erin"}, allow_redirects=False, timeout=5)
     assert response.status_code == 303 and response.headers["Location"] == "/"
     cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("session=") and "HttpOnly" in cookie
+    assert cookie.startswith("session=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert requests.post(app.http + "/login", data={"name": "  "}, allow_redirects=False, timeout=5).status_code == 400
 
     session = response.cookies["session"]
