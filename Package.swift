@@ -94,6 +94,22 @@ let package = Package(
             ],
             path: "Benchmarks/SwitchboardBench"
         ),
+        // The embedding example (docs/EMBEDDING.md): a Hummingbird app with its own login, routes and
+        // WebSocket, and Switchboard mounted in it. Public API only; Tests/Example drives it.
+        .executableTarget(
+            name: "switchboard-example",
+            dependencies: [
+                "Switchboard",
+                "SwitchboardServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/EmbeddedApp"
+        ),
         .testTarget(
             name: "SwitchboardTests",
             dependencies: ["Switchboard", "CentrifugeProtobuf"]

@@ -8,9 +8,10 @@
 #   3. starts the built `switchboard serve` on free loopback ports and runs the client-protocol tests
 #      with the real Centrifugo SDKs (Tests/Protocol), the unidirectional transports with plain
 #      HTTP and WebSocket clients (Tests/Uni), Centrifugo's HTTP proxy against an aiohttp backend
-#      (Tests/Proxy), the scale-out tests (three nodes on the
+#      (Tests/Proxy), the embedding example app (Examples/EmbeddedApp) with the SDK, plain WebSocket
+#      clients and HTTP (Tests/Example), the scale-out tests (three nodes on the
 #      PostgreSQL, which they also restart: Tests/Cluster), the browser tests (Chromium tabs chatting in
-#      rooms and on the tutorial page, and an EventSource on uni_sse recovering what it missed) and the Autobahn|Testsuite conformance cases 1-10 against /echo
+#      rooms, on the tutorial page and on the embedding example's page, and an EventSource on uni_sse recovering what it missed) and the Autobahn|Testsuite conformance cases 1-10 against /echo
 #      (none FAILED and none NON-STRICT).
 # Every server it starts is stopped again (by PID; PostgreSQL with pg_ctl) and its temp dir removed.
 # Exits non-zero if anything fails.
@@ -96,6 +97,7 @@ echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') at $SWITCHBO
 log "Building (swift build --build-tests)"
 swift build --build-tests
 BIN="$(swift build --show-bin-path)/switchboard"
+EXAMPLE_BIN="$(swift build --show-bin-path)/switchboard-example"  # Examples/EmbeddedApp
 
 log "Swift tests (swift test --skip-build)"
 swift test --skip-build
@@ -140,6 +142,12 @@ log "Centrifugo's HTTP proxy: connect (session cookie), refresh, subscribe, publ
 # The same packages as Tests/Protocol (Tests/Proxy/requirements.txt pins a subset of them): its virtualenv.
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_LOGS="$WORK" "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Proxy
 
+log "The embedding example (Examples/EmbeddedApp, docs/EMBEDDING.md): login, cookie-authenticated SDK connections (JSON, Protobuf), RPC, publishing from a route, its own WebSocket, SIGTERM"
+# Built by the swift build above with every other target; Tests/Example/requirements.txt pins a
+# subset of Tests/Protocol's packages: its virtualenv.
+SWITCHBOARD_EXAMPLE_BIN="$EXAMPLE_BIN" SWITCHBOARD_LOGS="$WORK" \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Example
+
 log "Hostile clients: each test starts its own server process and attacks it (memory, CPU, timeouts, crashes)"
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_LOGS="$WORK" "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Hostile
 
@@ -154,6 +162,13 @@ API_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 start_server "$WORK/browser-server.log" --api-key "$API_KEY"
 "$VENV/bin/python" Tests/Browser/rooms_chat.py "http://127.0.0.1:$PORT" "$API_KEY" "$WORK/rooms.png"
 "$VENV/bin/python" Tests/Browser/tutorial_chat.py "http://127.0.0.1:$PORT" "$WORK/tutorial.png"
+# The embedding example's own page: its login form, then the JSON protocol over the browser's
+# WebSocket authenticated by the session cookie, its POST /announce, and logout closing the tabs' connections.
+PORT=$(free_port)
+"$EXAMPLE_BIN" --host 127.0.0.1 --port "$PORT" > "$WORK/browser-example.log" 2>&1 &
+PIDS+=($!)
+wait_healthy "$PORT" "$WORK/browser-example.log" 10 /realtime
+"$VENV/bin/python" Tests/Browser/example_chat.py "http://127.0.0.1:$PORT" "$WORK/example.png"
 # A page without an SDK: the browser's EventSource on /connection/uni_sse, with recovery.
 SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 start_server "$WORK/browser-uni-server.log" --config Tests/Uni/switchboard.json --token-hmac-secret "$SECRET" --api-key "$API_KEY"

@@ -21,6 +21,7 @@ public struct CloseReason: Sendable, Hashable, CustomStringConvertible {
         self.reason = reason
     }
 
+    /// `code reason`.
     public var description: String { "\(self.code) \(self.reason)" }
 
     /// 1001: the server is shutting down.

@@ -8,6 +8,7 @@ public struct Connection: Sendable {
     /// The connection's outbox; rooms enqueue into it directly.
     public let outbox: Outbox
 
+    /// A connection with its id and outbox.
     public init(id: ConnectionID, outbox: Outbox) {
         self.id = id
         self.outbox = outbox

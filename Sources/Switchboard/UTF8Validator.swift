@@ -10,6 +10,7 @@ public struct UTF8Validator: Sendable {
     private var lower: UInt8 = 0x80
     private var upper: UInt8 = 0xBF
 
+    /// A validator at the start of a text.
     public init() {}
 
     /// Whether everything fed so far ends on a code point boundary.

@@ -24,6 +24,7 @@ public final class PostgresEngine: Engine {
         /// A name for this node in `switchboard_nodes` (the host, say).
         public var nodeName: String
 
+        /// Options; every parameter is the field of the same name.
         public init(nodeTTL: Duration = .seconds(15), requestTimeout: Duration = .seconds(5), nodeName: String = "") {
             self.nodeTTL = nodeTTL
             self.requestTimeout = requestTimeout
@@ -46,6 +47,7 @@ public final class PostgresEngine: Engine {
         case remove(channel: String, info: ClientInfo)
     }
 
+    /// This node's hub: its local subscribers, to which the engine delivers what the database announces.
     public let hub: Hub
     /// This node's id in the cluster.
     public let node: String

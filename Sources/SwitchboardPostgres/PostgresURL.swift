@@ -5,10 +5,15 @@ import NIOSSL
 
 /// A `postgres://user:password@host:port/database?sslmode=…` URL, as operators write it.
 public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
+    /// The database server's host.
     public var host: String
+    /// Its port (5432 when the URL names none).
     public var port: Int
+    /// The user to log in as.
     public var username: String
+    /// The password, if any.
     public var password: String?
+    /// The database, if the URL names one.
     public var database: String?
     /// `disable` (the default: nodes and database usually share a private network), `prefer` or `require`.
     public var sslMode: String

@@ -6,16 +6,21 @@ public import Switchboard
 /// tab) and the channel, separated by tabs: `j\t<node>\t<info>\t<channel>`. A leave of a node that
 /// died or left the cluster comes from node `""`, so every node delivers it.
 public struct PresenceEvent: Sendable, Equatable {
+    /// Join or leave.
     public enum Kind: Sendable, Equatable {
         case join, leave
     }
 
+    /// Whether the client joined or left.
     public var kind: Kind
     /// The node that announced it, which delivered it to its own subscribers already.
     public var node: String
+    /// The channel joined or left.
     public var channel: String
+    /// Who joined or left.
     public var info: ClientInfo
 
+    /// An event; every parameter is the field of the same name.
     public init(kind: Kind, node: String, channel: String, info: ClientInfo) {
         self.kind = kind
         self.node = node

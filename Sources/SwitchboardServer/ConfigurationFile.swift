@@ -18,6 +18,7 @@ import Switchboard
 public enum ConfigurationFile {
     /// What is wrong with a file, naming the setting.
     public struct Error: Swift.Error, CustomStringConvertible {
+        /// The problem, naming the setting.
         public let description: String
 
         init(_ description: String) {

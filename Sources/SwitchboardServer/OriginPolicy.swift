@@ -98,9 +98,12 @@ public struct OriginPolicy: Sendable, Equatable, CustomStringConvertible {
 
 /// A bad `--allowed-origins` entry.
 public struct OriginPolicyError: Error, Sendable, CustomStringConvertible {
+    /// The entry as given.
     public let entry: String
+    /// What is wrong with it.
     public let problem: String
 
+    /// The entry and its problem, for the command line.
     public var description: String { "invalid allowed origin '\(self.entry)': \(self.problem)" }
 }
 

@@ -75,6 +75,7 @@ public struct SwitchboardConfiguration: Sendable {
     /// Centrifugo's HTTP proxy: which events go to the application's backend (see ``ProxyHooks``).
     public var proxy = ProxyConfiguration()
 
+    /// A configuration; every parameter is the field of the same name, and every default works.
     public init(
         host: String = "127.0.0.1",
         port: Int = 8000,

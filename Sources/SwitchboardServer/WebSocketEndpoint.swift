@@ -73,8 +73,10 @@ public enum Heartbeat: Sendable {
 /// A route will not serve this request: the connection is accepted, then closed with this reason,
 /// so that browsers (which cannot see a handshake's HTTP status) learn why.
 public struct EndpointRefusal: Error, Sendable {
+    /// The code and reason the connection is closed with.
     public let reason: CloseReason
 
+    /// A refusal with this close code and reason.
     public init(_ reason: CloseReason) {
         self.reason = reason
     }

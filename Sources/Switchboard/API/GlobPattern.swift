@@ -1,11 +1,14 @@
 /// Channel name patterns for the `channels` method: `*` matches any run of characters, `?` one.
 public struct GlobPattern: Sendable {
+    /// The pattern's characters.
     public let pattern: [Character]
 
+    /// A pattern from its text (`rooms:*`).
     public init(_ pattern: String) {
         self.pattern = Array(pattern)
     }
 
+    /// Whether the whole of `text` matches.
     public func matches(_ text: String) -> Bool {
         let text = Array(text)
         var p = 0

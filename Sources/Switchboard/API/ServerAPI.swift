@@ -17,6 +17,7 @@ public struct ServerAPI: Sendable {
     /// This node, as ``info()`` reports it.
     public let node: NodeIdentity
 
+    /// The API of a channel service; `SwitchboardServer` makes one (``SwitchboardServer/api``).
     public init(service: ChannelService, node: NodeIdentity) {
         self.service = service
         self.node = node
@@ -188,9 +189,12 @@ public struct ServerAPI: Sendable {
 /// Where a publication went: its offset and the stream's epoch, or `nil` for both when the channel
 /// keeps no history.
 public struct PublishResult: Sendable, Equatable {
+    /// The publication's offset in the channel's stream.
     public var offset: UInt64?
+    /// The stream's epoch (a new one when the stream starts again).
     public var epoch: String?
 
+    /// A result with this offset and epoch.
     public init(offset: UInt64?, epoch: String?) {
         self.offset = offset
         self.epoch = epoch
@@ -199,9 +203,12 @@ public struct PublishResult: Sendable, Equatable {
 
 /// The number of subscribers of a channel, and of distinct users among them.
 public struct PresenceStats: Sendable, Equatable {
+    /// Subscribed connections.
     public var clients: Int
+    /// Distinct users among them.
     public var users: Int
 
+    /// Counts of clients and users.
     public init(clients: Int, users: Int) {
         self.clients = clients
         self.users = users
@@ -212,10 +219,14 @@ public struct PresenceStats: Sendable, Equatable {
 public struct NodeIdentity: Sendable, Equatable {
     /// A random id, new each start.
     public var id: String
+    /// The node's name, as `info` reports it.
     public var name: String
+    /// The server's version.
     public var version: String
+    /// When the node started (for its uptime).
     public var startedAt: ContinuousClock.Instant
 
+    /// A node identity: a fresh random id and the start time now, by default.
     public init(id: String = ClientSession.makeClientID(), name: String = "switchboard", version: String, startedAt: ContinuousClock.Instant = .now) {
         self.id = id
         self.name = name
@@ -226,6 +237,7 @@ public struct NodeIdentity: Sendable, Equatable {
 
 /// What ``ServerAPI/info()`` reports about a node.
 public struct NodeInfo: Sendable, Equatable {
+    /// Which node.
     public var identity: NodeIdentity
     /// Open protocol connections (after `connect`).
     public var clients: Int
@@ -235,5 +247,6 @@ public struct NodeInfo: Sendable, Equatable {
     public var channels: Int
     /// Subscriptions on this node.
     public var subscriptions: Int
+    /// How long the node has run.
     public var uptime: Duration
 }

@@ -16,6 +16,7 @@ public struct ChannelConfiguration: Sendable, Equatable {
     /// The character between a namespace and the rest of a channel name.
     public static let namespaceSeparator: Character = ":"
 
+    /// A configuration of namespaces (none by default) and limits.
     public init(
         defaultOptions: ChannelOptions = ChannelOptions(),
         namespaces: [String: ChannelOptions] = [:],

@@ -33,6 +33,7 @@ public struct ChannelOptions: Sendable, Equatable {
     /// Subscribing always needs a subscription token (even when ``allowSubscribeForClient`` is on).
     public var `private` = false
 
+    /// Options with every feature off: no presence, no history, clients may neither subscribe nor publish.
     public init() {}
 
     /// Whether the channel keeps history, and so gives publications offsets and can be recovered.

@@ -9,6 +9,7 @@ public struct ClientInfo: Sendable, Equatable {
     /// The subscription's `info` (from its subscription token), as compact JSON text.
     public var channelInfo: String?
 
+    /// Info with a user, client id and optional connection and channel info (compact JSON text).
     public init(user: String, client: String, connectionInfo: String? = nil, channelInfo: String? = nil) {
         self.user = user
         self.client = client

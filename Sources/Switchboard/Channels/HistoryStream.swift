@@ -16,6 +16,7 @@ public struct HistoryStream: Sendable {
     private var entries: [Entry] = []
     private var start = 0
 
+    /// An empty stream with this epoch (a fresh random one by default).
     public init(epoch: String = HistoryStream.makeEpoch()) {
         self.epoch = epoch
     }

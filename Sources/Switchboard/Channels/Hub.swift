@@ -22,6 +22,7 @@ public final class Hub: Sendable {
         /// Whether every publication after `recoverFrom` was still in history and is in ``publications``.
         public var recovered = false
 
+        /// An outcome; every parameter is the field of the same name.
         public init(position: StreamPosition? = nil, publications: [Publication] = [], wasRecovering: Bool = false, recovered: Bool = false) {
             self.position = position
             self.publications = publications

@@ -38,6 +38,7 @@ public struct Subscriber: Sendable {
     /// queues the reply but does not subscribe it.
     public var refuseUnrecovered = false
 
+    /// A subscriber who is `info`, receiving into `outbox` in `format`, leaving `farewell` (JSON text) behind if given.
     public init(info: ClientInfo, outbox: Outbox, format: Format = .protocolPush(.json), farewell: String? = nil) {
         self.info = info
         self.outbox = outbox

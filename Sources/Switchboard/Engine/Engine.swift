@@ -99,14 +99,18 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case `internal`
     }
 
+    /// Whether retrying may help.
     public var kind: Kind
+    /// What went wrong.
     public var message: String
 
+    /// An error; unavailable (temporary) by default.
     public init(_ message: String, kind: Kind = .unavailable) {
         self.kind = kind
         self.message = message
     }
 
+    /// The message.
     public var description: String { self.message }
 
     /// Whether retrying may succeed.

@@ -1,8 +1,10 @@
 /// The default engine: everything lives in this process's ``Hub`` (one node, nothing to install).
 /// Every call completes at once and never fails.
 public struct MemoryEngine: Engine {
+    /// Where every channel's subscribers, presence and history live.
     public let hub: Hub
 
+    /// An engine on a hub of its own, by default.
     public init(hub: Hub = Hub()) {
         self.hub = hub
     }

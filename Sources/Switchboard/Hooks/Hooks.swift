@@ -38,6 +38,7 @@ public struct Hooks: Sendable {
     /// server asks again; the connection (subscription) stays meanwhile. 5 seconds by default.
     public var refreshRetryDelay: Duration = .seconds(5)
 
+    /// No hook set; failures are logged on `logger`.
     public init(logger: Logger = Logger(label: "switchboard.hooks")) {
         self.logger = logger
     }
@@ -124,6 +125,7 @@ public struct ConnectionRequest: Sendable, Equatable {
     /// The peer's address (`127.0.0.1`), when known.
     public var remoteAddress: String?
 
+    /// A request with these headers (in order), target and peer address.
     public init(headers: [(name: String, value: String)] = [], uri: String = "", remoteAddress: String? = nil) {
         self.headers = headers
         self.uri = uri
@@ -155,6 +157,7 @@ public struct ConnectionRequest: Sendable, Equatable {
         return cookies
     }
 
+    /// Equal when the URI, peer address and headers (in order) are.
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.uri == rhs.uri && lhs.remoteAddress == rhs.remoteAddress
             && lhs.headers.elementsEqual(rhs.headers) { $0.name == $1.name && $0.value == $1.value }
@@ -181,8 +184,10 @@ public struct ConnectEvent: Sendable {
     public var data: JSONValue?
     /// The SDK's name and version, as the client reports them (may be empty).
     public var name: String
+    /// The SDK's version, as the client reports it (may be empty).
     public var version: String
 
+    /// An event for the `connect` hook (the server makes these; tests of a hook may too).
     public init(client: String, transport: String, format: ProtocolFormat, request: ConnectionRequest, data: JSONValue?, name: String = "", version: String = "") {
         self.client = client
         self.transport = transport
@@ -217,6 +222,7 @@ public struct ConnectGrant: Sendable {
     /// When the connection expires (the ``Hooks/refresh`` hook extends it); `nil` for never.
     public var expiresIn: Duration?
 
+    /// Connect as `user`, with the rest optional.
     public init(user: String, info: JSONValue? = nil, data: JSONValue? = nil, channels: [String] = [], expiresIn: Duration? = nil) {
         self.user = user
         self.info = info
@@ -228,11 +234,14 @@ public struct ConnectGrant: Sendable {
 
 /// A connection granted with an expiry reaches it.
 public struct RefreshEvent: Sendable {
+    /// The connection's client id.
     public var client: String
+    /// The connection's user id.
     public var user: String
     /// The connection's current info.
     public var info: JSONValue?
 
+    /// An event for the `refresh` hook.
     public init(client: String, user: String, info: JSONValue?) {
         self.client = client
         self.user = user
@@ -251,14 +260,18 @@ public enum RefreshDecision: Sendable {
 
 /// A client subscribes without a token to a channel the hook covers.
 public struct SubscribeEvent: Sendable {
+    /// The subscribing connection's client id.
     public var client: String
+    /// The subscribing connection's user id (empty for anonymous).
     public var user: String
+    /// The channel it subscribes to.
     public var channel: String
     /// The client's subscribe `data`, if any.
     public var data: JSONValue?
     /// The connection's info.
     public var connectionInfo: JSONValue?
 
+    /// An event for the `subscribe` hook.
     public init(client: String, user: String, channel: String, data: JSONValue?, connectionInfo: JSONValue?) {
         self.client = client
         self.user = user
@@ -288,6 +301,7 @@ public struct SubscribeGrant: Sendable {
     /// When the subscription expires (the ``Hooks/subRefresh`` hook extends it); `nil` for never.
     public var expiresIn: Duration?
 
+    /// A grant with the given info, data and expiry (none by default).
     public init(info: JSONValue? = nil, data: JSONValue? = nil, expiresIn: Duration? = nil) {
         self.info = info
         self.data = data
@@ -297,14 +311,18 @@ public struct SubscribeGrant: Sendable {
 
 /// A client publishes into a channel the hook covers.
 public struct PublishEvent: Sendable {
+    /// The publishing connection's client id.
     public var client: String
+    /// The publishing connection's user id (empty for anonymous).
     public var user: String
+    /// The channel it publishes into.
     public var channel: String
     /// What the client publishes.
     public var data: JSONValue
     /// The connection's info.
     public var connectionInfo: JSONValue?
 
+    /// An event for the `publish` hook.
     public init(client: String, user: String, channel: String, data: JSONValue, connectionInfo: JSONValue?) {
         self.client = client
         self.user = user
@@ -327,12 +345,16 @@ public enum PublishDecision: Sendable {
 
 /// A subscription granted with an expiry reaches it.
 public struct SubRefreshEvent: Sendable {
+    /// The subscribed connection's client id.
     public var client: String
+    /// The subscribed connection's user id.
     public var user: String
+    /// The subscription's channel.
     public var channel: String
     /// The subscription's current channel info.
     public var info: JSONValue?
 
+    /// An event for the `subRefresh` hook.
     public init(client: String, user: String, channel: String, info: JSONValue?) {
         self.client = client
         self.user = user
@@ -343,14 +365,18 @@ public struct SubRefreshEvent: Sendable {
 
 /// A client calls `rpc`.
 public struct RPCEvent: Sendable {
+    /// The calling connection's client id.
     public var client: String
+    /// The calling connection's user id (empty for anonymous).
     public var user: String
+    /// The method the client calls.
     public var method: String
     /// The call's `data`, if any.
     public var data: JSONValue?
     /// The connection's info.
     public var connectionInfo: JSONValue?
 
+    /// An event for the `rpc` hook.
     public init(client: String, user: String, method: String, data: JSONValue?, connectionInfo: JSONValue?) {
         self.client = client
         self.user = user

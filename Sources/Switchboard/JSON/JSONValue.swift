@@ -7,9 +7,12 @@
 public enum JSONValue: Sendable, Equatable {
     /// One member of an object.
     public struct Member: Sendable, Equatable {
+        /// The member's name.
         public var key: String
+        /// The member's value.
         public var value: JSONValue
 
+        /// A member `key: value`.
         public init(key: String, value: JSONValue) {
             self.key = key
             self.value = value
@@ -53,14 +56,17 @@ public enum JSONValue: Sendable, Equatable {
         if case .object(let members) = self { members } else { nil }
     }
 
+    /// The text of a string, or `nil`.
     public var stringValue: String? {
         if case .string(let string) = self { string } else { nil }
     }
 
+    /// A boolean's value, or `nil`.
     public var boolValue: Bool? {
         if case .bool(let bool) = self { bool } else { nil }
     }
 
+    /// The elements of an array, or `nil`.
     public var arrayValue: [JSONValue]? {
         if case .array(let array) = self { array } else { nil }
     }
@@ -137,6 +143,7 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 extension JSONValue: Codable {
+    /// Decodes any JSON value (a `Codable` field of type `JSONValue` takes whatever JSON is there).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
@@ -157,6 +164,7 @@ extension JSONValue: Codable {
         }
     }
 
+    /// Encodes the value as the JSON it is.
     public func encode(to encoder: any Encoder) throws {
         // Encoded through its text so numbers keep their spelling.
         var container = encoder.singleValueContainer()

@@ -38,6 +38,7 @@ public struct ProtocolSettings: Sendable, Equatable {
     /// Default of ``maxHistoryReplyBytes``: 1 MiB, the default outbox limit.
     public static let defaultMaxHistoryReplyBytes = 1024 * 1024
 
+    /// Settings; every parameter is the field of the same name.
     public init(
         allowAnonymous: Bool = false,
         pingInterval: Duration? = .seconds(25),
@@ -60,9 +61,13 @@ public struct ProtocolSettings: Sendable, Equatable {
 public struct ChannelService: Sendable {
     /// Where channels live; the memory engine unless the node shares a database with others.
     public let engine: any Engine
+    /// Namespaces and limits of channels.
     public let channels: ChannelConfiguration
+    /// Checks connection and subscription tokens.
     public let verifier: any TokenVerifier
+    /// This node's protocol sessions, by client id and user (what the server API's `disconnect`, `subscribe`… act on).
     public let sessions: SessionDirectory
+    /// The client protocol's settings.
     public let settings: ProtocolSettings
     /// The application's say in what clients do (none by default).
     public let hooks: Hooks
@@ -70,6 +75,7 @@ public struct ChannelService: Sendable {
     /// This node's hub (local subscribers).
     public var hub: Hub { self.engine.hub }
 
+    /// A service; `SwitchboardServer` makes one from its configuration (``SwitchboardServer/service``).
     public init(
         engine: any Engine = MemoryEngine(),
         channels: ChannelConfiguration = ChannelConfiguration(),

@@ -80,6 +80,7 @@ public final class ClientSession: Sendable {
     public let id: String
     /// How commands, replies and pushes are encoded.
     public let format: ProtocolFormat
+    /// How the session reaches its client: bidirectional, or one of the unidirectional transports.
     public let transport: Transport
     /// The transport's name, as the hooks see it: `websocket`, `uni_websocket`, `uni_sse` or
     /// `uni_http_stream`.

@@ -7,6 +7,7 @@ public struct Parameters: Sendable {
     /// The parameters object as received.
     public let json: JSONValue
 
+    /// The parameters of this object.
     public init(_ json: JSONValue) {
         self.json = json
     }

@@ -2,17 +2,21 @@
 ///
 /// Codes are the protocol's; messages start with the protocol's wording and add what went wrong.
 public struct ProtocolError: Error, Sendable, Equatable {
+    /// The protocol's error code (100 internal, 101 unauthorized, 102 unknown channel, 103 permission denied…).
     public var code: Int
+    /// The protocol's wording for the code, then what went wrong.
     public var message: String
     /// Whether retrying may succeed (the client SDKs retry temporary errors).
     public var temporary: Bool
 
+    /// An error with any code; the static functions make the protocol's own.
     public init(code: Int, message: String, temporary: Bool = false) {
         self.code = code
         self.message = message
         self.temporary = temporary
     }
 
+    /// The error as the JSON protocol writes it (`{"code":…,"message":…}`, `temporary` when set).
     public var json: JSONValue {
         .object(["code": .integer(self.code), "message": .string(self.message), "temporary": self.temporary ? .bool(true) : nil])
     }

@@ -10,6 +10,7 @@ public final class SessionDirectory: Sendable {
 
     private let state = Mutex(State())
 
+    /// An empty directory.
     public init() {}
 
     func add(_ session: ClientSession, user: String) {

@@ -20,13 +20,18 @@ public struct TokenRules: Sendable, Equatable {
 
     /// The registered claims of one token, as read from it. Times are seconds since 1970.
     public struct Claims: Sendable, Equatable {
+        /// `exp`: when the token expires.
         public var exp: Double?
+        /// `nbf`: when the token becomes valid.
         public var nbf: Double?
+        /// `iat`: when the token was issued.
         public var iat: Double?
         /// `aud`: one string or several.
         public var aud: [String]?
+        /// `iss`: who issued the token.
         public var iss: String?
 
+        /// Claims as read from a token.
         public init(exp: Double? = nil, nbf: Double? = nil, iat: Double? = nil, aud: [String]? = nil, iss: String? = nil) {
             self.exp = exp
             self.nbf = nbf
@@ -41,6 +46,7 @@ public struct TokenRules: Sendable, Equatable {
     /// When set, a token's `iss` must equal this value.
     public var issuer: String?
 
+    /// Rules; no audience or issuer required by default.
     public init(audience: String? = nil, issuer: String? = nil) {
         self.audience = audience
         self.issuer = issuer

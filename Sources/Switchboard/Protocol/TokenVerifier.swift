@@ -9,6 +9,7 @@ public struct ConnectCredentials: Sendable, Equatable {
     /// Channels to subscribe the connection to on the server side (`channels`).
     public var channels: [String]
 
+    /// What a connection token says.
     public init(user: String, expiresIn: Duration? = nil, info: String? = nil, channels: [String] = []) {
         self.user = user
         self.expiresIn = expiresIn
@@ -28,6 +29,7 @@ public struct SubscriptionCredentials: Sendable, Equatable {
     /// The token's `info` (the subscription's channel info), as compact JSON text.
     public var info: String?
 
+    /// What a subscription token says.
     public init(user: String, channel: String, expiresIn: Duration? = nil, info: String? = nil) {
         self.user = user
         self.channel = channel

@@ -21,17 +21,20 @@ public struct JWTTokenVerifier: TokenVerifier {
         /// ES256 public key, PEM.
         public var ecdsaPublicKeyPEM: String?
 
+        /// Keys; none by default (no token can be checked).
         public init(hmacSecret: String? = nil, rsaPublicKeyPEM: String? = nil, ecdsaPublicKeyPEM: String? = nil) {
             self.hmacSecret = hmacSecret
             self.rsaPublicKeyPEM = rsaPublicKeyPEM
             self.ecdsaPublicKeyPEM = ecdsaPublicKeyPEM
         }
 
+        /// No key is set.
         public var isEmpty: Bool { self.hmacSecret == nil && self.rsaPublicKeyPEM == nil && self.ecdsaPublicKeyPEM == nil }
     }
 
     /// Why keys could not be loaded.
     public struct KeyError: Error, CustomStringConvertible {
+        /// What is wrong with the key.
         public let description: String
     }
 

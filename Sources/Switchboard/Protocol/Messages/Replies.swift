@@ -20,7 +20,9 @@ public enum ReplyResult: Sendable, Equatable {
 /// The `connect` result (also the `refresh` result, which carries only the client, version and
 /// expiry, and the unidirectional transports' first push).
 public struct ConnectResult: Sendable, Equatable {
+    /// The client id.
     public var client: String
+    /// The server's version (`switchboard 0.2.0`).
     public var version: String
     /// When the connection's token expires; `nil` for never.
     public var expiresIn: Duration?
@@ -33,6 +35,7 @@ public struct ConnectResult: Sendable, Equatable {
     /// Data for the client from the `connect` hook (``ConnectGrant/data``); `nil` for none.
     public var data: JSONValue?
 
+    /// A result with the client id, version, expiry and ping settings; no subscriptions, no data.
     public init(client: String, version: String, expiresIn: Duration? = nil, ping: Int? = nil, pong: Bool = false) {
         self.client = client
         self.version = version
@@ -41,6 +44,7 @@ public struct ConnectResult: Sendable, Equatable {
         self.pong = pong
     }
 
+    /// Equal when every field is.
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.client == rhs.client && lhs.version == rhs.version && lhs.expiresIn == rhs.expiresIn && lhs.ping == rhs.ping
             && lhs.pong == rhs.pong && lhs.data == rhs.data && lhs.subs.elementsEqual(rhs.subs) { $0.channel == $1.channel && $0.result == $1.result }
@@ -57,12 +61,16 @@ public struct SubscribeResult: Sendable, Equatable {
     public var positioned = false
     /// The stream's position after subscribing; `nil` when neither recoverable nor positioned.
     public var position: StreamPosition?
+    /// Publications recovered after the client's position, oldest first.
     public var publications: [Publication] = []
+    /// The client asked to recover.
     public var wasRecovering = false
+    /// Everything after the client's position was recovered.
     public var recovered = false
     /// Data for the client from the `subscribe` hook (``SubscribeGrant/data``); `nil` for none.
     public var data: JSONValue?
 
+    /// A result; every parameter is the field of the same name.
     public init(
         expiresIn: Duration? = nil,
         recoverable: Bool = false,
@@ -84,9 +92,12 @@ public struct SubscribeResult: Sendable, Equatable {
 
 /// The `history` result.
 public struct HistoryResult: Sendable, Equatable {
+    /// The publications, in the order asked for.
     public var publications: [Publication]
+    /// The stream's current position (its last offset and epoch).
     public var position: StreamPosition
 
+    /// A history result.
     public init(publications: [Publication], position: StreamPosition) {
         self.publications = publications
         self.position = position
