@@ -5,7 +5,7 @@ public import Switchboard
 /// A ``ProtocolError`` thrown out of an application's route handler (a failed
 /// `switchboard.api.publish`, say) answers with a fitting HTTP status and the server API's JSON
 /// body, `{"error":{"code":…,"message":…}}`, instead of a bare 500.
-extension ProtocolError: @retroactive HTTPResponseError {
+extension ProtocolError: HTTPResponseError {
     /// 100 → 503 when temporary (500 otherwise), 101/109 → 401, 102/104 → 404, 103 → 403,
     /// 105/112 → 409, 106 → 429, 107 → 400, 108 → 501.
     public var status: HTTPResponse.Status {

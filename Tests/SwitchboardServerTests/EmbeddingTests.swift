@@ -77,6 +77,12 @@ import Testing
                 return Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: "\(error.code) \(error.message)")))
             }
         }
+        // A ProtocolError thrown out of a handler answers with its status and the API's JSON body.
+        router.get("/announce-or-throw") { request, _ -> HTTPResponse.Status in
+            let json = request.uri.queryParameters["json"].map { String($0).removingPercentEncoding ?? String($0) } ?? ""
+            try await switchboard.api.publish(json: json, to: request.uri.queryParameters["channel"].map(String.init) ?? "news:general")
+            return .ok
+        }
         switchboard.addRoutes(to: router)
 
         let wsRouter = Router(context: BasicWebSocketRequestContext.self)
@@ -306,5 +312,34 @@ import Testing
             #expect(try await own.nextText() == "app:still")
             try await own.close()
         }
+    }
+
+    @Test func aProtocolErrorThrownByARouteIsAnHTTPError() async throws {
+        try await Self.withApp { app in
+            let bad = try await rawHTTP(port: app.port, path: "/announce-or-throw?json=nope")
+            #expect(bad.status == 400)
+            let body = try JSONValue.parse(bad.body)
+            #expect(body["error"]?["code"] == .integer(107))
+            let unknown = try await rawHTTP(port: app.port, path: "/announce-or-throw?json=1&channel=nowhere:x")
+            #expect(unknown.status == 404)
+            #expect(try await rawHTTP(port: app.port, path: "/announce-or-throw?json=1").status == 200)
+        }
+    }
+
+    @Test func encodableValuesAreJSONWithSortedKeysAndDecodeBack() throws {
+        struct Point: Codable, Equatable {
+            let y: Int
+            let x: Int
+            let label: String
+        }
+        let value = try JSONValue(encoding: Point(y: 2, x: 1, label: "a/b"))
+        #expect(value.jsonText == #"{"label":"a/b","x":1,"y":2}"#)
+        #expect(value["x"] == .integer(1))
+        #expect(try value.decode(as: Point.self) == Point(y: 2, x: 1, label: "a/b"))
+        #expect(throws: ProtocolError.self) { try JSONValue.string("no").decode(as: Point.self) }
+        #expect(try Publication(encoding: Point(y: 2, x: 1, label: "")).data == #"{"label":"","x":1,"y":2}"#)
+        #expect(throws: ProtocolError.self) { try Publication(encoding: Double.nan) }
+        let mounted = SwitchboardConfiguration.mounted(at: "realtime/")
+        #expect(mounted.pathPrefix == "/realtime" && !mounted.tutorialEndpoints && !mounted.echoEndpoint)
     }
 }
