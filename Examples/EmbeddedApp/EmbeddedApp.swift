@@ -46,10 +46,7 @@ struct EmbeddedApp: AsyncParsableCommand {
         news.historySize = 10
         news.historyTTL = .seconds(3600)
         news.allowSubscribeForClient = true
-        var realtime = SwitchboardConfiguration()
-        realtime.pathPrefix = "/realtime"
-        realtime.tutorialEndpoints = false
-        realtime.echoEndpoint = false
+        var realtime = SwitchboardConfiguration.mounted(at: "/realtime")  // no tutorial endpoints, no /echo
         realtime.channels = ChannelConfiguration(namespaces: ["rooms": rooms, "news": news])
         let switchboard = try await SwitchboardServer(
             configuration: realtime,
