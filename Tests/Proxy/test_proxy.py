@@ -195,8 +195,11 @@ async def test_subscribe_goes_to_the_backend_which_may_refuse(server, backend):
     sub = alice.new_subscription(channel, events=seen)
     await sub.subscribe()
     await sub.ready(timeout=5)
-    request = backend.requests("/centrifugo/subscribe")[-1]["body"]
+    received = backend.requests("/centrifugo/subscribe")[-1]
+    request = received["body"]
     assert (request["channel"], request["user"], request["client"]) == (channel, "alice", alice.client_id)
+    # The connection's configured headers go with every proxy request, as in Centrifugo v5.
+    assert "session=alice-session" in received["headers"]["Cookie"]
     assert await eventually(lambda: seen.subscribed)
     assert seen.subscribed[0].data == {"motd": "hello alice"}
 
@@ -245,8 +248,10 @@ async def test_publish_data_is_replaced_by_the_backend(server, backend):
 async def test_rpc_goes_to_the_backend(server, backend):
     alice = await connected(server, "alice-session")
     assert (await alice.rpc("sum", {"a": 2, "b": 3})).data == {"sum": 5}
-    request = backend.requests("/centrifugo/rpc")[-1]["body"]
+    received = backend.requests("/centrifugo/rpc")[-1]
+    request = received["body"]
     assert (request["method"], request["user"], request["data"]) == ("sum", "alice", {"a": 2, "b": 3})
+    assert received["headers"]["User-Agent"] == "proxy-tests"
     with pytest.raises(ReplyError) as failed:
         await alice.rpc("fail", {})
     assert (failed.value.code, failed.value.message, failed.value.temporary) == (1500, "it failed", True)

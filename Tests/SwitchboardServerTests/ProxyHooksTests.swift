@@ -95,16 +95,24 @@ import Testing
             "/publish": .init(body: #"{"result":{}}"#), "/sub_refresh": .init(body: #"{"result":{}}"#),
             "/rpc": .init(body: #"{"result":{}}"#),
         ]
+        let request = ConnectionRequest(headers: [("Cookie", "session=abc"), ("X-Other", "no")])
         try await Self.withHooks(replies) { hooks, backend in
             _ = try await #require(hooks.refresh).handler(RefreshEvent(client: "c1", user: "alice", info: nil))
             _ = try await #require(hooks.subscribe).handler(
-                SubscribeEvent(client: "c1", user: "alice", channel: "rooms:1", data: .string("s"), connectionInfo: nil)
+                SubscribeEvent(client: "c1", user: "alice", channel: "rooms:1", data: .string("s"), connectionInfo: nil, request: request)
             )
             _ = try await #require(hooks.publish).handler(
                 PublishEvent(client: "c1", user: "alice", channel: "rooms:1", data: .object(["text": .string("hi")]), connectionInfo: nil)
             )
             _ = try await #require(hooks.subRefresh).handler(SubRefreshEvent(client: "c1", user: "alice", channel: "rooms:1", info: nil))
-            _ = try await #require(hooks.rpc).handler(RPCEvent(client: "c1", user: "alice", method: "sum", data: .array([.integer(1)]), connectionInfo: nil))
+            _ = try await #require(hooks.rpc).handler(
+                RPCEvent(client: "c1", user: "alice", method: "sum", data: .array([.integer(1)]), connectionInfo: nil, request: request)
+            )
+            // The configured headers of the connection's request go with every event, as in Centrifugo v5.
+            #expect(backend.last("/subscribe")?.header("Cookie") == "session=abc")
+            #expect(backend.last("/rpc")?.header("Cookie") == "session=abc")
+            #expect(backend.last("/rpc")?.header("X-Other") == nil)
+            #expect(backend.last("/refresh")?.header("Cookie") == nil, "this refresh event carries no request")
 
             #expect(backend.last("/refresh")?.body == .object(["client": .string("c1"), "encoding": .string("json"), "user": .string("alice")]))
             let subscribe = try #require(backend.last("/subscribe")?.body)

@@ -58,7 +58,8 @@ extension ClientSession {
             user: state.user,
             channel: channel,
             data: request.data,
-            connectionInfo: Self.jsonValue(state.connectionInfo)
+            connectionInfo: Self.jsonValue(state.connectionInfo),
+            request: self.request
         )
         return .suspend { [self] in
             switch await hook.decide(event, name: "subscribe", logger: hooks.logger) {
@@ -105,7 +106,8 @@ extension ClientSession {
             user: info.user,
             channel: channel,
             data: (try? JSONValue.parse(data)) ?? .raw(data),
-            connectionInfo: Self.jsonValue(info.connectionInfo)
+            connectionInfo: Self.jsonValue(info.connectionInfo),
+            request: self.request
         )
         return .suspend { [self] in
             switch await hook.decide(event, name: "publish", logger: hooks.logger) {
@@ -133,7 +135,7 @@ extension ClientSession {
         guard let hook = self.service.hooks.rpc else { throw .reply(.notAvailable("rpc is not configured on this server")) }
         guard hook.covers(method) else { throw .reply(.methodNotFound("no rpc method '\(method)'")) }
         let logger = self.service.hooks.logger
-        let event = RPCEvent(client: self.id, user: state.user, method: method, data: data, connectionInfo: Self.jsonValue(state.connectionInfo))
+        let event = RPCEvent(client: self.id, user: state.user, method: method, data: data, connectionInfo: Self.jsonValue(state.connectionInfo), request: self.request)
         return .suspend { [self] in
             switch await hook.decide(event, name: "rpc", logger: logger) {
             case .success(.reply(let data)):
@@ -154,13 +156,13 @@ extension ClientSession {
         var work: [@Sendable () async -> Void] = []
         if state.refreshedByServer, !state.refreshing, let expiresAt = state.expiresAt, expiresAt <= now, let hook = self.service.hooks.refresh {
             state.refreshing = true
-            let event = RefreshEvent(client: self.id, user: state.user, info: Self.jsonValue(state.connectionInfo))
+            let event = RefreshEvent(client: self.id, user: state.user, info: Self.jsonValue(state.connectionInfo), request: self.request)
             work.append { [self] in await self.refreshConnection(event, hook) }
         }
         for (channel, subscription) in state.subscriptions where subscription.refreshedByServer && !subscription.refreshing {
             guard let expiresAt = subscription.expiresAt, expiresAt <= now, let hook = self.service.hooks.subRefresh else { continue }
             state.subscriptions[channel]?.refreshing = true
-            let event = SubRefreshEvent(client: self.id, user: state.user, channel: channel, info: Self.jsonValue(subscription.info.channelInfo))
+            let event = SubRefreshEvent(client: self.id, user: state.user, channel: channel, info: Self.jsonValue(subscription.info.channelInfo), request: self.request)
             work.append { [self] in await self.refreshSubscription(event, hook) }
         }
         return work

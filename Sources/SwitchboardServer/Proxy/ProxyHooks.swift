@@ -30,7 +30,7 @@ public enum ProxyHooks {
         if let proxy = configuration.endpoint(for: .refresh) {
             hooks.refresh = Hook(timeout: proxy.timeout + Self.hookMargin) { event in
                 try await Self.guarded("refresh", client: event.client, logger) {
-                    let json = try await client.post(ProxyRequest.refresh(event), to: proxy, request: nil)
+                    let json = try await client.post(ProxyRequest.refresh(event), to: proxy, request: event.request)
                     return try ProxyResponse(json, proxy: proxy).refresh()
                 }
             }
@@ -38,7 +38,7 @@ public enum ProxyHooks {
         if let proxy = configuration.endpoint(for: .rpc) {
             hooks.rpc = Hook(timeout: proxy.timeout + Self.hookMargin) { event in
                 try await Self.guarded("rpc", client: event.client, logger) {
-                    let json = try await client.post(ProxyRequest.rpc(event), to: proxy, request: nil)
+                    let json = try await client.post(ProxyRequest.rpc(event), to: proxy, request: event.request)
                     return try ProxyResponse(json, proxy: proxy).rpc()
                 }
             }
@@ -47,7 +47,7 @@ public enum ProxyHooks {
             hooks.subscribe = Hook(timeout: selector.timeout + Self.hookMargin, covers: selector.covers) { event in
                 try await Self.guarded("subscribe", client: event.client, logger) {
                     let proxy = try selector.proxy(for: event.channel)
-                    let json = try await client.post(ProxyRequest.subscribe(event), to: proxy, request: nil)
+                    let json = try await client.post(ProxyRequest.subscribe(event), to: proxy, request: event.request)
                     return try ProxyResponse(json, proxy: proxy).subscribe()
                 }
             }
@@ -56,7 +56,7 @@ public enum ProxyHooks {
             hooks.publish = Hook(timeout: selector.timeout + Self.hookMargin, covers: selector.covers) { event in
                 try await Self.guarded("publish", client: event.client, logger) {
                     let proxy = try selector.proxy(for: event.channel)
-                    let json = try await client.post(ProxyRequest.publish(event), to: proxy, request: nil)
+                    let json = try await client.post(ProxyRequest.publish(event), to: proxy, request: event.request)
                     return try ProxyResponse(json, proxy: proxy).publish()
                 }
             }
@@ -65,7 +65,7 @@ public enum ProxyHooks {
             hooks.subRefresh = Hook(timeout: selector.timeout + Self.hookMargin, covers: selector.covers) { event in
                 try await Self.guarded("sub_refresh", client: event.client, logger) {
                     let proxy = try selector.proxy(for: event.channel)
-                    let json = try await client.post(ProxyRequest.subRefresh(event), to: proxy, request: nil)
+                    let json = try await client.post(ProxyRequest.subRefresh(event), to: proxy, request: event.request)
                     return try ProxyResponse(json, proxy: proxy).refresh()
                 }
             }
