@@ -34,7 +34,8 @@ public struct SwitchboardConfiguration: Sendable {
     public var echoEndpoint: Bool
     /// Whether the FastAPI tutorial's endpoints are served: the WebSockets `/ws`, `/ws/{client_id}`,
     /// `/items/{item_id}/ws` and `/json/ws`, and the chat pages (`/`, `/tutorial`, `/static/…`). The
-    /// client protocol (`/connection/…`), the server API (`/api/…`) and `/health` are always served.
+    /// client protocol (`/connection/…`), the server API (`/api/…`), `/health` and the browser
+    /// client `/static/switchboard.js` are always served.
     public var tutorialEndpoints = true
     /// The path every route is served under: `""` (the default) for the root, `/realtime` to serve
     /// `/realtime/connection/websocket`, `/realtime/api/publish`… — for an application that mounts

@@ -9,6 +9,7 @@ extension SwitchboardServer {
     /// * `POST /api/{method}`: the server API (behind ``SwitchboardConfiguration/apiKey``);
     /// * `GET|POST /connection/uni_sse`, `POST /connection/uni_http_stream`: the unidirectional streams;
     /// * `GET /health`: readiness (503 while the engine is unavailable);
+    /// * `GET /static/switchboard.js`: the browser client of the protocol (an ES module);
     /// * the chat pages (`/`, `/tutorial`, `/static/…`) when ``SwitchboardConfiguration/tutorialEndpoints`` is on.
     ///
     /// Only these routes get Switchboard's CORS policy (``SwitchboardConfiguration/allowedOrigins``);
@@ -17,9 +18,7 @@ extension SwitchboardServer {
     public func addRoutes<Context: RequestContext>(to router: some RouterMethods<Context>) {
         let group = router.group(RouterPath(self.configuration.pathPrefix))
         group.add(middleware: CORSPolicyMiddleware<Context>(policy: self.configuration.allowedOrigins))
-        if self.configuration.tutorialEndpoints {
-            self.webPage.addRoutes(to: group, underPrefix: !self.configuration.pathPrefix.isEmpty)
-        }
+        self.webPage.addRoutes(to: group, underPrefix: !self.configuration.pathPrefix.isEmpty, pages: self.configuration.tutorialEndpoints)
         ServerAPIRoutes(
             api: HTTPServerAPI(api: self.api),
             key: self.configuration.apiKey,

@@ -9,6 +9,9 @@ struct WebPage: Sendable {
         let body: ByteBuffer
     }
 
+    /// The browser client of the protocol (`Client`, `Subscription`), an ES module.
+    static let clientLibrary = "/static/switchboard.js"
+
     /// Path served to asset.
     let assets: [String: Asset]
 
@@ -48,8 +51,11 @@ struct WebPage: Sendable {
     /// Serve every asset on `router`. The pages refer to their assets and endpoints by relative URLs,
     /// so they work under any prefix; a router group's root page (`/realtime`) redirects to its
     /// address with a slash (`/realtime/`), where those URLs resolve under the prefix.
-    func addRoutes<Context: RequestContext>(to router: some RouterMethods<Context>, underPrefix: Bool) {
-        for (path, asset) in self.assets {
+    ///
+    /// - Parameter pages: Serve the pages and all their assets; otherwise only the client library
+    ///   ``clientLibrary``, which an application's own page may use.
+    func addRoutes<Context: RequestContext>(to router: some RouterMethods<Context>, underPrefix: Bool, pages: Bool = true) {
+        for (path, asset) in self.assets where pages || path == Self.clientLibrary {
             router.get(RouterPath(path)) { request, _ in
                 if underPrefix, path == "/", !request.uri.path.hasSuffix("/") {
                     let query = request.uri.query.map { "?" + $0 } ?? ""

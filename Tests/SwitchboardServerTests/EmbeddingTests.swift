@@ -149,6 +149,10 @@ import Testing
             #expect(health.status == 200 && health.body.contains(#""status":"ok""#))
             #expect(try await rawHTTP(port: app.port, path: "/health").status == 404, "everything Switchboard serves is under its prefix")
             #expect(try await rawHTTP(port: app.port, path: "/").status == 404, "the chat pages are off")
+            #expect(try await rawHTTP(port: app.port, path: "/rt/").status == 404, "the chat pages are off")
+            let library = try await rawHTTP(port: app.port, path: "/rt/static/switchboard.js")
+            #expect(library.status == 200 && library.body.contains("export class Client"), "the client library is always served")
+            #expect(try await rawHTTP(port: app.port, path: "/rt/static/app.js").status == 404)
 
             // Publishing from a route handler reaches a protocol subscriber.
             let client = try await Self.subscriber(app)
