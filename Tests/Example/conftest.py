@@ -11,35 +11,23 @@ Run by scripts/test.sh, which provides:
 per client format. Every wait is bounded; every process started here is stopped here, by PID.
 """
 
-import asyncio
-import inspect
 import os
-import socket
+import sys
 import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 import requests
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from switchboard_support import free_port, run_coroutine_test, stop_process, wait_http  # noqa: E402
 
 BIN = os.environ.get("SWITCHBOARD_EXAMPLE_BIN", "")
 LOGS = os.environ.get("SWITCHBOARD_LOGS") or tempfile.gettempdir()
 
 
 def pytest_pyfunc_call(pyfuncitem):
-    if inspect.iscoroutinefunction(pyfuncitem.obj):
-        arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        asyncio.run(asyncio.wait_for(pyfuncitem.obj(**arguments), timeout=60))
-        return True
-    return None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return run_coroutine_test(pyfuncitem, timeout=60)
 
 
 class App:
@@ -68,18 +56,7 @@ class App:
         return self.ws("/realtime/connection/websocket")
 
     def wait_ready(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the example exited with {self.process.returncode}: {self.log_text()}")
-            try:
-                with urllib.request.urlopen(self.http + "/realtime/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"the example was not healthy within {timeout} s: {self.log_text()}")
+        wait_http(self.http + "/realtime/health", self.process, self.log_text, timeout, what="the example")
 
     def log_text(self):
         self.log.flush()
@@ -93,15 +70,9 @@ class App:
         return response.cookies["session"]
 
     def stop(self, timeout=15):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        code = stop_process(self.process, timeout)
         self.log.close()
-        return self.process.returncode
+        return code
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ Every wait is bounded; every process started here is stopped here, by PID.
 import asyncio
 import inspect
 import os
-import socket
+import sys
 import subprocess
 import tempfile
 import time
@@ -20,6 +20,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from switchboard_support import free_port, run_coroutine_test, stop_process, wait_http  # noqa: E402
 
 BIN = os.environ.get("SWITCHBOARD_BIN", "")
 LOGS = os.environ.get("SWITCHBOARD_LOGS") or tempfile.gettempdir()
@@ -34,12 +37,6 @@ def pytest_pyfunc_call(pyfuncitem):
         asyncio.run(asyncio.wait_for(pyfuncitem.obj(**arguments), timeout=180))
         return True
     return None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

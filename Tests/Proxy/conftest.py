@@ -10,19 +10,17 @@ Async tests run on a fresh event loop each (no pytest plugin). Every wait is bou
 started here is stopped here, by PID.
 """
 
-import asyncio
-import inspect
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
 import urllib.request
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from switchboard_support import free_port, run_coroutine_test, stop_process, wait_http  # noqa: E402
 
 BIN = os.environ.get("SWITCHBOARD_BIN", "")
 LOGS = os.environ.get("SWITCHBOARD_LOGS") or tempfile.gettempdir()
@@ -30,48 +28,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def pytest_pyfunc_call(pyfuncitem):
-    if inspect.iscoroutinefunction(pyfuncitem.obj):
-        arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        asyncio.run(asyncio.wait_for(pyfuncitem.obj(**arguments), timeout=60))
-        return True
-    return None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, process, log, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited with {process.returncode}: {read(log)}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer within {timeout} s: {read(log)}")
+    return run_coroutine_test(pyfuncitem, timeout=60)
 
 
 def read(path):
     with open(path) as f:
         return f.read()
-
-
-def stop(process, timeout=15):
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
 
 
 class Backend:
@@ -84,7 +46,7 @@ class Backend:
         self.process = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "backend.py"), str(self.port)], stdout=self.log, stderr=subprocess.STDOUT
         )
-        wait_http(self.url("/_requests"), self.process, self.log_path, 15)
+        wait_http(self.url("/_requests"), self.process, lambda: read(self.log_path), 15, what="the backend")
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -94,7 +56,7 @@ class Backend:
             return [r for r in json.loads(response.read()) if r["path"] == path]
 
     def stop(self):
-        stop(self.process)
+        stop_process(self.process)
         self.log.close()
 
 
@@ -114,7 +76,7 @@ class Server:
             [BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--config", self.config_path, *args],
             stdout=self.log, stderr=subprocess.STDOUT,
         )
-        wait_http(f"http://127.0.0.1:{self.port}/health", self.process, self.log_path, 15)
+        wait_http(f"http://127.0.0.1:{self.port}/health", self.process, lambda: read(self.log_path), 15)
 
     @property
     def http(self):
@@ -129,7 +91,7 @@ class Server:
         return read(self.log_path)
 
     def stop(self):
-        code = stop(self.process)
+        code = stop_process(self.process)
         self.log.close()
         return code
 

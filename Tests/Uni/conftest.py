@@ -11,27 +11,22 @@ Every wait is bounded; the server started here is stopped here, by PID.
 """
 
 import os
+import sys
 import secrets
-import socket
 import subprocess
 import tempfile
-import time
-import urllib.error
 import urllib.request
 
 import jwt
 import pytest
 import requests
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from switchboard_support import free_port, run_coroutine_test, stop_process, wait_http  # noqa: E402
+
 BIN = os.environ.get("SWITCHBOARD_BIN", "")
 LOGS = os.environ.get("SWITCHBOARD_LOGS") or tempfile.gettempdir()
 CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "switchboard.json")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -60,18 +55,7 @@ class Server:
         return f"ws://127.0.0.1:{self.port}{path}"
 
     def wait_ready(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}: {self.log_text()}")
-            try:
-                with urllib.request.urlopen(self.http + "/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server was not healthy within {timeout} s: {self.log_text()}")
+        wait_http(self.http + "/health", self.process, self.log_text, timeout)
 
     def log_text(self):
         self.log.flush()
@@ -94,15 +78,9 @@ class Server:
             return json.loads(response.read())["connections"]
 
     def stop(self, timeout=15):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        code = stop_process(self.process, timeout)
         self.log.close()
-        return self.process.returncode
+        return code
 
 
 @pytest.fixture(scope="module")
