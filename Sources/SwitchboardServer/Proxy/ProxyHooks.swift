@@ -19,58 +19,71 @@ public enum ProxyHooks {
     /// configured for have no hook.
     public static func make(_ configuration: ProxyConfiguration, client: ProxyClient, logger: Logger = Logger(label: "switchboard.proxy")) -> Hooks {
         var hooks = Hooks(logger: logger)
+        let proxied = Proxied(client: client, logger: logger)
         if let proxy = configuration.endpoint(for: .connect) {
-            hooks.connect = Hook(timeout: proxy.timeout + Self.hookMargin) { event in
-                try await Self.guarded("connect", client: event.client, logger) {
-                    let json = try await client.post(ProxyRequest.connect(event), to: proxy, request: event.request)
-                    return try ProxyResponse(json, proxy: proxy).connect()
-                }
-            }
+            hooks.connect = proxied.hook("connect", to: proxy, request: ProxyRequest.connect) { try $0.connect() }
         }
         if let proxy = configuration.endpoint(for: .refresh) {
-            hooks.refresh = Hook(timeout: proxy.timeout + Self.hookMargin) { event in
-                try await Self.guarded("refresh", client: event.client, logger) {
-                    let json = try await client.post(ProxyRequest.refresh(event), to: proxy, request: event.request)
-                    return try ProxyResponse(json, proxy: proxy).refresh()
-                }
-            }
+            hooks.refresh = proxied.hook("refresh", to: proxy, request: ProxyRequest.refresh) { try $0.refresh() }
         }
         if let proxy = configuration.endpoint(for: .rpc) {
-            hooks.rpc = Hook(timeout: proxy.timeout + Self.hookMargin) { event in
-                try await Self.guarded("rpc", client: event.client, logger) {
-                    let json = try await client.post(ProxyRequest.rpc(event), to: proxy, request: event.request)
-                    return try ProxyResponse(json, proxy: proxy).rpc()
-                }
-            }
+            hooks.rpc = proxied.hook("rpc", to: proxy, request: ProxyRequest.rpc) { try $0.rpc() }
         }
         if let selector = ChannelProxies(configuration, .subscribe) {
-            hooks.subscribe = Hook(timeout: selector.timeout + Self.hookMargin, covers: selector.covers) { event in
-                try await Self.guarded("subscribe", client: event.client, logger) {
-                    let proxy = try selector.proxy(for: event.channel)
-                    let json = try await client.post(ProxyRequest.subscribe(event), to: proxy, request: event.request)
-                    return try ProxyResponse(json, proxy: proxy).subscribe()
-                }
-            }
+            hooks.subscribe = proxied.hook("subscribe", by: selector, request: ProxyRequest.subscribe) { try $0.subscribe() }
         }
         if let selector = ChannelProxies(configuration, .publish) {
-            hooks.publish = Hook(timeout: selector.timeout + Self.hookMargin, covers: selector.covers) { event in
-                try await Self.guarded("publish", client: event.client, logger) {
-                    let proxy = try selector.proxy(for: event.channel)
-                    let json = try await client.post(ProxyRequest.publish(event), to: proxy, request: event.request)
-                    return try ProxyResponse(json, proxy: proxy).publish()
-                }
-            }
+            hooks.publish = proxied.hook("publish", by: selector, request: ProxyRequest.publish) { try $0.publish() }
         }
         if let selector = ChannelProxies(configuration, .subRefresh) {
-            hooks.subRefresh = Hook(timeout: selector.timeout + Self.hookMargin, covers: selector.covers) { event in
-                try await Self.guarded("sub_refresh", client: event.client, logger) {
-                    let proxy = try selector.proxy(for: event.channel)
-                    let json = try await client.post(ProxyRequest.subRefresh(event), to: proxy, request: event.request)
-                    return try ProxyResponse(json, proxy: proxy).refresh()
+            hooks.subRefresh = proxied.hook("sub_refresh", by: selector, request: ProxyRequest.subRefresh) { try $0.refresh() }
+        }
+        return hooks
+    }
+
+    /// Makes hooks that POST their event to a proxy and read its answer.
+    struct Proxied: Sendable {
+        let client: ProxyClient
+        let logger: Logger
+
+        /// A hook whose every event goes to `proxy`.
+        func hook<Event: ProxiedEvent, Decision: Sendable>(
+            _ name: String,
+            to proxy: ProxyEndpoint,
+            request: @escaping @Sendable (Event) -> JSONValue,
+            decide: @escaping @Sendable (ProxyResponse) throws -> Decision
+        ) -> Hook<Event, Decision> {
+            self.hook(name, timeout: proxy.timeout, covers: { _ in true }, proxy: { _ in proxy }, request: request, decide: decide)
+        }
+
+        /// A hook for the channels whose namespace has a proxy, each event going to its namespace's.
+        func hook<Event: ProxiedEvent & ChannelScopedEvent, Decision: Sendable>(
+            _ name: String,
+            by selector: ChannelProxies,
+            request: @escaping @Sendable (Event) -> JSONValue,
+            decide: @escaping @Sendable (ProxyResponse) throws -> Decision
+        ) -> Hook<Event, Decision> {
+            self.hook(name, timeout: selector.timeout, covers: selector.covers, proxy: { event throws(ProxyFailure) in try selector.proxy(for: event.channel) }, request: request, decide: decide)
+        }
+
+        private func hook<Event: ProxiedEvent, Decision: Sendable>(
+            _ name: String,
+            timeout: Duration,
+            covers: @escaping @Sendable (String) -> Bool,
+            proxy: @escaping @Sendable (Event) throws(ProxyFailure) -> ProxyEndpoint,
+            request: @escaping @Sendable (Event) -> JSONValue,
+            decide: @escaping @Sendable (ProxyResponse) throws -> Decision
+        ) -> Hook<Event, Decision> {
+            let client = self.client
+            let logger = self.logger
+            return Hook(timeout: timeout + ProxyHooks.hookMargin, covers: covers) { event in
+                try await ProxyHooks.guarded(name, client: event.client, logger) {
+                    let endpoint = try proxy(event)
+                    let json = try await client.post(request(event), to: endpoint, request: event.request)
+                    return try decide(ProxyResponse(json, proxy: endpoint))
                 }
             }
         }
-        return hooks
     }
 
     /// Run a proxy call; a ``ProxyFailure`` becomes one log line (proxy, endpoint, cause) and error
@@ -92,6 +105,25 @@ public enum ProxyHooks {
         }
     }
 }
+
+/// An event a proxy is asked about: its client and the connection's request, whose configured
+/// headers go with the proxy request.
+protocol ProxiedEvent: Sendable {
+    var client: String { get }
+    var request: ConnectionRequest { get }
+}
+
+/// An event about one channel, which goes to its namespace's proxy.
+protocol ChannelScopedEvent {
+    var channel: String { get }
+}
+
+extension ConnectEvent: ProxiedEvent {}
+extension RefreshEvent: ProxiedEvent {}
+extension RPCEvent: ProxiedEvent {}
+extension SubscribeEvent: ProxiedEvent, ChannelScopedEvent {}
+extension PublishEvent: ProxiedEvent, ChannelScopedEvent {}
+extension SubRefreshEvent: ProxiedEvent, ChannelScopedEvent {}
 
 /// Which proxy a channel event goes to, by the channel's namespace.
 struct ChannelProxies: Sendable {
