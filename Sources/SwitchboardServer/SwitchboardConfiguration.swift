@@ -46,7 +46,7 @@ public struct SwitchboardConfiguration: Sendable {
 
     /// `realtime/` → `/realtime`; `/` → `""`.
     static func normalizedPrefix(_ prefix: String) -> String {
-        let components = prefix.split(separator: "/", omittingEmptySubsequences: true)
+        let components = WebSocketRoutes.components(prefix)
         return components.isEmpty ? "" : "/" + components.joined(separator: "/")
     }
     /// Channel namespaces and limits of the client protocol and the server API.
