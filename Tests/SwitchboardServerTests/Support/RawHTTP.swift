@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 
 #if canImport(Glibc)
@@ -14,13 +13,9 @@ struct RawHTTPResponse: Sendable {
 }
 
 /// One HTTP/1.1 request to 127.0.0.1 over a plain socket (`Connection: close`), read to the end.
-/// Runs on a dispatch queue, off the test's cooperative threads.
+/// Runs on a thread of its own (``onOwnThread(_:)``), off the cooperative threads.
 func rawHTTP(port: Int, method: String = "GET", path: String, headers: [String: String] = [:]) async throws -> RawHTTPResponse {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
-            continuation.resume(with: Result { try blockingHTTP(port: port, method: method, path: path, headers: headers) })
-        }
-    }
+    try await onOwnThread { try blockingHTTP(port: port, method: method, path: path, headers: headers) }
 }
 
 private func blockingHTTP(port: Int, method: String, path: String, headers: [String: String]) throws -> RawHTTPResponse {

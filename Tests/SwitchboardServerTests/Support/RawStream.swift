@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 
 #if canImport(Glibc)
@@ -47,7 +46,7 @@ final class RawStream: @unchecked Sendable {
         body: String? = nil,
         receiveBuffer: Int32? = nil
     ) async throws -> RawStream {
-        try await Self.blocking {
+        try await onOwnThread {
             let fd = try connectLoopback(port: port, receiveBuffer: receiveBuffer)
             var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
             for (name, value) in headers { request += "\(name): \(value)\r\n" }
@@ -87,7 +86,7 @@ final class RawStream: @unchecked Sendable {
     /// The body up to and without the next `separator`, or `nil` once the body has ended without one.
     func next(until separator: String) async throws -> String? {
         let separator = Array(separator.utf8)
-        return try await Self.blocking {
+        return try await onOwnThread {
             while true {
                 if let end = Self.find(separator, in: self.body) {
                     let piece = String(decoding: self.body[..<end], as: UTF8.self)
@@ -116,7 +115,7 @@ final class RawStream: @unchecked Sendable {
 
     /// The rest of the body, once it has ended.
     func rest() async throws -> String {
-        try await Self.blocking {
+        try await onOwnThread {
             while !self.ended { try self.readBody() }
             defer { self.body = [] }
             return String(decoding: self.body, as: UTF8.self)
@@ -177,13 +176,5 @@ final class RawStream: @unchecked Sendable {
             return i
         }
         return nil
-    }
-
-    /// Run a blocking read on a thread of its own: several streams waiting at once on dispatch's
-    /// few worker threads would hold up one another (and anything else queued there).
-    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try body() }) }.start()
-        }
     }
 }

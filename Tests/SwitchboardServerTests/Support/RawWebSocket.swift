@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -12,11 +11,11 @@ import Glibc
 /// frame the server sends right behind the `101` is never lost. (swift-websocket's client 1.6.2
 /// sometimes loses such a frame, so tests of immediate refusals read them here.)
 ///
-/// Blocking socket calls run on a dispatch queue, never on the test's cooperative threads, which the
-/// in-process server needs.
+/// Blocking socket calls run on threads of their own (``onOwnThread(_:)``), one call at a time, never
+/// on the cooperative threads, which the in-process server needs.
 final class RawWebSocket: @unchecked Sendable {
     private let fd: Int32
-    private let queue = DispatchQueue(label: "raw-websocket")
+    private let calls = NIOLock()
 
     private init(fd: Int32) {
         self.fd = fd
@@ -38,7 +37,7 @@ final class RawWebSocket: @unchecked Sendable {
     ) async throws -> RawWebSocket {
         let fd = try connectLoopback(port: port, receiveBuffer: receiveBuffer)
         let raw = RawWebSocket(fd: fd)
-        try await raw.onQueue {
+        try await raw.blockingCall {
             let request =
                 "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -62,7 +61,7 @@ final class RawWebSocket: @unchecked Sendable {
     /// Send one masked text frame.
     func sendText(_ text: String) async throws {
         let bytes = Self.maskedFrame(opcode: 0x1, payload: Array(text.utf8))
-        try await self.onQueue { try self.writeAll(bytes) }
+        try await self.blockingCall { try self.writeAll(bytes) }
     }
 
     /// A client frame (FIN set, masked) of at most 65535 bytes of payload.
@@ -110,7 +109,7 @@ final class RawWebSocket: @unchecked Sendable {
     /// Read the next `count` text messages (skipping control frames), waiting up to the socket's
     /// receive timeout for each.
     func readTexts(_ count: Int) async throws -> [String] {
-        try await self.onQueue {
+        try await self.blockingCall {
             var texts: [String] = []
             while texts.count < count {
                 let frame = try self.readFrame()
@@ -126,7 +125,7 @@ final class RawWebSocket: @unchecked Sendable {
 
     /// Read frames until a close frame arrives and return its code and reason (waits up to the socket's 5 s receive timeout).
     func readCloseFrame() async throws -> (code: UInt16, reason: String) {
-        try await self.onQueue {
+        try await self.blockingCall {
             while true {
                 let frame = try self.readFrame()
                 guard frame.opcode == 0x8 else { continue }
@@ -137,7 +136,7 @@ final class RawWebSocket: @unchecked Sendable {
         }
     }
 
-    /// Read one frame (blocking, on the queue).
+    /// Read one frame (blocking, on its own thread).
     private func readFrame() throws -> (opcode: UInt8, payload: [UInt8]) {
         let head = try self.readExactly(2)
         guard head[1] & 0x80 == 0 else { throw TestFailure("server frames must not be masked") }
@@ -172,7 +171,7 @@ final class RawWebSocket: @unchecked Sendable {
     /// Whether the server has closed the connection: reads (draining whatever is buffered) until
     /// end of stream or an error. Waits up to the socket's 5 s receive timeout for more data.
     func serverHasClosed() async -> Bool {
-        (try? await self.onQueue {
+        (try? await self.blockingCall {
             var buffer = [UInt8](repeating: 0, count: 65536)
             while true {
                 let n = read(self.fd, &buffer, buffer.count)
@@ -191,10 +190,8 @@ final class RawWebSocket: @unchecked Sendable {
         }
     }
 
-    private func onQueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            self.queue.async { continuation.resume(with: Result { try work() }) }
-        }
+    private func blockingCall<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await onOwnThread { try self.calls.withLock { try work() } }
     }
 }
 
