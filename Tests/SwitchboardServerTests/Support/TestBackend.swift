@@ -49,7 +49,8 @@ final class TestBackend: Sendable {
             let text = String(buffer: bytes)
             holder.withLockedValue { $0 }?.record(Received(path: path, headers: request.headers, body: try? JSONValue.parse(text)))
             guard let reply = replies[path] else { return Response(status: .notFound) }
-            if reply.delay > .zero { try? await Task.sleep(for: reply.delay) }
+            // A slow answer ends early when the backend stops, so stopping it (gracefully) never waits it out.
+            if reply.delay > .zero { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: reply.delay) } }
             return Response(
                 status: reply.status,
                 headers: [.contentType: "application/json"],
@@ -72,16 +73,18 @@ final class TestBackend: Sendable {
             guard let port = await iterator.next() else { throw TestFailure("backend did not start") }
             let backend = TestBackend(port: port)
             holder.withLockedValue { $0 = backend }
+            // Stop gracefully and wait, never by cancelling: a cancelled Hummingbird server drops the
+            // connections it accepted but did not start serving yet, and NIO traps on those
+            // ("Deinited NIOAsyncWriter without calling finish()", apple/swift-nio#3481).
+            let result: Result<T, any Error>
             do {
-                let result = try await body(backend)
-                await group.triggerGracefulShutdown()
-                tasks.cancelAll()
-                return result
+                result = .success(try await body(backend))
             } catch {
-                await group.triggerGracefulShutdown()
-                tasks.cancelAll()
-                throw error
+                result = .failure(error)
             }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return try result.get()
         }
     }
 }
