@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
@@ -345,5 +348,25 @@ import Testing
         #expect(throws: ProtocolError.self) { try Publication(encoding: Double.nan) }
         let mounted = SwitchboardConfiguration.mounted(at: "realtime/")
         #expect(mounted.pathPrefix == "/realtime" && !mounted.tutorialEndpoints && !mounted.echoEndpoint)
+    }
+
+    /// A connection whose first request head never completes is not held by the mounted server while
+    /// it waits to know whose the connection is: it is closed at the request-head timeout.
+    @Test func aFirstRequestThatNeverCompletesIsNotHeld() async throws {
+        try await Self.withApp({ $0.requestHeadTimeout = .seconds(1) }) { app in
+            // Never completes: closed by the sniffer's timeout (the socket's own read timeout is 5 s).
+            let port = app.port
+            let closed = try await onOwnThread {
+                let slow = try connectLoopback(port: port)
+                defer { close(slow) }
+                _ = "GET /rt/connection/websocket HTTP/1.1\r\nHost: x\r\n".withCString { send(slow, $0, strlen($0), 0) }
+                var byte: UInt8 = 0
+                return recv(slow, &byte, 1, 0) == 0
+            }
+            #expect(closed, "the connection was closed, not left waiting")
+
+            // The app is unaffected.
+            #expect(try await rawHTTP(port: app.port, path: "/hello").status == 200)
+        }
     }
 }
