@@ -114,18 +114,8 @@ import Testing
             logger: testLogger
         )
         let group = ServiceGroup(configuration: .init(services: [app, switchboard], logger: testLogger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw TestFailure("the application did not start") }
-            do {
-                try await body(EmbeddingApp(switchboard: switchboard, group: group, port: port))
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+        try await withRunningGroup(group, ports: ports) { port in
+            try await body(EmbeddingApp(switchboard: switchboard, group: group, port: port))
         }
     }
 

@@ -67,24 +67,10 @@ final class TestBackend: Sendable {
             logger: logger
         )
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw TestFailure("backend did not start") }
+        return try await withRunningGroup(group, ports: ports) { port in
             let backend = TestBackend(port: port)
             holder.withLockedValue { $0 = backend }
-            // Stop gracefully and wait, never by cancelling: a cancelled Hummingbird server drops the
-            // connections it accepted but did not start serving yet, and NIO traps on those
-            // ("Deinited NIOAsyncWriter without calling finish()", apple/swift-nio#3481).
-            let result: Result<T, any Error>
-            do {
-                result = .success(try await body(backend))
-            } catch {
-                result = .failure(error)
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return try result.get()
+            return try await body(backend)
         }
     }
 }

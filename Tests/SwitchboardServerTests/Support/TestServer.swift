@@ -50,19 +50,8 @@ func withServer(
     let server = try await SwitchboardServer(configuration: configuration, logger: testLogger, engine: engine, hooks: hooks)
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let group = server.makeServiceGroup { port in portContinuation.yield(port) }
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw TestFailure("server did not start") }
-        let handle = TestServer(server: server, group: group, port: port)
-        do {
-            try await body(handle)
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
+    try await withRunningGroup(group, ports: ports) { port in
+        try await body(TestServer(server: server, group: group, port: port))
     }
 }
 
