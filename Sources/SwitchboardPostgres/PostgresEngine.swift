@@ -59,6 +59,8 @@ public final class PostgresEngine: Engine {
     let cursors = Mutex<[String: Cursor]>([:])
     /// What the listener last reported; `nil` before its first connection.
     let listening = Mutex<EngineStatus?>(nil)
+    /// Where this node's `info` comes from, for the heartbeat (``shareNodeInfo(_:)``).
+    let nodeReport = Mutex<(@Sendable () -> NodeInfo)?>(nil)
     let fetches: (stream: AsyncStream<String>, continuation: AsyncStream<String>.Continuation)
     private let presenceWork: (stream: AsyncStream<PresenceWork>, continuation: AsyncStream<PresenceWork>.Continuation)
 
@@ -245,6 +247,21 @@ public final class PostgresEngine: Engine {
         try await self.database("history_remove") { try await self.streams.removeHistory(of: channel) }
     }
 
+    // MARK: Nodes
+
+    public func shareNodeInfo(_ report: @escaping @Sendable () -> NodeInfo) {
+        self.nodeReport.withLock { $0 = report }
+    }
+
+    /// The other nodes that heartbeat within the node TTL, as their last heartbeat reported them
+    /// (their uptime counted on to now).
+    public func otherNodes() async throws(EngineError) -> [NodeInfo] {
+        let rows = try await self.database("info") { try await self.presenceStore.otherNodes(ttl: self.settings.nodeTTL) }
+        return rows.compactMap { row in
+            (try? JSONValue.parse(row.info)).flatMap { NodeInfo(json: $0, since: row.age) }
+        }
+    }
+
     // MARK: Running
 
     /// Listen for the cluster's publications, joins and leaves and deliver them to this node's hub;
@@ -270,6 +287,8 @@ public final class PostgresEngine: Engine {
             }
         }
         self.listening.withLock { $0 = .unavailable("shut down") }
+        // The report usually refers back to the engine (through the server's API): let go of it.
+        self.nodeReport.withLock { $0 = nil }
         // Not in the cancelled task, whose queries would be cancelled too.
         await Task {
             do {
@@ -310,7 +329,8 @@ public final class PostgresEngine: Engine {
         let interval = self.settings.nodeTTL / 3
         while !Task.isCancelled {
             do {
-                try await self.presenceStore.heartbeat(name: self.settings.nodeName)
+                let report = self.nodeReport.withLock { $0 }
+                try await self.presenceStore.heartbeat(name: self.settings.nodeName, info: report.map { $0().json.jsonText })
                 let reaped = try await self.presenceStore.reapDeadNodes(ttl: self.settings.nodeTTL)
                 if !reaped.isEmpty {
                     self.logger.notice("Removed the presence of dead nodes", metadata: ["entries": "\(reaped.count)"])

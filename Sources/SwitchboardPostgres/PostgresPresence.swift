@@ -21,15 +21,33 @@ public struct PostgresPresence: Sendable {
         self.node = node
     }
 
-    /// Register this node, or mark it seen now.
-    public func heartbeat(name: String = "") async throws {
+    /// Register this node, or mark it seen now, with what it reports about itself (`info`: its
+    /// server API `info` as JSON) when given.
+    public func heartbeat(name: String = "", info: String? = nil) async throws {
         _ = try await self.client.query(
             """
-            INSERT INTO switchboard_nodes (node, name) VALUES (\(self.node), \(name))
-            ON CONFLICT (node) DO UPDATE SET seen_at = now()
+            INSERT INTO switchboard_nodes (node, name, info) VALUES (\(self.node), \(name), \(info))
+            ON CONFLICT (node) DO UPDATE SET seen_at = now(), info = coalesce(EXCLUDED.info, switchboard_nodes.info)
             """,
             logger: self.logger
         ).collect()
+    }
+
+    /// The other nodes seen within `ttl` that reported about themselves: each one's report and how
+    /// long ago it was made.
+    public func otherNodes(ttl: Duration) async throws -> [(info: String, age: Duration)] {
+        let rows = try await self.client.query(
+            """
+            SELECT info, (extract(epoch FROM now() - seen_at) * 1000)::bigint FROM switchboard_nodes
+            WHERE node <> \(self.node) AND info IS NOT NULL AND seen_at >= now() - \(ttl.milliseconds) * interval '1 millisecond'
+            """,
+            logger: self.logger
+        )
+        var nodes: [(info: String, age: Duration)] = []
+        for try await (info, ageMilliseconds) in rows.decode((String, Int64).self) {
+            nodes.append((info, .milliseconds(max(0, ageMilliseconds))))
+        }
+        return nodes
     }
 
     /// A client of this node entered a channel (again: its entry is replaced), with the publication

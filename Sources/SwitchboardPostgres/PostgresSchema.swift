@@ -79,6 +79,11 @@ public enum PostgresSchema {
             "ALTER TABLE switchboard_presence ADD COLUMN farewell_history_size integer NOT NULL DEFAULT 0",
             "ALTER TABLE switchboard_presence ADD COLUMN farewell_history_ttl_ms bigint NOT NULL DEFAULT 0",
         ],
+        [
+            // What each node last reported about itself (the server API's `info` of that node, as
+            // JSON), written with its heartbeat, so any node's `info` and admin page show them all.
+            "ALTER TABLE switchboard_nodes ADD COLUMN info text",
+        ],
     ]
 
     /// The schema version this build needs.

@@ -52,6 +52,8 @@ public enum ConfigurationFile {
             case "client_max_commands_per_message": configuration.maxCommandsPerMessage = try Self.integer(value, at: key, minimum: 1)
             case "client_history_max_bytes": configuration.maxHistoryReplyBytes = try Self.integer(value, at: key, minimum: 1024)
             case "api_key": configuration.apiKey = try Self.string(value, at: key)
+            case "admin_password": configuration.adminPassword = try Self.nonEmptyString(value, at: key)
+            case "admin_secret": configuration.adminSecret = try Self.nonEmptyString(value, at: key)
             case "allow_anonymous": configuration.allowAnonymous = try Self.bool(value, at: key)
             case "channel_max_length": channels.maxChannelLength = try Self.integer(value, at: key, minimum: 1)
             case "client_channel_limit": channels.maxChannelsPerConnection = try Self.integer(value, at: key, minimum: 1)

@@ -75,6 +75,11 @@ public struct SwitchboardConfiguration: Sendable {
     public var userPersonalChannelNamespace = ""
     /// Centrifugo's HTTP proxy: which events go to the application's backend (see ``ProxyHooks``).
     public var proxy = ProxyConfiguration()
+    /// The password of the admin page `/admin` (`admin_password`). The page is on only when this
+    /// and ``adminSecret`` are both set.
+    public var adminPassword: String?
+    /// The HS256 secret (at least 32 bytes) that signs the admin page's session tokens (`admin_secret`).
+    public var adminSecret: String?
 
     /// A configuration; every parameter is the field of the same name, and every default works.
     public init(

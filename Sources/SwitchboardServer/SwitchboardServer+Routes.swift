@@ -10,7 +10,9 @@ extension SwitchboardServer {
     /// * `GET|POST /connection/uni_sse`, `POST /connection/uni_http_stream`: the unidirectional streams;
     /// * `GET /health`: readiness (503 while the engine is unavailable);
     /// * `GET /static/switchboard.js`: the browser client of the protocol (an ES module);
-    /// * the chat pages (`/`, `/tutorial`, `/static/…`) when ``SwitchboardConfiguration/tutorialEndpoints`` is on.
+    /// * the chat pages (`/`, `/tutorial`, `/static/…`) when ``SwitchboardConfiguration/tutorialEndpoints`` is on;
+    /// * the admin page (`/admin`, `/admin/auth`, `/admin/api/{method}`) when an admin password and
+    ///   secret are configured (``SwitchboardConfiguration/adminPassword``).
     ///
     /// Only these routes get Switchboard's CORS policy (``SwitchboardConfiguration/allowedOrigins``);
     /// the application's own routes are left as they are. The WebSocket endpoints are not routes:
@@ -18,7 +20,13 @@ extension SwitchboardServer {
     public func addRoutes<Context: RequestContext>(to router: some RouterMethods<Context>) {
         let group = router.group(RouterPath(self.configuration.pathPrefix))
         group.add(middleware: CORSPolicyMiddleware<Context>(policy: self.configuration.allowedOrigins))
-        self.webPage.addRoutes(to: group, underPrefix: !self.configuration.pathPrefix.isEmpty, pages: self.configuration.tutorialEndpoints)
+        self.webPage.addRoutes(
+            to: group,
+            underPrefix: !self.configuration.pathPrefix.isEmpty,
+            pages: self.configuration.tutorialEndpoints,
+            admin: self.admin != nil
+        )
+        self.admin?.addRoutes(to: group)
         ServerAPIRoutes(
             api: HTTPServerAPI(api: self.api),
             key: self.configuration.apiKey,

@@ -1,3 +1,4 @@
+import Foundation
 public import Hummingbird
 public import HummingbirdCore
 public import Logging
@@ -36,6 +37,8 @@ public struct SwitchboardServer: Sendable {
     public let api: ServerAPI
     let logger: Logger
     let webPage: WebPage
+    /// The admin page's routes, when it is on.
+    let admin: AdminRoutes?
     /// Where connections run; `nil` for NIO's shared singleton group.
     let eventLoopGroup: (any EventLoopGroup)?
     /// Every upgraded WebSocket channel until it closes; none is left when the server has stopped.
@@ -100,7 +103,11 @@ public struct SwitchboardServer: Sendable {
             }(),
             hooks: hooks ?? Hooks(logger: logger)
         )
-        self.api = ServerAPI(service: self.service, node: NodeIdentity(version: Self.version))
+        // Centrifugo's node name: the host and the port, which tells apart nodes on one machine.
+        let api = ServerAPI(service: self.service, node: NodeIdentity(name: "\(ProcessInfo.processInfo.hostName)_\(configuration.port)", version: Self.version))
+        self.api = api
+        self.service.engine.shareNodeInfo { api.info() }
+        self.admin = try AdminRoutes(configuration: configuration, api: HTTPServerAPI(api: api))
         self.webPage = try WebPage.load()
         self.acceptor = WebSocketAcceptor(
             routes: WebSocketRoutes(configuration: configuration, service: self.service, custom: webSocketRoutes),

@@ -37,6 +37,11 @@ struct WebPage: Sendable {
         return WebPage(assets: assets)
     }
 
+    /// The admin page and its assets (`admin.*`), served only when the admin page is on.
+    static func isAdminAsset(_ path: String) -> Bool {
+        path == "/admin" || path.hasPrefix("/static/admin.")
+    }
+
     static func contentType(of name: String) -> String {
         switch name.split(separator: ".").last {
         case "html": "text/html; charset=utf-8"
@@ -52,10 +57,12 @@ struct WebPage: Sendable {
     /// so they work under any prefix; a router group's root page (`/realtime`) redirects to its
     /// address with a slash (`/realtime/`), where those URLs resolve under the prefix.
     ///
-    /// - Parameter pages: Serve the pages and all their assets; otherwise only the client library
-    ///   ``clientLibrary``, which an application's own page may use.
-    func addRoutes<Context: RequestContext>(to router: some RouterMethods<Context>, underPrefix: Bool, pages: Bool = true) {
-        for (path, asset) in self.assets where pages || path == Self.clientLibrary {
+    /// - Parameters:
+    ///   - pages: Serve the pages and all their assets; otherwise only the client library
+    ///     ``clientLibrary``, which an application's own page may use.
+    ///   - admin: Serve the admin page (`/admin`) and its assets (``isAdminAsset(_:)``).
+    func addRoutes<Context: RequestContext>(to router: some RouterMethods<Context>, underPrefix: Bool, pages: Bool = true, admin: Bool = false) {
+        for (path, asset) in self.assets where Self.isAdminAsset(path) ? admin : (pages || path == Self.clientLibrary) {
             router.get(RouterPath(path)) { request, _ in
                 if underPrefix, path == "/", !request.uri.path.hasSuffix("/") {
                     let query = request.uri.query.map { "?" + $0 } ?? ""

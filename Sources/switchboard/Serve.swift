@@ -93,6 +93,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Key of the HTTP server API (/api/<method>); without one the API answers 401. [env: SWITCHBOARD_API_KEY]")
     var apiKey: String?
 
+    @Option(help: "Password of the admin page /admin, which is on only with this and --admin-secret. [env: SWITCHBOARD_ADMIN_PASSWORD]")
+    var adminPassword: String?
+
+    @Option(help: "Secret (at least 32 bytes) that signs the admin page's sessions. [env: SWITCHBOARD_ADMIN_SECRET]")
+    var adminSecret: String?
+
     @Option(
         help: """
             Event loop threads. More threads than the CPUs the process may use only add thread switches. \
@@ -314,6 +320,12 @@ struct Serve: AsyncParsableCommand {
         if let key = try self.apiKey ?? env.string("API_KEY") {
             guard !key.isEmpty else { throw ValidationError("the API key must not be empty") }
             configuration.apiKey = key
+        }
+        if let password = try self.adminPassword ?? env.string("ADMIN_PASSWORD") {
+            configuration.adminPassword = password
+        }
+        if let secret = try self.adminSecret ?? env.string("ADMIN_SECRET") {
+            configuration.adminSecret = secret
         }
         try self.resolveProxy(env: env, into: &configuration.proxy)
         return configuration

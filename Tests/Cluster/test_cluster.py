@@ -585,3 +585,43 @@ async def test_epochs_and_history_survive_restarting_every_node(nodes):
         await back.close()
     finally:
         fresh.stop()
+
+
+async def test_info_shows_every_live_node_with_its_figures(nodes):
+    a, b, c = nodes
+    names = lambda info: sorted(node["name"] for node in info["result"]["nodes"])
+    by_port = lambda info, node: next(n for n in info["result"]["nodes"] if n["name"].endswith(f"_{node.port}"))
+    clients = [await Client.connect(b, {"name": f"counted{n}"}) for n in range(2)]
+    room = channel("info")
+    for client in clients:
+        await client.call("subscribe", {"channel": room})
+    try:
+        # Each node reports itself with its heartbeat (every TTL/3): a sees b's clients soon.
+        deadline = time.monotonic() + 15
+        while True:
+            info = a.api("info", {})
+            if len(info["result"]["nodes"]) >= 3 and by_port(info, b)["num_clients"] >= 2:
+                break
+            assert time.monotonic() < deadline, f"a never saw every node with b's clients: {info}"
+            await asyncio.sleep(0.2)
+        assert info["result"]["nodes"][0]["name"].endswith(f"_{a.port}"), "this node comes first"
+        assert {n["name"].rsplit("_", 1)[1] for n in info["result"]["nodes"]} >= {str(n.port) for n in nodes}
+        seen_b = by_port(info, b)
+        assert seen_b["num_clients"] == 2 and seen_b["num_subs"] >= 2 and seen_b["engine"] == {"ready": True}
+        assert len({n["uid"] for n in info["result"]["nodes"]}) == len(info["result"]["nodes"])
+        assert names(c.api("info", {})) == names(info), "every node sees the same cluster"
+
+        # A killed node drops out of everyone's info after the node TTL.
+        doomed = await asyncio.to_thread(Node, "info-doomed")
+        try:
+            await until(lambda: any(n["name"].endswith(f"_{doomed.port}") for n in a.api("info", {})["result"]["nodes"]),
+                        15, "the new node in a's info")
+            doomed.kill9()
+            await until(lambda: not any(n["name"].endswith(f"_{doomed.port}") for n in a.api("info", {})["result"]["nodes"]),
+                        15, "the killed node gone from a's info")
+        finally:
+            if doomed.process.poll() is None:
+                doomed.stop()
+    finally:
+        for client in clients:
+            await client.close()

@@ -32,6 +32,8 @@ struct PostgresEngineTests {
                         let hubB = Hub()
                         let a = PostgresEngine(hub: hubA, client: client, listenerClient: listenA, logger: self.logger)
                         let b = PostgresEngine(hub: hubB, client: clientB, listenerClient: listenB, logger: self.logger)
+                        a.shareNodeInfo { [weak a] in Self.report("a", clients: 1, status: a?.status) }
+                        b.shareNodeInfo { [weak b] in Self.report("b", clients: 2, status: b?.status) }
                         let runA = Task { await a.run() }
                         let runB = Task { await b.run() }
                         let ready = try await self.eventually { a.status == .ready && b.status == .ready }
@@ -50,6 +52,14 @@ struct PostgresEngineTests {
         }
     }
 
+    /// What node `name` reports about itself: `clients` and its engine's status.
+    static func report(_ name: String, clients: Int, status: EngineStatus?) -> NodeInfo {
+        NodeInfo(
+            identity: NodeIdentity(id: "id-" + name, name: name, version: "test"),
+            clients: clients, users: clients, channels: 3, subscriptions: 4, uptime: .seconds(7), engineStatus: status ?? .unavailable("gone")
+        )
+    }
+
     private func offsets(_ outbox: Outbox) -> [UInt64] {
         outbox.drain().messages.compactMap { message in
             let value = try? JSONValue.parse(String(buffer: message.bytes))
@@ -64,6 +74,31 @@ struct PostgresEngineTests {
             try await Task.sleep(for: .milliseconds(20))
         }
         return true
+    }
+
+    @Test func eachNodeSeesTheOthersAsTheyReportedThemselves() async throws {
+        try await self.withTwoNodes { a, _, b, _ in
+            var othersOfA: [NodeInfo] = []
+            var othersOfB: [NodeInfo] = []
+            let deadline = ContinuousClock.now + .seconds(20)
+            // A node's first heartbeat may come before it listens (then it says so); the next
+            // one, a third of the node TTL later, says it is ready.
+            let reported = { (others: [NodeInfo]) in others.first?.engineStatus == .ready }
+            while !(reported(othersOfA) && reported(othersOfB)) && ContinuousClock.now < deadline {
+                othersOfA = try await a.otherNodes()
+                othersOfB = try await b.otherNodes()
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(othersOfA.map(\.identity.id) == ["id-b"], "a sees b, not itself")
+            #expect(othersOfB.map(\.identity.id) == ["id-a"])
+            let other = try #require(othersOfA.first)
+            #expect(other.identity.name == "b")
+            #expect(other.clients == 2)
+            #expect(other.channels == 3)
+            #expect(other.subscriptions == 4)
+            #expect(other.uptime >= .seconds(7), "the uptime counts on from the report")
+            #expect(other.engineStatus == .ready)
+        }
     }
 
     @Test func publicationsFromBothNodesReachEverySubscriberInOrderOnceEach() async throws {

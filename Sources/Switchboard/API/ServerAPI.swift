@@ -153,7 +153,7 @@ public struct ServerAPI: Sendable {
             .map { ($0.key, $0.value) }
     }
 
-    /// This node: its identity, clients, users, channels, subscriptions and uptime.
+    /// This node: its identity, clients, users, channels, subscriptions, uptime and engine status.
     public func info() -> NodeInfo {
         let counts = self.service.sessions.counts
         let channels = self.service.hub.activeChannels()
@@ -163,8 +163,17 @@ public struct ServerAPI: Sendable {
             users: counts.users,
             channels: channels.count,
             subscriptions: channels.values.reduce(0, +),
-            uptime: ContinuousClock.now - self.node.startedAt
+            uptime: ContinuousClock.now - self.node.startedAt,
+            engineStatus: self.service.engine.status
         )
+    }
+
+    /// Every live node of the cluster: this one first, then the others by name as they last
+    /// reported themselves (see ``Engine/otherNodes()``). When the engine cannot say, only this
+    /// node, whose engine status tells why.
+    public func nodes() async -> [NodeInfo] {
+        let others = (try? await self.service.engine.otherNodes()) ?? []
+        return [self.info()] + others.sorted { ($0.identity.name, $0.identity.id) < ($1.identity.name, $1.identity.id) }
     }
 
     // MARK: Helpers
@@ -249,4 +258,17 @@ public struct NodeInfo: Sendable, Equatable {
     public var subscriptions: Int
     /// How long the node has run.
     public var uptime: Duration
+    /// Whether the node's engine could serve (at the node's last report, for another node).
+    public var engineStatus: EngineStatus
+
+    /// A node's figures; every parameter is the field of the same name.
+    public init(identity: NodeIdentity, clients: Int, users: Int, channels: Int, subscriptions: Int, uptime: Duration, engineStatus: EngineStatus = .ready) {
+        self.identity = identity
+        self.clients = clients
+        self.users = users
+        self.channels = channels
+        self.subscriptions = subscriptions
+        self.uptime = uptime
+        self.engineStatus = engineStatus
+    }
 }

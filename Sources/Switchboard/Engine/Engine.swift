@@ -71,10 +71,23 @@ public protocol Engine: Sendable {
     /// The engine's background work (listening to other nodes, heartbeats, sweeping), until the
     /// task is cancelled; then it leaves the cluster.
     func run() async
+
+    /// Where this node's figures come from when the engine tells the rest of the cluster about it
+    /// (an engine that spans nodes calls `report` at each heartbeat). Set once, before ``run()``.
+    func shareNodeInfo(_ report: @escaping @Sendable () -> NodeInfo)
+
+    /// The other live nodes of the cluster, as each last reported itself (empty on one node).
+    func otherNodes() async throws(EngineError) -> [NodeInfo]
 }
 
 extension Engine {
     public var immediateHub: Hub? { nil }
+
+    /// One node: nothing to share.
+    public func shareNodeInfo(_ report: @escaping @Sendable () -> NodeInfo) {}
+
+    /// One node: no others.
+    public func otherNodes() async throws(EngineError) -> [NodeInfo] { [] }
 }
 
 /// Whether an engine can serve.

@@ -39,7 +39,7 @@ struct HTTPServerAPI: Sendable {
             case "history": return .success(try await self.history(call))
             case "history_remove": return .success(try await self.historyRemove(call))
             case "channels": return .success(try self.channels(call))
-            case "info": return .success(self.info())
+            case "info": return .success(await self.info())
             default: return nil
             }
         } catch {
@@ -164,19 +164,9 @@ struct HTTPServerAPI: Sendable {
         return .object(["channels": .object(channels)])
     }
 
-    private func info() -> JSONValue {
-        let info = self.api.info()
-        let node: JSONValue = .object([
-            "uid": .string(info.identity.id),
-            "name": .string(info.identity.name),
-            "version": .string(info.identity.version),
-            "num_clients": .integer(info.clients),
-            "num_users": .integer(info.users),
-            "num_channels": .integer(info.channels),
-            "num_subs": .integer(info.subscriptions),
-            "uptime": .integer(info.uptime.components.seconds),
-        ])
-        return .object(["nodes": .array([node])])
+    /// Every live node of the cluster, this one first.
+    private func info() async -> JSONValue {
+        .object(["nodes": .array(await self.api.nodes().map(\.json))])
     }
 
     private func batch(_ params: JSONValue) async -> JSONValue {

@@ -22,11 +22,16 @@ struct ServerAPIRoutes: Sendable {
         guard Self.presentedKey(request).map({ Self.constantTimeEqual($0, key) }) == true else {
             return Self.json(.unauthorized, Self.error(101, "unauthorized: send the API key in 'X-API-Key' or 'Authorization: apikey <key>'"))
         }
+        return await Self.respond(to: request, method: method, api: self.api, maxBodySize: self.maxBodySize)
+    }
+
+    /// Answer an authorised call of the server API: its JSON body, the method's reply.
+    static func respond(to request: Request, method: String, api: HTTPServerAPI, maxBodySize: Int) async -> Response {
         let body: String
         do {
-            body = String(buffer: try await request.body.collect(upTo: self.maxBodySize))
+            body = String(buffer: try await request.body.collect(upTo: maxBodySize))
         } catch {
-            return Self.json(.contentTooLarge, Self.error(107, "bad request: body larger than \(self.maxBodySize) bytes"))
+            return Self.json(.contentTooLarge, Self.error(107, "bad request: body larger than \(maxBodySize) bytes"))
         }
         let params: JSONValue
         do {
@@ -34,7 +39,7 @@ struct ServerAPIRoutes: Sendable {
         } catch {
             return Self.json(.badRequest, Self.error(107, "bad request: invalid JSON: \(error)"))
         }
-        guard let reply = await self.api.call(method, params) else {
+        guard let reply = await api.call(method, params) else {
             return Self.json(.notFound, Self.error(104, "method not found: '\(method)'; methods are \(HTTPServerAPI.methods.joined(separator: ", "))"))
         }
         return Self.json(.ok, reply)
@@ -48,18 +53,18 @@ struct ServerAPIRoutes: Sendable {
         return String(parts[1])
     }
 
-    private static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
         let a = Array(a.utf8)
         let b = Array(b.utf8)
         guard a.count == b.count else { return false }
         return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
-    private static func error(_ code: Int, _ message: String) -> JSONValue {
+    static func error(_ code: Int, _ message: String) -> JSONValue {
         .object(["error": ProtocolError(code: code, message: message).json])
     }
 
-    private static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.jsonText)))
     }
 }

@@ -12,18 +12,20 @@ struct RawHTTPResponse: Sendable {
     let body: String
 }
 
-/// One HTTP/1.1 request to 127.0.0.1 over a plain socket (`Connection: close`), read to the end.
+/// One HTTP/1.1 request to 127.0.0.1 over a plain socket (`Connection: close`), read to the end,
+/// with `body` if given (and its `Content-Length`).
 /// Runs on a thread of its own (``onOwnThread(_:)``), off the cooperative threads.
-func rawHTTP(port: Int, method: String = "GET", path: String, headers: [String: String] = [:]) async throws -> RawHTTPResponse {
-    try await onOwnThread { try blockingHTTP(port: port, method: method, path: path, headers: headers) }
+func rawHTTP(port: Int, method: String = "GET", path: String, headers: [String: String] = [:], body: String? = nil) async throws -> RawHTTPResponse {
+    try await onOwnThread { try blockingHTTP(port: port, method: method, path: path, headers: headers, body: body) }
 }
 
-private func blockingHTTP(port: Int, method: String, path: String, headers: [String: String]) throws -> RawHTTPResponse {
+private func blockingHTTP(port: Int, method: String, path: String, headers: [String: String], body: String?) throws -> RawHTTPResponse {
     let fd = try connectLoopback(port: port)
     defer { close(fd) }
     var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
     for (name, value) in headers { request += "\(name): \(value)\r\n" }
-    request += "\r\n"
+    if let body { request += "Content-Length: \(body.utf8.count)\r\n" }
+    request += "\r\n" + (body ?? "")
     let bytes = Array(request.utf8)
     guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else { throw TestFailure("write() failed") }
     var response: [UInt8] = []
