@@ -148,7 +148,8 @@ class RoomSession {
         setConnection("connecting");
       } else {
         // The first try after losing the connection is "Reconnecting…"; once a try has failed (or
-        // the browser knows it has no network), the wait may be long: say what it means.
+        // the browser knows it has no network: switchboard.js then drops the connection at once),
+        // the wait may be long: say what it means.
         setConnection(this.retrying || !navigator.onLine ? "offline" : "reconnecting");
         this.retrying = true;
       }
@@ -197,8 +198,9 @@ class RoomSession {
       const missed = detail.missed === 1 ? "1 missed message" : `${detail.missed} missed messages`;
       this.note(`Reconnected: ${missed} recovered`);
     } else {
-      this.note("Reconnected, but some messages were lost: showing the room's recent history");
+      // (After the history is cleared for a new stream, so that the note stays.)
       this.#loadHistory(detail.epoch);
+      this.note("Reconnected, but some messages were lost: showing the room's recent history");
     }
     this.#loadPresence();
   }
@@ -353,11 +355,6 @@ sendForm.addEventListener("submit", async (event) => {
 });
 
 $("leave-button").addEventListener("click", leave);
-
-// The browser says when it loses or finds its network: say so while the connection is down.
-window.addEventListener("offline", () => {
-  if (session && session.client.state === "connecting" && session.retrying) setConnection("offline");
-});
 
 // Enter the room in the URL straight away when this tab already has a nickname (e.g. on reload);
 // a link to a room (`/?room=lobby`) opens on "Join #lobby".
