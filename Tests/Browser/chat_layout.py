@@ -14,6 +14,8 @@ At each size (Chromium's device emulation, the phone as a mobile viewport):
 - Offline: Chromium's network emulation takes Ann's tab offline (the page drops its connection);
   the status says "Offline — messages will arrive when reconnected" (never a close code), who is
   online is greyed; a message published meanwhile arrives once the network is back ("Connected").
+- A reload shows the same messages from history, own ones still marked and with the same times.
+- The server unsubscribes the tab (server API): the status says "Not in the room".
 
 Usage: python chat_layout.py http://127.0.0.1:PORT API_KEY [SCREENSHOT_DIR]
 """
@@ -181,6 +183,27 @@ def check_offline(driver, base_url, key, room, ann_lines, screenshot):
     wait_until(driver, lambda d: "stale" not in panel.get_attribute("class").split(), "who is online stayed greyed after reconnecting")
 
 
+def check_reload(driver, mine, theirs):
+    """A reload shows the same messages from history: own ones still marked, the senders' times kept."""
+    before = {item["line"]: item for item in message_details(driver)}
+    driver.refresh()
+    wait_status(driver, "Connected")
+    wait_until(driver, lambda d: len(message_details(d)) == len(before), "the reloaded tab never showed the room's history")
+    after = {item["line"]: item for item in message_details(driver)}
+    for line in mine + theirs:
+        assert after[line]["own"] == (line in mine), f"after a reload {line!r} is {'not ' if line in mine else ''}marked own"
+        if not line.startswith("server: "):  # the API's publications carry no time: shown on arrival only
+            assert after[line]["datetime"] == before[line]["datetime"], f"after a reload {line!r} has another time: {after[line]!r}"
+
+
+def check_unsubscribed(driver, base_url, key, room):
+    """The server ends the subscription: the status says so instead of "Connected", and typing closes."""
+    client = driver.execute_script("return document.body.dataset.clientId")
+    api(base_url, key, "unsubscribe", {"channel": f"rooms:{room}", "user": "", "client": client})
+    wait_status(driver, "Not in the room")
+    assert not driver.find_element(By.ID, "message-text").is_enabled(), "typing is open outside the room"
+
+
 def at_size(driver, base_url, key, size, width, height, mobile, screenshot_dir):
     room = f"{size}-{secrets.token_hex(2)}"
     set_size(driver, width, height, mobile)
@@ -225,6 +248,8 @@ def at_size(driver, base_url, key, size, width, height, mobile, screenshot_dir):
     driver.switch_to.window(ann)
     offline_screenshot = os.path.join(screenshot_dir, f"chat-{size}-offline.png") if screenshot_dir else None
     check_offline(driver, base_url, key, room, mine + theirs, offline_screenshot)
+    check_reload(driver, mine, theirs)
+    check_unsubscribed(driver, base_url, key, room)
     driver.close()
     driver.switch_to.window(driver.window_handles[0])
 
@@ -235,7 +260,7 @@ def layout(driver, base_url, key, screenshot_dir):
         driver.switch_to.new_window("tab")
         at_size(driver, base_url, key, size, width, height, mobile, screenshot_dir)
         driver.switch_to.window(first)
-    return "chat layout: phone (360 px) and desktop (1280 px): room link, own messages, times, no sideways overflow, offline and back"
+    return "chat layout: phone (360 px) and desktop (1280 px): room link, own messages, times, no sideways overflow, offline and back, reload, unsubscribed"
 
 
 def main():

@@ -36,6 +36,7 @@ const STATES = {
   reconnecting: ["connecting", "Reconnecting…"],
   offline: ["offline", "Offline — messages will arrive when reconnected"],
   closed: ["closed", "Disconnected"],
+  outside: ["closed", "Not in the room"],
 };
 
 /** Shows the connection's state; `null` (not in a room) shows nothing at all. */
@@ -183,7 +184,10 @@ class RoomSession {
     });
     subscription.addEventListener("unsubscribed", ({ detail }) => {
       enableSending(false);
-      if (detail.code) this.note(`Left the room: ${detail.reason}`);
+      if (this !== session || !detail.code) return;
+      // The server refused or ended the subscription: connected, but no longer in the room.
+      setConnection("outside");
+      this.note(`Left the room: ${detail.reason}`);
     });
     subscription.addEventListener("error", ({ detail }) => this.note(`Could not enter the room: ${detail.error.message}`));
   }
