@@ -161,6 +161,7 @@ VENV=$(test_venv Browser)
 API_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 start_server "$WORK/browser-server.log" --api-key "$API_KEY"
 "$VENV/bin/python" Tests/Browser/rooms_chat.py "http://127.0.0.1:$PORT" "$API_KEY" "$WORK/rooms.png"
+"$VENV/bin/python" Tests/Browser/chat_layout.py "http://127.0.0.1:$PORT" "$API_KEY" "$WORK"  # phone and desktop sizes, offline
 "$VENV/bin/python" Tests/Browser/tutorial_chat.py "http://127.0.0.1:$PORT" "$WORK/tutorial.png"
 # The embedding example's own page: its login form, then the JSON protocol over the browser's
 # WebSocket authenticated by the session cookie, its POST /announce, and logout closing the tabs' connections.

@@ -43,6 +43,19 @@ def messages(driver):
     return texts(driver, "#messages li")
 
 
+# The chat app's messages as lines: "author: text" for a chat message (its time left out), the text
+# of the page's own notes ("Bob joined") as it is.
+CHAT_LINES = """
+return [...document.querySelectorAll('#messages li')].map((item) => item.classList.contains('message')
+  ? item.querySelector('.author').textContent + ': ' + item.querySelector('.text').textContent
+  : item.textContent);
+"""
+
+
+def chat_lines(driver):
+    return driver.execute_script(CHAT_LINES)
+
+
 def wait_until(driver, condition, what, show=messages):
     """Waits for `condition(driver)`; fails naming `what` and showing the page's messages."""
     try:
@@ -53,6 +66,11 @@ def wait_until(driver, condition, what, show=messages):
 
 def wait_for_message(driver, text):
     wait_until(driver, lambda d: text in messages(d), f"never saw {text!r}")
+
+
+def wait_for_line(driver, text):
+    """Waits for a line of the chat app (`chat_lines`)."""
+    wait_until(driver, lambda d: text in chat_lines(d), f"never saw {text!r}", show=chat_lines)
 
 
 def run(test):

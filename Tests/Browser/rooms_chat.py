@@ -14,7 +14,7 @@ import sys
 
 from selenium.webdriver.common.by import By
 
-from browser import api, messages, run, texts, wait_for_message, wait_until
+from browser import api, chat_lines, run, texts, wait_for_line, wait_until
 
 
 def status(driver):
@@ -22,7 +22,7 @@ def status(driver):
 
 
 def wait_connected(driver):
-    wait_until(driver, lambda d: status(d) == "connected", "the room never connected", show=lambda d: [status(d), *messages(d)])
+    wait_until(driver, lambda d: status(d) == "Connected", "the room never connected", show=lambda d: [status(d), *chat_lines(d)])
 
 
 def enter(driver, base_url, name, room):
@@ -53,8 +53,11 @@ def send(driver, text):
 
 
 def message_items(driver):
-    """(text, class) of each chat message, leaving out the page's own notes."""
-    return [(item.text, item.get_attribute("class")) for item in driver.find_elements(By.CSS_SELECTOR, "#messages li.message")]
+    """("author: text", class) of each chat message, leaving out the page's own notes."""
+    return driver.execute_script("""
+        return [...document.querySelectorAll('#messages li.message')].map((item) =>
+          [item.querySelector('.author').textContent + ': ' + item.querySelector('.text').textContent, item.className]);
+    """)
 
 
 def main():
@@ -80,29 +83,29 @@ def rooms(driver, base_url, key, screenshot):
     wait_online(driver, ["Cid (you)"])
 
     driver.switch_to.window(ann)
-    wait_for_message(driver, "Bob joined")
+    wait_for_line(driver, "Bob joined")
     wait_online(driver, ["Ann (you)", "Bob"])
     hello = "hello from Ann <b>not bold</b>"
     send(driver, hello)
-    wait_for_message(driver, f"Ann: {hello}")
+    wait_for_line(driver, f"Ann: {hello}")
     assert not driver.find_elements(By.CSS_SELECTOR, "#messages b"), "message text was rendered as HTML"
 
     driver.switch_to.window(bob)
-    wait_for_message(driver, f"Ann: {hello}")
+    wait_for_line(driver, f"Ann: {hello}")
     send(driver, "hi Ann")
-    wait_for_message(driver, "Bob: hi Ann")
+    wait_for_line(driver, "Bob: hi Ann")
     driver.switch_to.window(ann)
-    wait_for_message(driver, "Bob: hi Ann")
+    wait_for_line(driver, "Bob: hi Ann")
 
     # The kitchen is another channel: Cid sees nobody from the lobby, and the lobby none of his.
     driver.switch_to.window(cid)
     send(driver, "only in the kitchen")
-    wait_for_message(driver, "Cid: only in the kitchen")
+    wait_for_line(driver, "Cid: only in the kitchen")
     assert online(driver) == ["Cid (you)"], f"the kitchen shows {online(driver)!r} online"
-    assert messages(driver) == ["Cid: only in the kitchen"], f"the kitchen shows {messages(driver)!r}"
+    assert chat_lines(driver) == ["Cid: only in the kitchen"], f"the kitchen shows {chat_lines(driver)!r}"
     for tab in (ann, bob):
         driver.switch_to.window(tab)
-        shown = messages(driver)
+        shown = chat_lines(driver)
         assert not any("kitchen" in line or "Cid" in line for line in shown), f"the lobby shows {shown!r}"
 
     # Bob reloads: the tab keeps its nickname and room and shows the lobby's history, in order.
@@ -110,11 +113,12 @@ def rooms(driver, base_url, key, screenshot):
     driver.refresh()
     wait_connected(driver)
     wait_until(driver, lambda d: len(message_items(d)) == 2, "the reloaded tab never showed the room's 2 messages")
-    expected = [(f"Ann: {hello}", "message history"), ("Bob: hi Ann", "message history")]
+    # Bob's own message is still marked as his: the tab remembers the client ids it connected with.
+    expected = [[f"Ann: {hello}", "message history"], ["Bob: hi Ann", "message history own"]]
     assert message_items(driver) == expected, f"history after reload is {message_items(driver)!r}"
     wait_online(driver, ["Ann", "Bob (you)"])
     driver.switch_to.window(ann)
-    wait_for_message(driver, "Bob left")
+    wait_for_line(driver, "Bob left")
     wait_online(driver, ["Ann (you)", "Bob"])
 
     # The server drops Ann's connection; three messages are published before she can be back
@@ -125,8 +129,8 @@ def rooms(driver, base_url, key, screenshot):
     missed = [f"missed {n}" for n in (1, 2, 3)]
     for text in missed:
         api(base_url, key, "publish", {"channel": "rooms:lobby", "data": {"text": text}})
-    wait_for_message(driver, "Reconnected: 3 missed messages recovered")
-    wait_until(driver, lambda d: status(d) == "connected", "Ann's tab never reconnected")
+    wait_for_line(driver, "Reconnected: 3 missed messages recovered")
+    wait_until(driver, lambda d: status(d) == "Connected", "Ann's tab never reconnected")
     shown = [text for text, _ in message_items(driver)]
     assert shown == [f"Ann: {hello}", "Bob: hi Ann"] + [f"server: {text}" for text in missed], f"Ann's tab shows {shown!r}"
     new_client = driver.execute_script("return document.body.dataset.clientId")
@@ -134,7 +138,7 @@ def rooms(driver, base_url, key, screenshot):
 
     driver.switch_to.window(bob)
     for text in missed:
-        wait_for_message(driver, f"server: {text}")
+        wait_for_line(driver, f"server: {text}")
     if screenshot:
         driver.save_screenshot(screenshot)
     return "rooms: two tabs in the lobby chatted and saw each other online, the kitchen saw nothing, a reload showed history, a dropped tab recovered 3 messages"

@@ -13,6 +13,9 @@
 //   doubling up to `maxReconnectDelay`), except after a terminal close code (3500-3999, 4500-4999) or
 //   `disconnect()`.
 // - Answers the server's `{}` pings and closes a connection whose pings stop arriving.
+// - In a browser, follows its word on the network: going `offline` ends the connection at once (a
+//   socket can otherwise hang unnoticed until the pings stop) and reconnects with backoff as usual;
+//   coming back `online` retries at once instead of waiting out the backoff.
 // - Remembers each subscription's stream position (offset and epoch) and resubscribes with
 //   `recover: true` after a reconnect: the missed publications arrive as ordinary `publication` events
 //   right after `subscribed`, whose detail says `recovered: true`. With `recovered: false` some were
@@ -60,6 +63,7 @@ export class Client extends EventTarget {
   #pingInterval = 0;
   #answerPings = true;
   #clientId = null;
+  #network = null; // the window's online/offline listeners while connecting or connected
 
   /**
    * @param {string} url  the `/connection/websocket` URL (`ws:` or `wss:`).
@@ -93,6 +97,7 @@ export class Client extends EventTarget {
   connect() {
     if (this.#state !== "disconnected") return;
     this.#attempt = 0;
+    this.#watchNetwork(true);
     this.#setState("connecting", { code: 0, reason: "connect called", delay: 0 });
     this.#open();
   }
@@ -177,7 +182,30 @@ export class Client extends EventTarget {
 
   #setState(state, detail) {
     this.#state = state;
+    if (state === "disconnected") this.#watchNetwork(false);
     emit(this, state, detail);
+  }
+
+  #watchNetwork(on) {
+    if (typeof window === "undefined" || typeof window.addEventListener !== "function") return;
+    if (on && !this.#network) {
+      const offline = () => {
+        if (this.#socket) this.#drop(this.#socket, 4005, "the browser went offline");
+      };
+      const online = () => {
+        if (this.#state !== "connecting" || this.#reconnectTimer === null) return;
+        clearTimeout(this.#reconnectTimer);
+        this.#reconnectTimer = null;
+        this.#open();
+      };
+      window.addEventListener("offline", offline);
+      window.addEventListener("online", online);
+      this.#network = { offline, online };
+    } else if (!on && this.#network) {
+      window.removeEventListener("offline", this.#network.offline);
+      window.removeEventListener("online", this.#network.online);
+      this.#network = null;
+    }
   }
 
   #open() {
