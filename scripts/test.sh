@@ -156,7 +156,7 @@ log "Scale-out: three switchboard nodes on one PostgreSQL (order, recovery, pres
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_CLUSTER_DB="postgres://switchboard@127.0.0.1:$PG_PORT/cluster" SWITCHBOARD_CLUSTER_LOGS="$WORK" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Cluster
 
-log "Browser tests: the chat app (rooms, presence, history, recovery; in memory and on the PostgreSQL engine), the tutorial page and an EventSource on uni_sse in headless Chromium tabs"
+log "Browser tests: the chat app (rooms, presence, history, recovery, phone and desktop sizes; in memory and on the PostgreSQL engine), the tutorial page, an EventSource on uni_sse and the admin page in headless Chromium tabs"
 VENV=$(test_venv Browser)
 API_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 start_server "$WORK/browser-server.log" --api-key "$API_KEY"
@@ -182,6 +182,14 @@ start_server "$WORK/browser-pg-server.log" --api-key "$API_KEY" --engine postgre
     --postgres-url "postgres://switchboard@127.0.0.1:$PG_PORT/browser" --path-prefix /realtime
 "$VENV/bin/python" Tests/Browser/rooms_chat.py "http://127.0.0.1:$PORT/realtime" "$API_KEY" "$WORK/rooms-postgres.png"
 "$VENV/bin/python" Tests/Browser/tutorial_chat.py "http://127.0.0.1:$PORT/realtime" "$WORK/tutorial-prefix.png"
+# The admin page on a fresh PostgreSQL node under the prefix: login, the node, a channel's presence
+# and history, publish to a protocol subscriber, disconnect.
+"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard admin
+ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(8))')
+start_server "$WORK/browser-admin-server.log" --engine postgres --postgres-url "postgres://switchboard@127.0.0.1:$PG_PORT/admin" \
+    --path-prefix /realtime --token-hmac-secret "$SECRET" --admin-password "$ADMIN_PASSWORD" \
+    --admin-secret "$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+"$VENV/bin/python" Tests/Browser/admin_page.py "http://127.0.0.1:$PORT/realtime" "$ADMIN_PASSWORD" "$SECRET" "$WORK/admin.png"
 
 log "WebSocket conformance: Autobahn|Testsuite cases 1-10 against /echo"
 if [ ! -x "$AUTOBAHN" ]; then

@@ -125,6 +125,7 @@ def test(base_url, password, secret, screenshot, driver):
                show=lambda d: d.find_element(By.ID, "publish-result").text)
 
     if screenshot:
+        driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(screenshot)
 
     driver.find_element(By.ID, "disconnect-user").send_keys("ops-user")
