@@ -42,6 +42,7 @@ install_system_packages() {
     [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
     python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
     postgres_bin > /dev/null || missing+=(postgresql)
+    [ -x /usr/bin/redis-server ] || missing+=(redis-server)  # the Redis client's tests start their own
     if [ ${#missing[@]} -eq 0 ]; then return; fi
     log "Installing Debian packages: ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then

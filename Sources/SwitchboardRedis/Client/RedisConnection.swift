@@ -1,0 +1,123 @@
+public import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// One connection to Redis for commands, pipelined: ``send(_:timeout:)`` may be called from any
+/// task at any time, and commands sent together leave in one write.
+///
+/// A command that gets no reply within its timeout closes the connection (its replies could no
+/// longer be matched to their commands), failing every waiting command; the owner reconnects.
+public final class RedisConnection: Sendable {
+    let channel: any Channel
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Connect, log in (`AUTH`) and choose the database (`SELECT`) as the URL says.
+    ///
+    /// - Throws: ``RedisError`` saying why (unreachable, refused login, timeout).
+    public static func connect(
+        to url: RedisURL,
+        on eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        timeout: Duration = .seconds(5),
+        parserLimits: RESPParser.Limits = .init()
+    ) async throws(RedisError) -> RedisConnection {
+        let channel: any Channel
+        do {
+            let tls: NIOSSLContext? = url.tls ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+            channel = try await ClientBootstrap(group: eventLoopGroup)
+                .connectTimeout(.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: url.host))
+                        }
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder(parser: RESPParser(limits: parserLimits))))
+                        try channel.pipeline.syncOperations.addHandler(RedisCommandHandler())
+                    }
+                }
+                .connect(host: url.host, port: url.port)
+                .get()
+        } catch {
+            throw RedisError("cannot connect to \(url.host):\(url.port): \(error)")
+        }
+        let connection = RedisConnection(channel: channel)
+        do throws(RedisError) {
+            try await connection.logIn(url, timeout: timeout)
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    func logIn(_ url: RedisURL, timeout: Duration) async throws(RedisError) {
+        var commands: [RESPCommand] = []
+        if let password = url.password {
+            commands.append(url.username.map { RESPCommand("AUTH", $0, password) } ?? RESPCommand("AUTH", password))
+        }
+        if url.database != 0 { commands.append(RESPCommand("SELECT", String(url.database))) }
+        for (command, reply) in zip(commands, try await self.send(commands, timeout: timeout)) {
+            if case .error(let error) = reply {
+                throw RedisError("Redis refused \(command.name): \(error.message)")
+            }
+        }
+    }
+
+    /// Send one command and wait for its reply.
+    ///
+    /// - Returns: The reply; an error reply of Redis is thrown as that ``RedisError``.
+    /// - Throws: ``RedisError`` for an error reply, a closed connection or a timeout.
+    @discardableResult
+    public func send(_ command: RESPCommand, timeout: Duration = .seconds(5)) async throws(RedisError) -> RESPValue {
+        let reply = try await self.send([command], timeout: timeout)[0]
+        if case .error(let error) = reply { throw error }
+        return reply
+    }
+
+    /// Send several commands at once (one write) and wait for all their replies, in order. Error
+    /// replies are in the list as ``RESPValue/error(_:)``.
+    ///
+    /// - Throws: ``RedisError`` for a closed connection or a timeout (which closes it).
+    public func send(_ commands: [RESPCommand], timeout: Duration = .seconds(5)) async throws(RedisError) -> [RESPValue] {
+        try await self.send(expectingReplies: commands.count, commands, timeout: timeout)
+    }
+
+    /// Send commands that are answered with `replies` replies in all.
+    func send(expectingReplies replies: Int, _ commands: RESPCommand..., timeout: Duration) async throws(RedisError) -> [RESPValue] {
+        try await self.send(expectingReplies: replies, commands, timeout: timeout)
+    }
+
+    func send(expectingReplies replies: Int, _ commands: [RESPCommand], timeout: Duration) async throws(RedisError) -> [RESPValue] {
+        let promise = self.channel.eventLoop.makePromise(of: [RESPValue].self)
+        let timer = self.channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) { [channel] in
+            // Replies can no longer be matched to commands: close, which fails what waits.
+            channel.pipeline.fireErrorCaught(RedisError("Redis did not answer \(commands.first?.name ?? "") within \(timeout)"))
+        }
+        // A write that never reaches the handler (the channel has closed) fails the request too.
+        let written = self.channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in promise.fail(RedisError("the connection to Redis is closed: \(error)")) }
+        self.channel.write(RedisRequest(commands: commands, replies: replies, promise: promise), promise: written)
+        do {
+            let replies = try await promise.futureResult.get()
+            timer.cancel()
+            return replies
+        } catch {
+            timer.cancel()
+            throw error as? RedisError ?? RedisError("\(error)")
+        }
+    }
+
+    /// Whether the connection is still open.
+    public var isActive: Bool { self.channel.isActive }
+
+    /// Completes when the connection has closed, for whatever reason.
+    public var closeFuture: EventLoopFuture<Void> { self.channel.closeFuture }
+
+    /// Close the connection; waiting commands fail.
+    public func close() {
+        self.channel.close(promise: nil)
+    }
+}
