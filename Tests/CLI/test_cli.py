@@ -102,7 +102,7 @@ def test_gensubtoken_grants_its_channel_only(tmp_path, server_factory):
     # The token names its channel: another channel is refused.
     replies = protocol(server, {"id": 1, "connect": {"token": conn.strip()}},
                        {"id": 2, "subscribe": {"channel": "other", "token": sub.strip()}})
-    assert replies == ("closed", 3500, replies[2]) or "error" in replies[1], replies
+    assert isinstance(replies, list) and "subscribe" not in replies[1] and replies[1].get("error"), replies
 
     status, out, err = run("checksubtoken", sub.strip(), "--token-hmac-secret", SECRET)
     assert status == 0, err
