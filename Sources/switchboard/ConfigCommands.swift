@@ -35,7 +35,14 @@ struct CheckConfig: AsyncParsableCommand {
         abstract: "Check a configuration file as serve would read it: print 'valid', or the error and exit 1."
     )
 
-    @Argument(help: "The file (.json, .yaml/.yml or .toml).") var file: String
+    @Argument(help: "The file (.json, .yaml/.yml or .toml).") var path: String?
+    @Option(name: [.short, .customLong("config")], help: "The file, as Centrifugo's checkconfig takes it.") var configOption: String?
+
+    var file: String { self.path ?? self.configOption ?? "" }
+
+    func validate() throws {
+        guard (self.path == nil) != (self.configOption == nil) else { throw ValidationError("give the file once: switchboard checkconfig FILE") }
+    }
 
     func run() async throws {
         do {
@@ -64,7 +71,14 @@ struct GenConfig: ParsableCommand {
         discussion: "The format follows the extension: .json, .yaml/.yml or .toml. The file is created readable by its owner only."
     )
 
-    @Argument(help: "The file to create.") var file: String = "config.json"
+    @Argument(help: "The file to create (default: config.json).") var path: String?
+    @Option(name: [.short, .customLong("config")], help: "The file, as Centrifugo's genconfig takes it.") var configOption: String?
+
+    var file: String { self.path ?? self.configOption ?? "config.json" }
+
+    func validate() throws {
+        guard self.path == nil || self.configOption == nil else { throw ValidationError("give the file once: switchboard genconfig [FILE]") }
+    }
 
     func run() throws {
         guard let format = ConfigurationFormat(path: self.file) else {
@@ -84,7 +98,8 @@ struct GenConfig: ParsableCommand {
         print("wrote \(self.file)")
     }
 
-    /// The settings of a new file, in order: secrets are 32 random bytes in hex.
+    /// The settings of a new file, in order: secrets are 32 random bytes in hex. (Settings other
+    /// parts add, such as an admin password and secret, belong here too.)
     static func freshSettings() -> [(key: String, value: String)] {
         [
             ("token_hmac_secret_key", Self.randomHex(bytes: 32)),

@@ -6,7 +6,7 @@ import SwitchboardServer
 /// Where the token commands get their keys: the same `--config` file, flag and environment
 /// variables as `switchboard serve`, so a token minted or checked here is one the server takes.
 struct TokenKeyOptions: ParsableArguments {
-    @Option(help: "Configuration file (.json, .yaml/.yml or .toml) holding the token keys. [env: SWITCHBOARD_CONFIG]")
+    @Option(name: [.short, .long], help: "Configuration file (.json, .yaml/.yml or .toml) holding the token keys. [env: SWITCHBOARD_CONFIG]")
     var config: String?
 
     @Option(help: "HS256 secret (at least 32 bytes); wins over the file. [env: SWITCHBOARD_TOKEN_HMAC_SECRET]")

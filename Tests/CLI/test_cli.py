@@ -174,6 +174,15 @@ def test_checkconfig_accepts_a_good_file_in_each_format(tmp_path, fmt):
     path = write(tmp_path, f"good.{fmt}", GOOD[fmt])
     status, out, err = run("checkconfig", path)
     assert (status, out.strip()) == (0, f"{path}: valid"), err
+    # Centrifugo's spelling.
+    status, out, err = run("checkconfig", "-c", path)
+    assert (status, out.strip()) == (0, f"{path}: valid"), err
+
+
+def test_checkconfig_needs_the_file_once(tmp_path):
+    path = write(tmp_path, "good.json", GOOD["json"])
+    assert run("checkconfig")[0] == 64
+    assert run("checkconfig", path, "--config", path)[0] == 64
 
 
 def serve_error(path):
@@ -231,7 +240,7 @@ def test_genconfig_writes_a_file_checkconfig_and_serve_accept(tmp_path, server_f
     status, out, err = run("checkconfig", path)
     assert (status, out.strip()) == (0, f"{path}: valid"), err
     server = server_factory(f"genconfig-{name}", "--config", path)
-    _, token, _ = run("gentoken", "-u", "u", "--config", path)
+    _, token, _ = run("gentoken", "-u", "u", "-c", path)
     assert "connect" in protocol(server, {"id": 1, "connect": {"token": token.strip()}})[0]
     # Never over an existing file; each run has fresh secrets.
     status, _, err = run("genconfig", path)
