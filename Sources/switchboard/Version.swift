@@ -15,13 +15,13 @@ struct Version: ParsableCommand {
         "switchboard \(SwitchboardServer.version) (Swift \(Self.swiftVersion), \(Self.platform))"
     }
 
-    /// The compiler's language version, known at build time.
+    /// The version of the compiler that built the binary, known at build time.
     static var swiftVersion: String {
-        #if swift(>=6.4)
+        #if compiler(>=6.4)
             "6.4 or later"
-        #elseif swift(>=6.3)
+        #elseif compiler(>=6.3)
             "6.3"
-        #elseif swift(>=6.2)
+        #elseif compiler(>=6.2)
             "6.2"
         #else
             "6.1 or earlier"
