@@ -149,6 +149,10 @@ log "The embedding example (Examples/EmbeddedApp, docs/EMBEDDING.md): login, coo
 SWITCHBOARD_EXAMPLE_BIN="$EXAMPLE_BIN" SWITCHBOARD_LOGS="$WORK" \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Example
 
+log "Command line (docs/CLI.md): version, gentoken/gensubtoken accepted by a running server, checktoken/checksubtoken, checkconfig and genconfig in JSON, YAML and TOML, bind failures"
+# Tests/CLI/requirements.txt pins a subset of Tests/Protocol's packages: its virtualenv.
+SWITCHBOARD_BIN="$BIN" SWITCHBOARD_LOGS="$WORK" "$(test_venv Protocol)/bin/python" -m pytest -q -p no:cacheprovider Tests/CLI
+
 log "Hostile clients: each test starts its own server process and attacks it (memory, CPU, timeouts, crashes)"
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_LOGS="$WORK" "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Hostile
 

@@ -1,7 +1,8 @@
 import Switchboard
 
-/// Reads a JSON configuration file (`switchboard.json`) into a ``SwitchboardConfiguration``: channel
-/// namespaces, token keys, the API key. Flags and environment variables still win over the file.
+/// Reads a configuration file (`switchboard.json`, `.yaml` / `.yml` or `.toml`: ``ConfigurationFormat``)
+/// into a ``SwitchboardConfiguration``: channel namespaces, token keys, the API key. Flags and
+/// environment variables still win over the file. The keys are the same in every format.
 ///
 /// ```json
 /// {
@@ -14,7 +15,7 @@ import Switchboard
 /// ```
 ///
 /// Top-level channel options apply to channels without a namespace. Unknown settings are errors, so
-/// a typo does not silently leave a default in place.
+/// a typo does not silently leave a default in place; the error suggests the nearest known key.
 public enum ConfigurationFile {
     /// What is wrong with a file, naming the setting.
     public struct Error: Swift.Error, CustomStringConvertible {
@@ -26,15 +27,18 @@ public enum ConfigurationFile {
         }
     }
 
-    /// Apply the file's text to `configuration`.
-    public static func apply(_ text: String, to configuration: inout SwitchboardConfiguration) throws(Error) {
-        let root: JSONValue
-        do {
-            root = try JSONValue.parse(text)
-        } catch {
-            throw Error("not valid JSON: \(error)")
-        }
-        guard let members = root.members else { throw Error("the file must hold a JSON object") }
+    /// Apply the file's text, in `format`, to `configuration`.
+    public static func apply(
+        _ text: String,
+        format: ConfigurationFormat = .json,
+        to configuration: inout SwitchboardConfiguration
+    ) throws(Error) {
+        try Self.apply(document: format.parse(text), to: &configuration)
+    }
+
+    /// Apply a parsed file (any format) to `configuration`.
+    public static func apply(document root: JSONValue, to configuration: inout SwitchboardConfiguration) throws(Error) {
+        guard let members = root.members else { throw Error("the file must hold an object (a mapping of settings)") }
         var channels = ChannelConfiguration()
         var defaults = ChannelOptions()
         var proxy = configuration.proxy
@@ -77,13 +81,13 @@ public enum ConfigurationFile {
                     for field in fields where field.key != "name" {
                         if try proxy.applyChannelSetting(field.key, field.value, namespace: name, at: "\(path).\(field.key)") { continue }
                         guard try Self.applyChannelOption(field.key, field.value, to: &options, at: "\(path).\(field.key)") else {
-                            throw Error("unknown namespace setting '\(path).\(field.key)'")
+                            throw Error("unknown namespace setting '\(path).\(field.key)'" + Self.suggestion(for: field.key, among: Self.namespaceKeys))
                         }
                     }
                     channels.namespaces[name] = options
                 }
             default:
-                throw Error("unknown setting '\(key)'")
+                throw Error("unknown setting '\(key)'" + Self.suggestion(for: key, among: Self.topLevelKeys))
             }
         }
         channels.defaultOptions = defaults

@@ -78,7 +78,7 @@ struct Serve: AsyncParsableCommand {
     )
     var pathPrefix: String?
 
-    @Option(help: "JSON configuration file: channel namespaces, token keys, API key (see docs/CONFIGURATION.md). [env: SWITCHBOARD_CONFIG]")
+    @Option(help: "Configuration file (.json, .yaml/.yml or .toml): channel namespaces, token keys, API key (see docs/CONFIGURATION.md). [env: SWITCHBOARD_CONFIG]")
     var config: String?
 
     @Flag(
@@ -187,7 +187,7 @@ struct Serve: AsyncParsableCommand {
             }
         } catch {
             try? await proxyClient?.shutdown()
-            throw error
+            throw BindFailure.report(error, host: configuration.host, port: configuration.port) ?? error
         }
         try? await proxyClient?.shutdown()
     }
@@ -239,17 +239,7 @@ struct Serve: AsyncParsableCommand {
         let env = EnvironmentReader(environment: environment)
         var configuration = SwitchboardConfiguration()
         if let path = try self.config ?? env.string("CONFIG") {
-            let text: String
-            do {
-                text = try String(contentsOfFile: path, encoding: .utf8)
-            } catch {
-                throw ValidationError("cannot read the configuration file '\(path)': \(error.localizedDescription)")
-            }
-            do {
-                try ConfigurationFile.apply(text, to: &configuration)
-            } catch {
-                throw ValidationError("configuration file '\(path)': \(error.description)")
-            }
+            try ConfigurationLoader.read(path, into: &configuration)
         }
         configuration.host = try self.host ?? env.value("HOST") { $0.isEmpty ? nil : $0 } ?? configuration.host
         let port = try self.port ?? env.value("PORT", parse: Int.init) ?? configuration.port

@@ -32,12 +32,12 @@ import Testing
                 return error.description
             }
         }
-        #expect(problem(#"{"presense":true}"#) == "unknown setting 'presense'")
-        #expect(problem(#"{"namespaces":[{"name":"a","histroy_size":1}]}"#) == "unknown namespace setting 'namespaces[0].histroy_size'")
+        #expect(problem(#"{"presense":true}"#) == "unknown setting 'presense'; did you mean 'presence'?")
+        #expect(problem(#"{"namespaces":[{"name":"a","histroy_size":1}]}"#) == "unknown namespace setting 'namespaces[0].histroy_size'; did you mean 'history_size'?")
         #expect(problem(#"{"history_ttl":"ten"}"#).hasPrefix("'history_ttl' must be a duration"))
         #expect(problem(#"{"namespaces":[{"name":"a:b"}]}"#) == "'namespaces[0].name' must not contain ':'")
         #expect(problem(#"{"namespaces":[{"name":"a"},{"name":"a"}]}"#) == "namespace 'a' is defined twice")
-        #expect(problem("[1]") == "the file must hold a JSON object")
+        #expect(problem("[1]") == "the file must hold an object (a mapping of settings)")
         #expect(problem("{").hasPrefix("not valid JSON"))
     }
 

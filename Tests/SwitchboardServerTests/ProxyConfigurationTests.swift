@@ -74,8 +74,8 @@ import Testing
     }
 
     @Test func mistakesAreRefusedNamingTheSetting() {
-        #expect(Self.problem(#"{"proxy_conect_endpoint":"http://x"}"#) == "unknown setting 'proxy_conect_endpoint'")
-        #expect(Self.problem(#"{"namespaces":[{"name":"a","proxy_subscibe":true}]}"#) == "unknown namespace setting 'namespaces[0].proxy_subscibe'")
+        #expect(Self.problem(#"{"proxy_conect_endpoint":"http://x"}"#) == "unknown setting 'proxy_conect_endpoint'; did you mean 'proxy_connect_endpoint'?")
+        #expect(Self.problem(#"{"namespaces":[{"name":"a","proxy_subscibe":true}]}"#) == "unknown namespace setting 'namespaces[0].proxy_subscibe'; did you mean 'proxy_subscribe'?")
         #expect(Self.problem(#"{"proxies":[{"name":"a","endpoint":"http://x","timout":"1s"}]}"#).hasPrefix("unknown proxy setting 'proxies[0].timout'"))
         #expect(Self.problem(#"{"proxy_connect_endpoint":"localhost:3000"}"#).hasPrefix("'proxy_connect_endpoint' must be an http:// or https:// URL"))
         #expect(Self.problem(#"{"proxy_connect_timeout":"0s"}"#) == "'proxy_connect_timeout' must be more than 0 and at most 60 seconds")

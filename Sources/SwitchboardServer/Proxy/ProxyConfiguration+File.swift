@@ -42,6 +42,24 @@ extension ProxyConfiguration {
         return true
     }
 
+    /// The top-level keys ``applyTopLevel(_:_:)`` takes (for "did you mean" suggestions).
+    static var topLevelKeys: [String] {
+        var keys = Self.channelKeys
+        for kind in Kind.allCases {
+            keys += ["proxy_\(kind.rawValue)_endpoint", "proxy_\(kind.rawValue)_timeout"]
+        }
+        keys += [Kind.connect, .refresh, .rpc].map { "\($0.rawValue)_proxy_name" }
+        return keys + ["proxy_http_headers", "granular_proxy_mode", "proxies"]
+    }
+
+    /// The namespace keys ``applyChannelSetting(_:_:namespace:at:)`` takes.
+    static var channelKeys: [String] {
+        [Kind.subscribe, .publish, .subRefresh].flatMap { ["proxy_\($0.rawValue)", "\($0.rawValue)_proxy_name"] }
+    }
+
+    /// The keys of one entry of `proxies`.
+    static let namedProxyKeys = ["name", "endpoint", "timeout", "http_headers"]
+
     /// Apply one channel setting of a namespace (`""`: the top level); `false` if `key` is not one.
     mutating func applyChannelSetting(_ key: String, _ value: JSONValue, namespace: String, at path: String) throws(FileError) -> Bool {
         for kind in [Kind.subscribe, .publish, .subRefresh] {
@@ -74,7 +92,11 @@ extension ProxyConfiguration {
             case "endpoint": proxy.endpoint = try Self.string(field.value, at: fieldPath)
             case "timeout": proxy.timeout = try Self.timeout(field.value, at: fieldPath)
             case "http_headers": proxy.httpHeaders = try Self.headerNames(field.value, at: fieldPath)
-            default: throw FileError("unknown proxy setting '\(fieldPath)' (known: name, endpoint, timeout, http_headers)")
+            default:
+                throw FileError(
+                    "unknown proxy setting '\(fieldPath)'" + ConfigurationFile.suggestion(for: field.key, among: Self.namedProxyKeys)
+                        + " (known: name, endpoint, timeout, http_headers)"
+                )
             }
         }
         guard !proxy.endpoint.isEmpty else { throw FileError("'\(path).endpoint' must be set") }
