@@ -13,7 +13,7 @@ extension ConfigurationFile {
     /// Settings only the top level takes.
     static let serverKeys = [
         "token_hmac_secret_key", "token_rsa_public_key", "token_ecdsa_public_key", "token_audience", "token_issuer",
-        "client_max_commands_per_message", "client_history_max_bytes", "api_key", "allow_anonymous",
+        "client_max_commands_per_message", "client_history_max_bytes", "api_key", "admin_password", "admin_secret", "allow_anonymous",
         "channel_max_length", "client_channel_limit", "client_expired_close_delay", "chat_channel",
         "subscribe_to_user_personal_channel", "user_personal_channel_namespace", "path_prefix",
         "tutorial_endpoints", "namespaces",

@@ -98,12 +98,14 @@ struct GenConfig: ParsableCommand {
         print("wrote \(self.file)")
     }
 
-    /// The settings of a new file, in order: secrets are 32 random bytes in hex. (Settings other
-    /// parts add, such as an admin password and secret, belong here too.)
+    /// The settings of a new file, in order: secrets are 32 random bytes in hex, the admin password
+    /// 16 (so the admin page is on, behind a password nobody guesses).
     static func freshSettings() -> [(key: String, value: String)] {
         [
             ("token_hmac_secret_key", Self.randomHex(bytes: 32)),
             ("api_key", Self.randomHex(bytes: 32)),
+            ("admin_password", Self.randomHex(bytes: 16)),
+            ("admin_secret", Self.randomHex(bytes: 32)),
         ]
     }
 

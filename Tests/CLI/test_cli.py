@@ -8,6 +8,7 @@ import re
 import socket
 import stat
 import time
+import urllib.request
 
 import jwt
 import pytest
@@ -237,11 +238,18 @@ def test_genconfig_writes_a_file_checkconfig_and_serve_accept(tmp_path, server_f
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     text = open(path).read()
     assert re.search(r"token_hmac_secret_key\W+[0-9a-f]{64}", text) and re.search(r"api_key\W+[0-9a-f]{64}", text), text
+    admin_password = re.search(r"admin_password\W+([0-9a-f]{32})", text)
+    assert admin_password and re.search(r"admin_secret\W+[0-9a-f]{64}", text), text
     status, out, err = run("checkconfig", path)
     assert (status, out.strip()) == (0, f"{path}: valid"), err
     server = server_factory(f"genconfig-{name}", "--config", path)
     _, token, _ = run("gentoken", "-u", "u", "-c", path)
     assert "connect" in protocol(server, {"id": 1, "connect": {"token": token.strip()}})[0]
+    # The admin page is on, behind the generated password.
+    login = urllib.request.Request(f"http://127.0.0.1:{server.port}/admin/auth", method="POST",
+                                   data=json.dumps({"password": admin_password.group(1)}).encode())
+    with urllib.request.urlopen(login, timeout=10) as response:
+        assert "token" in json.load(response)
     # Never over an existing file; each run has fresh secrets.
     status, _, err = run("genconfig", path)
     assert status == 1 and "already exists" in err, err
