@@ -126,7 +126,13 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchboardTests",
-            dependencies: ["Switchboard", "CentrifugeProtobuf"]
+            dependencies: ["Switchboard", "CentrifugeProtobuf", "EngineConformance"]
+        ),
+        // The Engine conformance suite: cases every engine's test target runs with its own fixture.
+        .target(
+            name: "EngineConformance",
+            dependencies: ["Switchboard"],
+            path: "Tests/EngineConformance"
         ),
         .testTarget(
             name: "SwitchboardRedisTests",
@@ -140,6 +146,7 @@ let package = Package(
             name: "SwitchboardPostgresTests",
             dependencies: [
                 "SwitchboardPostgres",
+                "EngineConformance",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
