@@ -62,7 +62,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("Public")]
+            // Public/ is compiled in (Generated/EmbeddedPages.swift, by scripts/embed-pages.sh),
+            // not a resource bundle: a copied binary has no bundle beside it.
+            exclude: ["Public"]
         ),
         .target(
             name: "SwitchboardPostgres",
