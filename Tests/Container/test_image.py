@@ -116,7 +116,7 @@ def test_sigterm_closes_clients_and_exits_zero(start_container):
         assert close_code(echo, 5) == 1001
         assert close_code(protocol, 5) == 3001
     assert container.state(".State.ExitCode") == "0", container.logs()
-    # The clients answer the close at once: the drain does not wait out the close timeout (2 s), let
-    # alone podman's 15 s.
-    assert took < 10, f"podman stop took {took:.1f} s: {stop.stdout}"
+    # Within the close timeout (2 s; these clients answer at once) plus podman's own overhead, far
+    # from podman's 15 s SIGKILL.
+    assert took < container.close_timeout + 4, f"podman stop took {took:.1f} s: {stop.stdout}"
     print(f"podman stop: {took:.2f} s, exit 0")
