@@ -66,7 +66,9 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
-            resources: [.copy("Public")]
+            // Public/ is compiled in (Generated/EmbeddedPages.swift, by scripts/embed-pages.sh),
+            // not a resource bundle: a copied binary has no bundle beside it.
+            exclude: ["Public"]
         ),
         .target(
             name: "SwitchboardPostgres",

@@ -12,7 +12,17 @@
 #      clients and HTTP (Tests/Example), the scale-out tests (three nodes on the
 #      PostgreSQL, which they also restart: Tests/Cluster), the browser tests (Chromium tabs chatting in
 #      rooms, on the tutorial page and on the embedding example's page, and an EventSource on uni_sse recovering what it missed) and the Autobahn|Testsuite conformance cases 1-10 against /echo
-#      (none FAILED and none NON-STRICT).
+#      (none FAILED and none NON-STRICT),
+#   4. the container stage (scripts/lib/container.sh): the static-stdlib release build (started in the
+#      background right after the debug build, so it overlaps the Swift tests) copied alone into an
+#      empty directory serving the page (Tests/Container/test_moved_binary.py); the image built from
+#      the Dockerfile with podman (debian:bookworm-slim made locally with debootstrap, cached under
+#      .build/container-cache; the Dockerfile's Swift build stage replaced by that binary) and run:
+#      /health, the page, the HEALTHCHECK, non-root, WebSocket echo, an API publish reaching a
+#      subscriber, SIGTERM closing clients with 1001/3001 and exit 0 (Tests/Container/test_image.py);
+#      and deploy/nginx.conf with Debian's nginx in front of two nodes on the PostgreSQL
+#      (Tests/Container/test_nginx.py).
+# SWITCHBOARD_TEST_ONLY=container runs only the container stage (with its own release build).
 # Every server it starts is stopped again (by PID; PostgreSQL with pg_ctl) and its temp dir removed.
 # Exits non-zero if anything fails.
 set -euo pipefail
@@ -28,10 +38,14 @@ log() { printf '\n==> %s\n' "$*"; }
 
 # postgres_bin, as_postgres, start_postgres, stop_postgres, free_port, wait_healthy.
 source "$ROOT/scripts/lib/local-services.sh"
+# install_container_packages, start_base_tarball, start_release_build, container_stage, podman_teardown ...
+source "$ROOT/scripts/lib/container.sh"
 
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    stop_release_build
+    podman_teardown
     stop_postgres
 }
 trap cleanup EXIT
@@ -90,13 +104,26 @@ start_server() {
 }
 
 install_system_packages
+install_container_packages
+# debian:bookworm-slim for the image, made once with debootstrap (~2 min, in the background) and cached.
+start_base_tarball
 
 log "Starting a throwaway PostgreSQL"
 start_postgres
 echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') at $SWITCHBOARD_TEST_POSTGRES_URL"
 
+if [ "${SWITCHBOARD_TEST_ONLY:-}" = container ]; then
+    log "SWITCHBOARD_TEST_ONLY=container: only the container stage"
+    start_release_build
+    container_stage "$(test_venv Protocol)/bin/python"
+    log "Container stage passed"
+    exit 0
+fi
+
 log "Building (swift build --build-tests)"
 swift build --build-tests
+log "Starting the static release build in the background (for the moved-binary test, the image and nginx)"
+start_release_build
 BIN="$(swift build --show-bin-path)/switchboard"
 EXAMPLE_BIN="$(swift build --show-bin-path)/switchboard-example"  # Examples/EmbeddedApp
 
@@ -219,5 +246,7 @@ if bad:
         print(f"error: {name}: {' '.join(ids.get(name, []))}", file=sys.stderr)
     sys.exit(1)
 PY
+
+container_stage "$(test_venv Protocol)/bin/python"
 
 log "All tests passed"

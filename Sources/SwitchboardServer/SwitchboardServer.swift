@@ -66,7 +66,7 @@ public struct SwitchboardServer: Sendable {
     ///     (none by default: tokens and the configuration decide).
     ///   - webSocketRoutes: WebSocket endpoints of the application's own, on Switchboard's WebSocket
     ///     layer (``WebSocketRoute``).
-    /// - Throws: when the web page's resources are missing from the install, or a token key cannot be read.
+    /// - Throws: when the embedded web pages do not decode (a broken `Generated/EmbeddedPages.swift`), or a token key cannot be read.
     public init(
         configuration: SwitchboardConfiguration,
         logger: Logger? = nil,

@@ -1,8 +1,10 @@
 import Foundation
 import Hummingbird
 
-/// The web pages and their assets, read once from the module's `Public` resources at start-up:
-/// every file at `/static/<name>`, and each `<page>.html` also at `/<page>` (`index.html` at `/`).
+/// The web pages and their assets, decoded once at start-up from the copy of `Public/` compiled
+/// into the binary (``EmbeddedPages``, written by `scripts/embed-pages.sh`), so a copied binary
+/// serves them with nothing beside it: every file at `/static/<path>`, and each `<page>.html` also
+/// at `/<page>` (`index.html` at `/`).
 struct WebPage: Sendable {
     struct Asset: Sendable {
         let contentType: String
@@ -15,17 +17,21 @@ struct WebPage: Sendable {
     /// Path served to asset.
     let assets: [String: Asset]
 
-    /// Load every file of the `Public` resource folder.
+    /// Decode every embedded file of `Public/`.
     ///
-    /// - Throws: ``WebPageError`` when the resources are missing, which means a broken install.
+    /// - Throws: ``WebPageError`` when a file does not decode or `index.html` is missing, which
+    ///   means a broken `Generated/EmbeddedPages.swift` (rerun `scripts/embed-pages.sh`).
     static func load() throws -> WebPage {
-        guard let folder = Bundle.module.url(forResource: "Public", withExtension: nil) else {
-            throw WebPageError(message: "the web page's resources (Public/) are missing from the SwitchboardServer bundle")
-        }
+        try self.load(files: EmbeddedPages.files)
+    }
+
+    /// Decode `files` (path relative to `Public/` to base64 contents).
+    static func load(files: [String: String]) throws -> WebPage {
         var assets: [String: Asset] = [:]
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-        for name in names {
-            let data = try Data(contentsOf: folder.appendingPathComponent(name))
+        for (name, encoded) in files {
+            guard let data = Data(base64Encoded: encoded, options: .ignoreUnknownCharacters) else {
+                throw WebPageError(message: "the embedded web page file \(name) is not valid base64; rerun scripts/embed-pages.sh")
+            }
             let asset = Asset(contentType: Self.contentType(of: name), body: ByteBuffer(bytes: data))
             assets["/static/" + name] = asset
             if name.hasSuffix(".html") {
@@ -33,7 +39,9 @@ struct WebPage: Sendable {
                 assets[page == "index" ? "/" : "/" + page] = asset
             }
         }
-        guard assets["/"] != nil else { throw WebPageError(message: "Public/index.html is missing from the SwitchboardServer bundle") }
+        guard assets["/"] != nil else {
+            throw WebPageError(message: "Public/index.html is missing from the embedded web pages; rerun scripts/embed-pages.sh")
+        }
         return WebPage(assets: assets)
     }
 
@@ -49,6 +57,11 @@ struct WebPage: Sendable {
         case "js": "text/javascript; charset=utf-8"
         case "svg": "image/svg+xml"
         case "ico": "image/x-icon"
+        case "png": "image/png"
+        case "json": "application/json"
+        case "txt": "text/plain; charset=utf-8"
+        case "woff2": "font/woff2"
+        case "webmanifest": "application/manifest+json"
         default: "application/octet-stream"
         }
     }
