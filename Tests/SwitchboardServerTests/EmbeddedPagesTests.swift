@@ -48,7 +48,11 @@ import Testing
 
     @Test func everyPublicFileIsServedWithItsBytes() async throws {
         let onDisk = try Self.publicFiles()
-        try await withServer { server in
+        // With the admin page on, so its files are served too.
+        try await withServer({
+            $0.adminPassword = "password"
+            $0.adminSecret = "a secret of at least thirty-two bytes"
+        }) { server in
             for (name, data) in onDisk.sorted(by: { $0.key < $1.key }) {
                 let response = try await rawHTTP(port: server.port, path: "/static/" + name)
                 #expect(response.status == 200, "/static/\(name)")
