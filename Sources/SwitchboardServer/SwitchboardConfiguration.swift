@@ -75,6 +75,12 @@ public struct SwitchboardConfiguration: Sendable {
     public var userPersonalChannelNamespace = ""
     /// Centrifugo's HTTP proxy: which events go to the application's backend (see ``ProxyHooks``).
     public var proxy = ProxyConfiguration()
+    /// Serve Prometheus metrics at `/metrics` (`--prometheus`, `"prometheus": true`; see
+    /// docs/OBSERVABILITY.md). Off by default, as in Centrifugo: the endpoint tells anyone who can
+    /// reach it how busy the node is, and an operator turns it on where the scraper can reach it.
+    public var prometheus = false
+    /// How `switchboard serve` writes its logs (`--log-format`, `"log_format"`).
+    public var logFormat = LogFormat.text
 
     /// A configuration; every parameter is the field of the same name, and every default works.
     public init(
