@@ -121,4 +121,61 @@ import Testing
         let timestamp = try #require(json["timestamp"]?.stringValue)
         #expect(timestamp.count == 24 && timestamp.hasSuffix("Z"), "\(timestamp)")
     }
+
+    @Test func enginePublishFailuresAreCountedAndAnswered() async throws {
+        try await withServer(engine: RefusingEngine(), { $0.prometheus = true }) { server in
+            let client = try await TestClient.connect(server.url("/connection/websocket"))
+            try await client.send(#"{"id":1,"connect":{}}"#)
+            _ = try await client.nextText()
+            try await client.send(#"{"id":2,"publish":{"channel":"rooms:lobby","data":{"text":"hi"}}}"#)
+            let reply = try JSONValue.parse(try await client.nextText())
+            #expect(reply["error"]?["code"] == .integer(100), "the client is told, nothing is dropped silently")
+            let samples = try await Self.scrape(server)
+            #expect(samples["switchboard_engine_publish_errors_total"] == 1)
+            #expect(samples["switchboard_engine_publish_duration_seconds_count"] == 0)
+            #expect(samples["centrifugo_client_command_duration_seconds_count{method=\"publish\"}"] == 1)
+            #expect(samples["centrifugo_node_messages_sent_count{type=\"publication\"}"] == 0)
+            try await client.close()
+        }
+    }
+}
+
+/// The memory engine, waiting like a database engine, whose every publish fails as with the
+/// database unreachable.
+private struct RefusingEngine: Engine {
+    let memory = MemoryEngine()
+    var hub: Hub { self.memory.hub }
+    var status: EngineStatus { .ready }
+
+    func publish(_ publication: Publication, to channel: String, options: ChannelOptions, storeInHistory: Bool) async throws(EngineError) -> (publication: Publication, epoch: String?) {
+        await Task.yield()
+        throw EngineError("database unreachable")
+    }
+
+    func subscribe(
+        _ channel: String,
+        options: ChannelOptions,
+        subscriber: Subscriber,
+        recoverFrom: StreamPosition?,
+        reply: (Hub.SubscribeOutcome) -> OutboundMessage?
+    ) async throws(EngineError) -> Hub.SubscribeOutcome? {
+        try await self.memory.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom, reply: reply)
+    }
+
+    func unsubscribe(_ channel: String, client: String) { self.memory.unsubscribe(channel, client: client) }
+    func presence(_ channel: String) async throws(EngineError) -> [ClientInfo] { try await self.memory.presence(channel) }
+    func presenceStats(_ channel: String) async throws(EngineError) -> (clients: Int, users: Int) { try await self.memory.presenceStats(channel) }
+
+    func history(
+        _ channel: String,
+        options: ChannelOptions,
+        since: StreamPosition?,
+        limit: Int,
+        reverse: Bool
+    ) async throws(EngineError) -> Result<(publications: [Publication], position: StreamPosition), HistoryStream.QueryError> {
+        try await self.memory.history(channel, options: options, since: since, limit: limit, reverse: reverse)
+    }
+
+    func removeHistory(_ channel: String) async throws(EngineError) { try await self.memory.removeHistory(channel) }
+    func run() async { await self.memory.run() }
 }
