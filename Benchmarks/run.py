@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -74,9 +75,12 @@ class Server:
 
 def start_server(name, args):
     port = free_port()
-    if name == "switchboard":
+    if name in ("switchboard", "switchboard-prometheus"):
         command = [args.switchboard, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
                    "--config", os.path.join(ROOT, "Benchmarks", "switchboard.json")]
+        # The same server with /metrics on, scraped every second while it is measured (see run_scenario).
+        if name == "switchboard-prometheus":
+            command.append("--prometheus")
         return Server(name, command, port)
     if name == "fastapi":
         uvicorn = os.path.join(args.fastapi_venv, "bin", "uvicorn")
@@ -89,8 +93,21 @@ def start_server(name, args):
     raise ValueError(f"unknown server {name}")
 
 
+def scrape_every_second(port, stop):
+    """What a Prometheus server does to a node: GET /metrics every second, until `stop` is set."""
+    while not stop.wait(1.0):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                response.read()
+        except OSError:
+            pass
+
+
 def run_scenario(args, server_name, scenario, options):
     server = start_server(server_name, args)
+    stop_scraping = threading.Event()
+    if server_name == "switchboard-prometheus":
+        threading.Thread(target=scrape_every_second, args=(server.port, stop_scraping), daemon=True).start()
     try:
         command = ["taskset", "-c", GENERATOR_CPU, args.bench, scenario, "--port", str(server.port),
                    "--server-pid", str(server.pid), "--server-name", server_name] + options
@@ -99,6 +116,7 @@ def run_scenario(args, server_name, scenario, options):
             raise RuntimeError(f"{scenario} against {server_name} failed: {done.stderr.strip()[-2000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
     finally:
+        stop_scraping.set()
         server.stop()
 
 
@@ -196,7 +214,8 @@ def main():
     parser.add_argument("--switchboard", required=True, help="path of the switchboard binary")
     parser.add_argument("--fastapi-venv", help="virtualenv with fastapi and uvicorn")
     parser.add_argument("--servers", default="switchboard,fastapi,socketify",
-                        help="switchboard, fastapi (the tutorial's code on uvicorn), socketify (the same endpoints on uWebSockets)")
+                        help="switchboard, switchboard-prometheus (with --prometheus, /metrics scraped every second), "
+                             "fastapi (the tutorial's code on uvicorn), socketify (the same endpoints on uWebSockets)")
     parser.add_argument("--scenarios", default="echo,fanout,channel,channel-protobuf,connections",
                         help="echo, fanout (the tutorial chat), channel (a protocol channel, JSON subscribers; Switchboard only), "
                              "channel-protobuf (the same with Protobuf subscribers, centrifuge-protobuf subprotocol), connections")
@@ -232,13 +251,13 @@ def main():
                 results.setdefault(f"fanout-{s}", {})[server] = run_scenario(
                     args, server, "fanout", ["--subscribers", str(s), "--rate", str(args.rate),
                                              "--rate-duration", str(duration), "--max-duration", str(duration)])
-        if "channel" in scenarios and server == "switchboard":
+        if "channel" in scenarios and server.startswith("switchboard"):
             for s in subscribers:
                 print(f"... {server}: fan-out to {s} in a protocol channel", file=sys.stderr, flush=True)
                 results.setdefault(f"channel-{s}", {})[server] = run_scenario(
                     args, server, "fanout", ["--transport", "protocol", "--subscribers", str(s), "--rate", str(args.rate),
                                              "--rate-duration", str(duration), "--max-duration", str(duration)])
-        if "channel-protobuf" in scenarios and server == "switchboard":
+        if "channel-protobuf" in scenarios and server.startswith("switchboard"):
             for s in subscribers:
                 print(f"... {server}: fan-out to {s} Protobuf subscribers in a protocol channel", file=sys.stderr, flush=True)
                 results.setdefault(f"channel-protobuf-{s}", {})[server] = run_scenario(

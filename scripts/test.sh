@@ -183,6 +183,21 @@ SWITCHBOARD_BIN="$BIN" SWITCHBOARD_LOGS="$WORK" "$(test_venv Protocol)/bin/pytho
 log "Hostile clients: each test starts its own server process and attacks it (memory, CPU, timeouts, crashes)"
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_LOGS="$WORK" "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Hostile
 
+# --- Observability (docs/OBSERVABILITY.md): /metrics through promtool and a real Prometheus, JSON
+# logs, and SIGTERMs with clients connected exiting 0 with nothing unformatted. Needs Debian's
+# prometheus package (promtool, prometheus), installed here when missing.
+log "Observability: /metrics (promtool, a real Prometheus scraping it), JSON logs, ${OBSERVABILITY_SIGTERMS:-30} SIGTERMs with clients connected"
+if ! command -v promtool > /dev/null || ! command -v prometheus > /dev/null; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: promtool and prometheus are missing and installing Debian's prometheus package needs root" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+fi
+python3 scripts/check-observability.py "$BIN" --sigterms "${OBSERVABILITY_SIGTERMS:-30}" --work "$WORK/observability"
+# --- end of Observability
+
 log "Scale-out: three switchboard nodes on one PostgreSQL (order, recovery, presence after kill -9, large payloads, the tutorial chat, PostgreSQL restarted mid-stream)"
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard cluster
 SWITCHBOARD_BIN="$BIN" SWITCHBOARD_CLUSTER_DB="postgres://switchboard@127.0.0.1:$PG_PORT/cluster" SWITCHBOARD_CLUSTER_LOGS="$WORK" \

@@ -111,6 +111,8 @@ public final class PostgresEngine: Engine {
                 inHistory: keep
             )
         }
+        // Counted once sent; the hub of every node counts it again when it delivers it.
+        self.hub.counters.recordSent(.publication)
         return (stored, keep ? epoch : nil)
     }
 

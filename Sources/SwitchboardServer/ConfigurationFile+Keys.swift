@@ -16,7 +16,7 @@ extension ConfigurationFile {
         "client_max_commands_per_message", "client_history_max_bytes", "api_key", "admin_password", "admin_secret", "allow_anonymous",
         "channel_max_length", "client_channel_limit", "client_expired_close_delay", "chat_channel",
         "subscribe_to_user_personal_channel", "user_personal_channel_namespace", "path_prefix",
-        "tutorial_endpoints", "namespaces",
+        "tutorial_endpoints", "namespaces", "prometheus", "log_format", "log_level",
     ]
 
     /// Every key of the top level.

@@ -1,3 +1,4 @@
+import Logging
 import Switchboard
 
 /// Reads a configuration file (`switchboard.json`, `.yaml` / `.yml` or `.toml`: ``ConfigurationFormat``)
@@ -45,6 +46,11 @@ public enum ConfigurationFile {
         for member in members {
             let key = member.key
             let value = member.value
+            // The key lists are the one place that says which settings exist: a setting handled
+            // below but missing there is refused (and its tests fail), so suggestions never miss it.
+            guard Self.topLevelKeys.contains(key) else {
+                throw Error("unknown setting '\(key)'" + Self.suggestion(for: key, among: Self.topLevelKeys))
+            }
             if try Self.applyChannelOption(key, value, to: &defaults, at: key) { continue }
             if try proxy.applyTopLevel(key, value) { continue }
             switch key {
@@ -67,6 +73,15 @@ public enum ConfigurationFile {
             case "user_personal_channel_namespace": configuration.userPersonalChannelNamespace = try Self.string(value, at: key)
             case "path_prefix": configuration.pathPrefix = try Self.string(value, at: key)
             case "tutorial_endpoints": configuration.tutorialEndpoints = try Self.bool(value, at: key)
+            case "prometheus": configuration.prometheus = try Self.prometheus(value)
+            case "log_format":
+                guard let format = value.stringValue.flatMap(LogFormat.init(rawValue:)) else { throw Error("'log_format' must be \"text\" or \"json\"") }
+                configuration.logFormat = format
+            case "log_level":
+                guard let level = value.stringValue.flatMap({ Logger.Level(rawValue: $0.lowercased()) }) else {
+                    throw Error("'log_level' must be one of trace, debug, info, notice, warning, error, critical")
+                }
+                configuration.logLevel = level
             case "namespaces":
                 guard let list = value.arrayValue else { throw Error("'namespaces' must be an array of objects") }
                 for (index, entry) in list.enumerated() {
@@ -125,6 +140,18 @@ public enum ConfigurationFile {
         default: return false
         }
         return true
+    }
+
+    /// `"prometheus": true`, or Centrifugo v6's `"prometheus": {"enabled": true}`.
+    private static func prometheus(_ value: JSONValue) throws(Error) -> Bool {
+        if let enabled = value.boolValue { return enabled }
+        guard let members = value.members else { throw Error("'prometheus' must be true or false, or an object {\"enabled\": true|false}") }
+        var enabled = false
+        for member in members {
+            guard member.key == "enabled" else { throw Error("unknown setting 'prometheus.\(member.key)'") }
+            enabled = try Self.bool(member.value, at: "prometheus.enabled")
+        }
+        return enabled
     }
 
     private static func string(_ value: JSONValue, at path: String) throws(Error) -> String {

@@ -1,3 +1,4 @@
+import Logging
 import ServiceLifecycle
 import Switchboard
 
@@ -11,13 +12,20 @@ struct ShutdownService: Service {
     let registry: ConnectionRegistry
     let openChannels: OpenChannels
     let closeTimeout: Duration
+    let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
-        self.registry.closeAll()
+        let closing = self.registry.closeAll()
+        self.logger.info("Shutting down: closing connections", metadata: ["connections": "\(closing)"])
         // Each connection sends its close frame and waits up to closeTimeout for the answer before
         // dropping the TCP connection; allow a little more than that.
-        _ = await self.registry.waitUntilEmpty(timeout: self.closeTimeout + .seconds(1))
+        let clean = await self.registry.waitUntilEmpty(timeout: self.closeTimeout + .seconds(1))
+        if clean {
+            self.logger.info("Connections closed")
+        } else {
+            self.logger.notice("Dropping connections that did not close in time", metadata: ["connections": "\(self.registry.count)"])
+        }
         // What is left (refused requests waiting for their client's close, connections that did not
         // close in time) is dropped now, so nothing WebSocket outlives the server (see OpenChannels).
         await self.openChannels.closeAll(timeout: .seconds(1))

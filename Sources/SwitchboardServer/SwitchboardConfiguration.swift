@@ -80,6 +80,12 @@ public struct SwitchboardConfiguration: Sendable {
     public var adminPassword: String?
     /// The HS256 secret (at least 32 bytes) that signs the admin page's session tokens (`admin_secret`).
     public var adminSecret: String?
+    /// Serve Prometheus metrics at `/metrics` (`--prometheus`, `"prometheus": true`; see
+    /// docs/OBSERVABILITY.md). Off by default, as in Centrifugo: the endpoint tells anyone who can
+    /// reach it how busy the node is, and an operator turns it on where the scraper can reach it.
+    public var prometheus = false
+    /// How `switchboard serve` writes its logs (`--log-format`, `"log_format"`).
+    public var logFormat = LogFormat.text
 
     /// A configuration; every parameter is the field of the same name, and every default works.
     public init(

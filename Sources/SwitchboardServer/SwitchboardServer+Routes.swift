@@ -9,6 +9,7 @@ extension SwitchboardServer {
     /// * `POST /api/{method}`: the server API (behind ``SwitchboardConfiguration/apiKey``);
     /// * `GET|POST /connection/uni_sse`, `POST /connection/uni_http_stream`: the unidirectional streams;
     /// * `GET /health`: readiness (503 while the engine is unavailable);
+    /// * `GET /metrics`: Prometheus metrics, when ``SwitchboardConfiguration/prometheus`` is on (docs/OBSERVABILITY.md);
     /// * `GET /static/switchboard.js`: the browser client of the protocol (an ES module);
     /// * the chat pages (`/`, `/tutorial`, `/static/…`) when ``SwitchboardConfiguration/tutorialEndpoints`` is on;
     /// * the admin page (`/admin`, `/admin/auth`, `/admin/api/{method}`) when an admin password and
@@ -45,6 +46,18 @@ extension SwitchboardServer {
                     (.serviceUnavailable, .object(["status": .string("unavailable"), "reason": .string(reason), "connections": .integer(registry.count)]))
                 }
             return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body.jsonText)))
+        }
+        if let prometheus = self.prometheus {
+            let hub = self.service.hub
+            let sessions = self.service.sessions
+            group.get("/metrics") { _, _ in
+                let body = prometheus.render(hub: hub, sessions: sessions, connections: registry)
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: body))
+                )
+            }
         }
         // CORS preflights reach the middleware only through a route of their path.
         for path in ["/health", "/api/{method}", "/connection/uni_sse", "/connection/uni_http_stream"] {

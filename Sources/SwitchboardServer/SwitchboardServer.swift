@@ -45,6 +45,8 @@ public struct SwitchboardServer: Sendable {
     let openChannels = OpenChannels()
     /// Decides WebSocket upgrades and sets up each connection.
     let acceptor: WebSocketAcceptor
+    /// The Prometheus metrics served at `/metrics`, or `nil` when ``SwitchboardConfiguration/prometheus`` is off.
+    public let prometheus: SwitchboardPrometheus?
 
     /// The version reported by the protocol and the API.
     public static let version = "0.2.0"
@@ -84,6 +86,8 @@ public struct SwitchboardServer: Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.registry = ConnectionRegistry(limit: configuration.maxConnections)
+        let prometheus = configuration.prometheus ? SwitchboardPrometheus() : nil
+        self.prometheus = prometheus
         self.service = ChannelService(
             engine: engine,
             channels: configuration.channels,
@@ -101,7 +105,8 @@ public struct SwitchboardServer: Sendable {
                 settings.userPersonalChannelNamespace = configuration.userPersonalChannelNamespace
                 return settings
             }(),
-            hooks: hooks ?? Hooks(logger: logger)
+            hooks: hooks ?? Hooks(logger: logger),
+            metrics: prometheus?.metrics
         )
         // Centrifugo's node name: the host and the port, which tells apart nodes on one machine.
         let api = ServerAPI(service: self.service, node: NodeIdentity(name: "\(ProcessInfo.processInfo.hostName)_\(configuration.port)", version: Self.version))
@@ -114,7 +119,8 @@ public struct SwitchboardServer: Sendable {
             registry: self.registry,
             openChannels: self.openChannels,
             configuration: configuration,
-            logger: logger
+            logger: logger,
+            metrics: prometheus?.metrics
         )
     }
 
@@ -205,8 +211,13 @@ extension SwitchboardServer: Service {
     /// app in a `ServiceGroup`): services stop in reverse order, so connections close with their
     /// codes before the HTTP server stops (which would send 1000).
     public func run() async throws {
-        let shutdown = ShutdownService(registry: self.registry, openChannels: self.openChannels, closeTimeout: self.configuration.closeTimeout)
-        let engine = EngineService(engine: self.service.engine)
+        let shutdown = ShutdownService(
+            registry: self.registry,
+            openChannels: self.openChannels,
+            closeTimeout: self.configuration.closeTimeout,
+            logger: self.logger
+        )
+        let engine = EngineService(engine: self.service.engine, logger: self.logger)
         let trimmer = MemoryTrimService(registry: self.registry)
         // Stops in reverse order: connections close first, then the engine (whose subscribers
         // have left by then).

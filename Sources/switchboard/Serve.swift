@@ -24,6 +24,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical. [env: SWITCHBOARD_LOG_LEVEL] (default: info)")
     var logLevel: String?
 
+    @Option(help: "text (swift-log's lines) or json (one JSON object per line). [env: SWITCHBOARD_LOG_FORMAT] (default: text)")
+    var logFormat: String?
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Serve Prometheus metrics at /metrics (docs/OBSERVABILITY.md). [env: SWITCHBOARD_PROMETHEUS=true|false] (default: off)"
+    )
+    var prometheus: Bool?
+
     @Option(help: "Most WebSocket connections at once; past it new ones are closed with 1013. [env: SWITCHBOARD_MAX_CONNECTIONS] (default: no limit)")
     var maxConnections: Int?
 
@@ -161,11 +170,7 @@ struct Serve: AsyncParsableCommand {
         let configuration = try self.resolve(environment: environment)
         let threads = try self.resolveThreads(environment: environment)
         let engine = try self.resolveEngine(environment: environment)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = configuration.logLevel
-            return handler
-        }
+        LoggingSystem.bootstrap(configuration.logFormat.makeHandler(level: configuration.logLevel))
         // NIO's singleton group, sized first: its event loops live as long as the process and are never
         // shut down. Hummingbird finishes its graceful shutdown in a task of its own, which can still
         // complete promises on the loops after `run()` has returned; a group shut down by then made NIO
@@ -187,9 +192,12 @@ struct Serve: AsyncParsableCommand {
             }
         } catch {
             try? await proxyClient?.shutdown()
-            throw BindFailure.report(error, host: configuration.host, port: configuration.port) ?? error
+            if let bindFailure = BindFailure.report(error, host: configuration.host, port: configuration.port) { throw bindFailure }
+            logger.error("Switchboard stopped", metadata: ["error": "\(error)"])
+            throw error
         }
         try? await proxyClient?.shutdown()
+        logger.info("Switchboard stopped")
     }
 
     /// One node of a cluster on PostgreSQL: migrate the schema, then serve with the PostgreSQL engine.
@@ -252,6 +260,16 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("log level must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
             }
             configuration.logLevel = parsed
+        }
+
+        if let format = try self.logFormat ?? env.string("LOG_FORMAT") {
+            guard let parsed = LogFormat(rawValue: format.lowercased()) else {
+                throw ValidationError("log format must be text or json; got '\(format)'")
+            }
+            configuration.logFormat = parsed
+        }
+        if let enabled = try self.prometheus ?? env.value("PROMETHEUS", parse: Self.parseBool) {
+            configuration.prometheus = enabled
         }
 
         if let limit = try self.maxConnections ?? env.value("MAX_CONNECTIONS", parse: Int.init) {

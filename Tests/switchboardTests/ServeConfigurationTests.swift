@@ -167,4 +167,17 @@ import Testing
         #expect(throws: ValidationError.self) { try Serve.parse(["--proxy-http-headers", "Bad Header"]).resolve(environment: [:]) }
         #expect(try Serve.parse([]).resolve(environment: [:]).proxy.isEmpty)
     }
+
+    @Test func metricsAndLogFormatFromFlagsEnvironmentAndFile() throws {
+        let defaults = try Serve.parse([]).resolve(environment: [:])
+        #expect(!defaults.prometheus, "metrics are off by default")
+        #expect(defaults.logFormat == .text)
+        let flags = try Serve.parse(["--prometheus", "--log-format", "json"]).resolve(environment: ["SWITCHBOARD_PROMETHEUS": "false"])
+        #expect(flags.prometheus && flags.logFormat == .json, "a flag wins over the variable")
+        let environment = try Serve.parse([]).resolve(environment: ["SWITCHBOARD_PROMETHEUS": "true", "SWITCHBOARD_LOG_FORMAT": "JSON"])
+        #expect(environment.prometheus && environment.logFormat == .json)
+        #expect(try !Serve.parse(["--no-prometheus"]).resolve(environment: ["SWITCHBOARD_PROMETHEUS": "1"]).prometheus)
+        #expect(throws: ValidationError.self) { try Serve.parse(["--log-format", "xml"]).resolve(environment: [:]) }
+        #expect(throws: ValidationError.self) { try Serve.parse([]).resolve(environment: ["SWITCHBOARD_PROMETHEUS": "maybe"]) }
+    }
 }

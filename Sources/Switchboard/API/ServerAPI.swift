@@ -55,7 +55,7 @@ public struct ServerAPI: Sendable {
     public func publish(_ publication: Publication, to channel: String, skipHistory: Bool = false) async throws(ProtocolError) -> PublishResult {
         let options = try self.service.options(for: channel).get()
         let (published, epoch) = try await Self.engine { () async throws(EngineError) in
-            try await self.service.engine.publish(publication, to: channel, options: options, storeInHistory: !skipHistory)
+            try await self.service.publish(publication, to: channel, options: options, storeInHistory: !skipHistory)
         }
         return PublishResult(offset: epoch != nil ? published.offset : nil, epoch: epoch)
     }

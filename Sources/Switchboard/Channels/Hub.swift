@@ -74,6 +74,8 @@ public final class Hub: Sendable {
     }
 
     private let channels = Mutex<[String: Channel]>([:])
+    /// Publications, joins and leaves fanned out so far (read by the server's `/metrics`).
+    public let counters = HubCounters()
     private let now: @Sendable () -> ContinuousClock.Instant
 
     /// Create a hub.
@@ -126,6 +128,7 @@ public final class Hub: Sendable {
             state.held[subscriber.client] = nil
             state.floors[subscriber.client] = nil
             if options.joinLeave {
+                self.counters.recordLocal(.join)
                 Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: subscriber.client, push: .join(subscriber.info), channel: channel, joinLeave: state.options)
             }
             return outcome
@@ -177,6 +180,7 @@ public final class Hub: Sendable {
             // A node catching up may still deliver offsets the outcome covers.
             if top > 0, !passedTop { state.floors[client] = top }
             if state.options.joinLeave {
+                self.counters.recordLocal(.join)
                 Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: client, push: .join(subscriber.info), channel: channel, joinLeave: state.options)
             }
             return true
@@ -217,6 +221,7 @@ public final class Hub: Sendable {
             state.held[client] = nil
             state.floors[client] = nil
             if announce, state.options.joinLeave {
+                self.counters.recordLocal(.leave)
                 Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: nil, push: .leave(subscriber.info), channel: channel, joinLeave: state.options)
             }
             return (subscriber, state.options)
@@ -249,6 +254,7 @@ public final class Hub: Sendable {
                     (stream.append(publication, size: options.historySize, ttl: options.historyTTL, now: now), stream.epoch)
                 }
             }
+            self.counters.recordLocal(.publication)
             Self.fanOut(publication, channel: channel, in: &state)
             return (publication, epoch)
         }!
@@ -261,6 +267,7 @@ public final class Hub: Sendable {
     /// In a channel that keeps no history the publication goes out without its offset, as
     /// ``publish(_:options:publication:storeInHistory:)`` sends it.
     public func deliver(_ publication: Publication, to channel: String) {
+        self.counters.recordReceived(.publication)
         self.withChannel(channel) { state in
             guard state.options.keepsHistory || publication.offset == 0 else {
                 var bare = publication
@@ -274,6 +281,7 @@ public final class Hub: Sendable {
     /// Send subscribers a join that happened on another node (for engines that span nodes), if the
     /// channel pushes joins.
     public func deliverJoin(_ info: ClientInfo, to channel: String) {
+        self.counters.recordReceived(.join)
         self.withChannel(channel) { state in
             guard state.options.joinLeave else { return }
             Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: info.client, push: .join(info), channel: channel, joinLeave: state.options)
@@ -283,6 +291,7 @@ public final class Hub: Sendable {
     /// Send subscribers a leave that happened on another node (for engines that span nodes), if the
     /// channel pushes leaves.
     public func deliverLeave(_ info: ClientInfo, to channel: String) {
+        self.counters.recordReceived(.leave)
         self.withChannel(channel) { state in
             guard state.options.joinLeave else { return }
             Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: info.client, push: .leave(info), channel: channel, joinLeave: state.options)

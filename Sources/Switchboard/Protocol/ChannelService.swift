@@ -71,6 +71,9 @@ public struct ChannelService: Sendable {
     public let settings: ProtocolSettings
     /// The application's say in what clients do (none by default).
     public let hooks: Hooks
+    /// Where command durations, engine publishes and disconnects are recorded; `nil` (the default)
+    /// records nothing.
+    public let metrics: SwitchboardMetrics?
 
     /// This node's hub (local subscribers).
     public var hub: Hub { self.engine.hub }
@@ -82,7 +85,8 @@ public struct ChannelService: Sendable {
         verifier: any TokenVerifier,
         sessions: SessionDirectory = SessionDirectory(),
         settings: ProtocolSettings = ProtocolSettings(),
-        hooks: Hooks = Hooks()
+        hooks: Hooks = Hooks(),
+        metrics: SwitchboardMetrics? = nil
     ) {
         self.engine = engine
         self.channels = channels
@@ -90,6 +94,7 @@ public struct ChannelService: Sendable {
         self.sessions = sessions
         self.settings = settings
         self.hooks = hooks
+        self.metrics = metrics
     }
 
     /// The options of a channel, or the protocol error for a channel that cannot be used.

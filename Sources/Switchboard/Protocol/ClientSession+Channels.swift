@@ -234,11 +234,12 @@ extension ClientSession {
             let info = state.subscriptions[channel]?.info ?? self.info(&state, channelInfo: nil)
             publication = Publication(data: data, info: info)
         } catch { throw .reply(error) }
+        let service = self.service
         return self.engineCall(id) { hub in
-            hub.publish(channel, options: options, publication: publication)
+            service.publish(in: hub, channel, options: options, publication: publication)
             return .publish
-        } later: { engine in
-            _ = try await engine.publish(publication, to: channel, options: options, storeInHistory: true)
+        } later: { _ in
+            _ = try await service.publish(publication, to: channel, options: options, storeInHistory: true)
             return .publish
         }
     }

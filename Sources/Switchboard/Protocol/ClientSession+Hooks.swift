@@ -100,7 +100,6 @@ extension ClientSession {
         _ hook: Hook<PublishEvent, PublishDecision>
     ) -> Step {
         let hooks = self.service.hooks
-        let engine = self.service.engine
         let event = PublishEvent(
             client: self.id,
             user: info.user,
@@ -114,7 +113,7 @@ extension ClientSession {
             case .success(.allow(let replacement, let skipHistory)):
                 let publication = Publication(data: replacement?.jsonText ?? data, info: info)
                 do throws(EngineError) {
-                    _ = try await engine.publish(publication, to: channel, options: options, storeInHistory: !skipHistory)
+                    _ = try await self.service.publish(publication, to: channel, options: options, storeInHistory: !skipHistory)
                     self.resume { _ in self.reply(id, .publish) }
                 } catch {
                     self.resume { _ in self.replyError(id, error.protocolError) }

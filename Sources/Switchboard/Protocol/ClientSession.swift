@@ -295,7 +295,25 @@ public final class ClientSession: Sendable {
         }
     }
 
+    /// Handle one command, timing it (until its reply is queued, for one that suspends) when
+    /// metrics are on.
     func handle(_ command: ClientCommand, _ state: inout State) -> Step {
+        guard let metrics = self.service.metrics else { return self.perform(command, &state) }
+        let start = ContinuousClock.now
+        let method = command.method.rawValue
+        switch self.perform(command, &state) {
+        case .done:
+            metrics.recordCommand(method, since: start)
+            return .done
+        case .suspend(let work):
+            return .suspend {
+                await work()
+                metrics.recordCommand(method, since: start)
+            }
+        }
+    }
+
+    func perform(_ command: ClientCommand, _ state: inout State) -> Step {
         do throws(Failure) {
             if command.method == .connect {
                 guard state.phase == .awaitingConnect else { throw Failure.disconnect(Disconnect.badRequest("already connected")) }

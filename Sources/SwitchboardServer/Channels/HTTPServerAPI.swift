@@ -16,6 +16,14 @@ struct HTTPServerAPI: Sendable {
 
     /// Run one method. `nil` if there is no such method.
     func call(_ method: String, _ params: JSONValue) async -> JSONValue? {
+        guard let metrics = self.api.service.metrics else { return await self.perform(method, params) }
+        let start = ContinuousClock.now
+        let answer = await self.perform(method, params)
+        if answer != nil { metrics.recordAPICommand(method, protocol: "http", since: start) }
+        return answer
+    }
+
+    private func perform(_ method: String, _ params: JSONValue) async -> JSONValue? {
         if method == "batch" { return await self.batch(params) }
         guard let result = await self.result(method, params) else { return nil }
         switch result {

@@ -34,6 +34,8 @@ struct ChatEndpoint: WebSocketEndpoint {
     /// are only unique on their node and a database engine keys presence by channel and client.
     let client: String
     let engine: any Engine
+    /// The engine with the server's metrics (publishes are timed through it).
+    let service: ChannelService
     let channel: String
     let options: ChannelOptions
     private let route: Route
@@ -45,6 +47,7 @@ struct ChatEndpoint: WebSocketEndpoint {
         self.clientID = clientID
         self.client = "ws-" + ClientSession.makeClientID()
         self.engine = service.engine
+        self.service = service
         self.channel = channel
         // The tutorial chat works whatever the configuration; a namespace for its channel adds
         // presence or history.
@@ -118,11 +121,11 @@ struct ChatEndpoint: WebSocketEndpoint {
     }
 
     private func say(_ text: String) async throws(EngineError) {
-        _ = try await self.engine.publish(Self.publication(text), to: self.channel, options: self.options, storeInHistory: true)
+        _ = try await self.service.publish(Self.publication(text), to: self.channel, options: self.options, storeInHistory: true)
     }
 
     private func say(_ text: String, in hub: Hub) {
-        hub.publish(self.channel, options: self.options, publication: Self.publication(text))
+        self.service.publish(in: hub, self.channel, options: self.options, publication: Self.publication(text))
     }
 
     private func subscriber(_ connection: Connection) -> Subscriber {

@@ -31,6 +31,7 @@ final class UniStream: Sendable {
     private let pingInterval: Duration?
     private let stall: StallGuard
     private let isClosed = Mutex(false)
+    private let metrics: SwitchboardMetrics?
 
     /// Register a connection and make its session; nothing is sent until ``start(_:)``.
     ///
@@ -62,6 +63,7 @@ final class UniStream: Sendable {
             throw .shuttingDown
         }
         self.framing = framing
+        self.metrics = service.metrics
         self.registry = registry
         self.wakes = wakes
         self.stall = stall
@@ -102,8 +104,12 @@ final class UniStream: Sendable {
                 }
             }
             if let preamble = self.framing.preamble { try await writer.write(preamble) }
+            let metrics = self.metrics
+            let sent = metrics?.transportCounters(self.framing.name).sent
             for await _ in self.wakes {
                 let batch = outbox.drain()
+                if !batch.messages.isEmpty { sent?.increment(by: batch.messages.count) }
+                if let reason = batch.close { metrics?.recordServerDisconnect(code: reason.code) }
                 var buffer = ByteBuffer()
                 for message in batch.messages { self.framing.append(UniPush.unwrap(message.bytes), to: &buffer) }
                 if let reason = batch.close { self.framing.append(UniPush.disconnect(reason), to: &buffer) }

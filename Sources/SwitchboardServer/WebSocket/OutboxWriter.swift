@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOCore
 import Switchboard
 
@@ -25,6 +26,8 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
     private let farewell: (CloseReason) -> OutboundMessage?
     private var context: ChannelHandlerContext?
     private var done = false
+    /// Counts the messages written, once per batch (`centrifugo_transport_messages_sent`), when metrics are on.
+    var sent: CoreMetrics.Counter?
 
     /// - Parameters:
     ///   - close: Sends the close frame (called on the event loop, after the last messages were written).
@@ -69,6 +72,7 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
         guard context.channel.isWritable || self.outbox.hasPendingClose else { return }
         let batch = self.outbox.drain()
         if !batch.messages.isEmpty {
+            self.sent?.increment(by: batch.messages.count)
             for message in batch.messages {
                 let message = self.transform?(message) ?? message
                 context.write(self.wrapOutboundOut(message.frame), promise: nil)

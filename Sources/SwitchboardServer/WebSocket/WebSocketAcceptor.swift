@@ -14,8 +14,18 @@ struct WebSocketAcceptor: Sendable {
     let logger: Logger
     /// The connections' heartbeat timers (one per event loop), or `nil` when pings are off.
     let heartbeats: Heartbeats?
+    /// Where transport messages and server disconnects are counted, or `nil` when metrics are off.
+    let metrics: SwitchboardMetrics?
 
-    init(routes: WebSocketRoutes, registry: ConnectionRegistry, openChannels: OpenChannels, configuration: SwitchboardConfiguration, logger: Logger) {
+    init(
+        routes: WebSocketRoutes,
+        registry: ConnectionRegistry,
+        openChannels: OpenChannels,
+        configuration: SwitchboardConfiguration,
+        logger: Logger,
+        metrics: SwitchboardMetrics? = nil
+    ) {
+        self.metrics = metrics
         self.routes = routes
         self.registry = registry
         self.openChannels = openChannels
@@ -72,7 +82,7 @@ struct WebSocketAcceptor: Sendable {
     /// Add the connection's handlers after a completed upgrade. Called on the channel's event loop.
     func setUpConnection(on channel: any Channel, decision: Decision) throws {
         self.openChannels.add(channel)
-        let settings = WebSocketConnectionHandler.Settings(
+        var settings = WebSocketConnectionHandler.Settings(
             maxMessageSize: self.configuration.maxMessageSize,
             heartbeats: self.heartbeats,
             closeTimeout: self.configuration.closeTimeout
@@ -81,7 +91,15 @@ struct WebSocketAcceptor: Sendable {
         switch decision {
         case .success(let made):
             endpoint = made
+            settings.observer = ConnectionObserver(
+                transport: Self.transportName(made),
+                logger: self.logger,
+                metrics: self.metrics,
+                channel: channel,
+                overflowReason: made.overflowReason
+            )
         case .failure(let refusal):
+            settings.observer = ConnectionObserver(transport: "websocket", logger: self.logger, metrics: self.metrics, channel: channel)
             self.logger.info(
                 "Refused WebSocket request",
                 metadata: ["close.code": "\(refusal.reason.code)", "close.reason": "\(refusal.reason.reason)"]
@@ -116,10 +134,21 @@ struct WebSocketAcceptor: Sendable {
             settings: settings
         )
         let writer = OutboxWriter(outbox: outbox, close: handler.sendClose, drained: handler.outboxDrained, transform: endpoint.outboundTransform, farewell: endpoint.farewell)
+        writer.sent = settings.observer?.sent
         writerRef.withLockedValue { $0 = writer }
         // The writer goes first: its frames are ready for the socket and must not pass the encoder.
         try channel.pipeline.syncOperations.addHandler(writer, position: .first)
         try channel.pipeline.syncOperations.addHandler(handler)
+    }
+
+    /// The `transport` label of a connection's metrics: Centrifugo's names for its transports,
+    /// `websocket_raw` for the tutorial's and the application's own endpoints.
+    static func transportName(_ endpoint: any WebSocketEndpoint) -> String {
+        switch endpoint {
+        case is ProtocolEndpoint: "websocket"
+        case is UniWebSocketEndpoint: "uni_websocket"
+        default: "websocket_raw"
+        }
     }
 
     private func refuse(_ reason: CloseReason, on channel: any Channel, settings: WebSocketConnectionHandler.Settings) throws {

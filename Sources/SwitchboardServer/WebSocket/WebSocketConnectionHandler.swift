@@ -35,6 +35,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         /// The heartbeat timers, or `nil` for no heartbeat.
         var heartbeats: Heartbeats?
         var closeTimeout: Duration
+        /// Logs the connection's opening and closing and counts its messages and the server's
+        /// closes; `nil` for none of it.
+        var observer: ConnectionObserver? = nil
     }
 
     private let role: Role
@@ -77,6 +80,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
                 heartbeat.add(self)
                 self.heartbeat = heartbeat
             }
+            self.settings.observer?.opened()
             endpoint.opened(connection)
         }
     }
@@ -117,6 +121,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             connection.outbox.finish()
             endpoint.closed(connection)
             gone()
+            self.settings.observer?.closed()
         }
     }
 
@@ -203,6 +208,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     private func deliver(_ opcode: WebSocketOpcode, _ data: ByteBuffer) {
         guard case .serve(let endpoint, let connection, _) = self.role, !connection.outbox.isFinished else { return }
+        self.settings.observer?.received?.increment()
         endpoint.receive(opcode == .text ? .text(String(buffer: data)) : .binary(data), on: connection)
     }
 
@@ -274,6 +280,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func sendClose(_ reason: CloseReason) {
         guard !self.closeSent, let context = self.context else { return }
         self.closeSent = true
+        self.settings.observer?.serverClosed(reason, answering: self.closeReceived)
         let channel = context.channel
         let frame = self.wrapOutboundOut(Self.closeFrame(code: reason.code, reason: reason.reason))
         if self.closeReceived || self.failed {
