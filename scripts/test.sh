@@ -34,7 +34,7 @@ WORK="$ROOT/.build/test-work"
 mkdir -p "$WORK"
 PIDS=()
 
-log() { printf '\n==> %s\n' "$*"; }
+log() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 
 # postgres_bin, as_postgres, start_postgres, stop_postgres, free_port, wait_healthy.
 source "$ROOT/scripts/lib/local-services.sh"

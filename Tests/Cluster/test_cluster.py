@@ -560,33 +560,6 @@ async def test_postgres_restart_mid_stream_loses_nothing(nodes):
         await client.close()
 
 
-async def test_epochs_and_history_survive_restarting_every_node(nodes):
-    """Last in the module: it stops the module's nodes. Streams live in PostgreSQL, so a cluster
-    whose every node restarts keeps its offsets and epochs, and clients recover across it."""
-    a = nodes[0]
-    name = channel("restart-all")
-    client = await Client.connect(a)
-    subscribed = await client.call("subscribe", {"channel": name, "recover": True})
-    for n in range(3):
-        a.api("publish", {"channel": name, "data": {"n": n}})
-    await until(lambda: len(client.publications(name)) == 3, 10, "3 publications")
-    await client.close()
-    for node in nodes:
-        await asyncio.to_thread(node.stop)
-
-    fresh = await asyncio.to_thread(Node, "fresh")
-    try:
-        assert "error" not in fresh.api("publish", {"channel": name, "data": {"n": 3}})
-        back = await Client.connect(fresh)
-        result = await back.call("subscribe", {"channel": name, "recover": True, "offset": 3, "epoch": subscribed["epoch"]})
-        assert result.get("recovered") is True
-        assert result["epoch"] == subscribed["epoch"]
-        assert [(p["offset"], p["data"]["n"]) for p in result["publications"]] == [(4, 3)]
-        await back.close()
-    finally:
-        fresh.stop()
-
-
 async def test_info_shows_every_live_node_with_its_figures(nodes):
     a, b, c = nodes
     names = lambda info: sorted(node["name"] for node in info["result"]["nodes"])
@@ -625,3 +598,30 @@ async def test_info_shows_every_live_node_with_its_figures(nodes):
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_epochs_and_history_survive_restarting_every_node(nodes):
+    """Last in the module: it stops the module's nodes. Streams live in PostgreSQL, so a cluster
+    whose every node restarts keeps its offsets and epochs, and clients recover across it."""
+    a = nodes[0]
+    name = channel("restart-all")
+    client = await Client.connect(a)
+    subscribed = await client.call("subscribe", {"channel": name, "recover": True})
+    for n in range(3):
+        a.api("publish", {"channel": name, "data": {"n": n}})
+    await until(lambda: len(client.publications(name)) == 3, 10, "3 publications")
+    await client.close()
+    for node in nodes:
+        await asyncio.to_thread(node.stop)
+
+    fresh = await asyncio.to_thread(Node, "fresh")
+    try:
+        assert "error" not in fresh.api("publish", {"channel": name, "data": {"n": 3}})
+        back = await Client.connect(fresh)
+        result = await back.call("subscribe", {"channel": name, "recover": True, "offset": 3, "epoch": subscribed["epoch"]})
+        assert result.get("recovered") is True
+        assert result["epoch"] == subscribed["epoch"]
+        assert [(p["offset"], p["data"]["n"]) for p in result["publications"]] == [(4, 3)]
+        await back.close()
+    finally:
+        fresh.stop()
