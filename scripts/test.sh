@@ -42,6 +42,8 @@ source "$ROOT/scripts/lib/local-services.sh"
 source "$ROOT/scripts/lib/container.sh"
 
 cleanup() {
+    # Every step runs, whatever the one before it did: a failing step must not leave PostgreSQL up.
+    set +e
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     stop_release_build
