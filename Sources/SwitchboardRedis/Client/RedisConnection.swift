@@ -27,7 +27,7 @@ public final class RedisConnection: Sendable {
         do {
             let tls: NIOSSLContext? = url.tls ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
             channel = try await ClientBootstrap(group: eventLoopGroup)
-                .connectTimeout(.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+                .connectTimeout(TimeAmount(timeout))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -92,7 +92,7 @@ public final class RedisConnection: Sendable {
 
     func send(expectingReplies replies: Int, _ commands: [RESPCommand], timeout: Duration) async throws(RedisError) -> [RESPValue] {
         let promise = self.channel.eventLoop.makePromise(of: [RESPValue].self)
-        let timer = self.channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) { [channel] in
+        let timer = self.channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [channel] in
             // Replies can no longer be matched to commands: close, which fails what waits.
             channel.pipeline.fireErrorCaught(RedisError("Redis did not answer \(commands.first?.name ?? "") within \(timeout)"))
         }
