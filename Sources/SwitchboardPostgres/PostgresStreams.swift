@@ -272,14 +272,6 @@ public struct PostgresStreams: Sendable {
     }
 }
 
-extension Duration {
-    /// Whole milliseconds, for `interval` arithmetic in SQL.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = self.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}
-
 /// What went wrong with a stream beyond a database error.
 public enum PostgresStreamsError: Error, Equatable {
     /// The channel's stream could not be found or started.

@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 import NIOPosix
+import Switchboard
 import Synchronization
 
 /// A command connection to one Redis that stays up: ``run()`` connects, and when the connection
@@ -111,8 +112,4 @@ public final class RedisClient: Sendable {
         let milliseconds = max(1, backoff.milliseconds)
         return .milliseconds(Int64.random(in: (milliseconds / 2)...milliseconds))
     }
-}
-
-extension Duration {
-    var milliseconds: Int64 { self.components.seconds * 1000 + self.components.attoseconds / 1_000_000_000_000_000 }
 }
