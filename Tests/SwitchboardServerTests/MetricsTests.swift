@@ -123,7 +123,7 @@ import Testing
     }
 
     @Test func enginePublishFailuresAreCountedAndAnswered() async throws {
-        try await withServer(engine: RefusingEngine(), { $0.prometheus = true }) { server in
+        try await withServer(engine: SuspendingEngine(publishFailure: EngineError("database unreachable")), { $0.prometheus = true }) { server in
             let client = try await TestClient.connect(server.url("/connection/websocket"))
             try await client.send(#"{"id":1,"connect":{}}"#)
             _ = try await client.nextText()
@@ -138,44 +138,4 @@ import Testing
             try await client.close()
         }
     }
-}
-
-/// The memory engine, waiting like a database engine, whose every publish fails as with the
-/// database unreachable.
-private struct RefusingEngine: Engine {
-    let memory = MemoryEngine()
-    var hub: Hub { self.memory.hub }
-    var status: EngineStatus { .ready }
-
-    func publish(_ publication: Publication, to channel: String, options: ChannelOptions, storeInHistory: Bool) async throws(EngineError) -> (publication: Publication, epoch: String?) {
-        await Task.yield()
-        throw EngineError("database unreachable")
-    }
-
-    func subscribe(
-        _ channel: String,
-        options: ChannelOptions,
-        subscriber: Subscriber,
-        recoverFrom: StreamPosition?,
-        reply: (Hub.SubscribeOutcome) -> OutboundMessage?
-    ) async throws(EngineError) -> Hub.SubscribeOutcome? {
-        try await self.memory.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom, reply: reply)
-    }
-
-    func unsubscribe(_ channel: String, client: String) { self.memory.unsubscribe(channel, client: client) }
-    func presence(_ channel: String) async throws(EngineError) -> [ClientInfo] { try await self.memory.presence(channel) }
-    func presenceStats(_ channel: String) async throws(EngineError) -> (clients: Int, users: Int) { try await self.memory.presenceStats(channel) }
-
-    func history(
-        _ channel: String,
-        options: ChannelOptions,
-        since: StreamPosition?,
-        limit: Int,
-        reverse: Bool
-    ) async throws(EngineError) -> Result<(publications: [Publication], position: StreamPosition), HistoryStream.QueryError> {
-        try await self.memory.history(channel, options: options, since: since, limit: limit, reverse: reverse)
-    }
-
-    func removeHistory(_ channel: String) async throws(EngineError) { try await self.memory.removeHistory(channel) }
-    func run() async { await self.memory.run() }
 }

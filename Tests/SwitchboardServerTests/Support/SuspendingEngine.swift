@@ -6,12 +6,15 @@ import Testing
 /// suspends its queue, the chat works through its connection's task), on a real hub.
 struct SuspendingEngine: Engine {
     let memory = MemoryEngine()
+    /// Every publish fails with this, as with the database unreachable (`nil`: publishes work).
+    var publishFailure: EngineError?
 
     var hub: Hub { self.memory.hub }
     var status: EngineStatus { .ready }
 
     func publish(_ publication: Publication, to channel: String, options: ChannelOptions, storeInHistory: Bool) async throws(EngineError) -> (publication: Publication, epoch: String?) {
         await Task.yield()
+        if let failure = self.publishFailure { throw failure }
         return try await self.memory.publish(publication, to: channel, options: options, storeInHistory: storeInHistory)
     }
 
