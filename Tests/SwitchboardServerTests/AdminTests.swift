@@ -73,6 +73,8 @@ import Testing
             // A body that is not a login.
             let garbled = try await rawHTTP(port: server.port, method: "POST", path: "/admin/auth", body: "password=x")
             #expect(garbled.status == 400)
+            let huge = try await rawHTTP(port: server.port, method: "POST", path: "/admin/auth", body: String(repeating: "x", count: 64 * 1024))
+            #expect(huge.status == 413, "a 64 KiB login is refused, not read (the limit is 4 KiB)")
         }
     }
 

@@ -15,6 +15,8 @@ import Switchboard
 struct AdminRoutes: Sendable {
     /// A session lasts this long; then the page asks for the password again.
     static let sessionLength: Duration = .seconds(12 * 3600)
+    /// The largest login body read.
+    static let maxLoginBytes = 4096
     /// A wrong password is answered after this pause.
     static let refusalDelay: Duration = .milliseconds(500)
 
@@ -64,8 +66,13 @@ struct AdminRoutes: Sendable {
     }
 
     private func authenticate(_ request: Request) async throws -> Response {
-        let body = try? await request.body.collect(upTo: 4096)
-        guard let body, let given = (try? JSONValue.parse(String(buffer: body)))?["password"]?.stringValue else {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: Self.maxLoginBytes)
+        } catch {
+            return ServerAPIRoutes.json(.contentTooLarge, ServerAPIRoutes.error(107, "bad request: a login is at most \(Self.maxLoginBytes) bytes"))
+        }
+        guard let given = (try? JSONValue.parse(String(buffer: body)))?["password"]?.stringValue else {
             return ServerAPIRoutes.json(.badRequest, ServerAPIRoutes.error(107, "bad request: send {\"password\": \"…\"}"))
         }
         guard ServerAPIRoutes.constantTimeEqual(given, self.password) else {
