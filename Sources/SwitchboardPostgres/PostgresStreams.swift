@@ -24,14 +24,22 @@ public struct PostgresStreams: Sendable {
     /// channel without history, or one pushed out of a full history): longer than any node needs to
     /// catch up after a notification.
     let deliveryGrace: Duration
+    /// Gathers publications that arrive together into one statement.
+    let batcher: PostgresPublishBatcher
 
     public init(client: PostgresClient, logger: Logger, deliveryGrace: Duration = .seconds(60)) {
         self.client = client
         self.logger = logger
         self.deliveryGrace = deliveryGrace
+        self.batcher = PostgresPublishBatcher { items in
+            try await Self.appendBatch(items, client: client, logger: logger, deliveryGrace: deliveryGrace)
+        }
     }
 
     /// Append a publication to a channel's stream and notify every listening node.
+    ///
+    /// Publications appended while another append is in the database go together in the next
+    /// statement (``PostgresPublishBatcher``); each caller still gets its own offset, or its own error.
     ///
     /// - Parameters:
     ///   - historySize: How many publications the channel keeps as history (0: none).
@@ -48,51 +56,16 @@ public struct PostgresStreams: Sendable {
         inHistory: Bool = true,
         newEpoch: String = HistoryStream.makeEpoch()
     ) async throws -> (publication: Publication, epoch: String) {
-        let keepMilliseconds = (inHistory ? max(historyTTL, self.deliveryGrace) : self.deliveryGrace).milliseconds
-        let info = publication.info.map(\.json.jsonText)
-        let tags = publication.tagsJSON?.jsonText
-        let graceMilliseconds = self.deliveryGrace.milliseconds
-        let inline = Self.inlineNotice(publication.data, info: info, tags: tags, channel: channel)
-        // History keeps the newest `historySize` publications that are in it. The statement does not
-        // see the row it inserts, so the older ones it finds are pushed out from the
-        // `historySize - 1`th on when this one joins history, from the `historySize`th otherwise.
-        let pushedOut = Int64(max(inHistory ? historySize - 1 : historySize, 0))
-        // One statement, so one round trip and one implicit transaction: the stream row's lock
-        // orders concurrent publishers of the channel, and the notification goes out at commit.
-        // (Rows pushed out of history stay for the delivery grace; rows never in it expire after it.)
-        let rows = try await self.client.query(
-            """
-            WITH stream AS (
-                INSERT INTO switchboard_streams (channel, epoch, top_offset) VALUES (\(channel), \(newEpoch), 1)
-                ON CONFLICT (channel) DO UPDATE SET top_offset = switchboard_streams.top_offset + 1
-                RETURNING top_offset, epoch
-            ), stored AS (
-                INSERT INTO switchboard_publications (channel, "offset", data, info, tags, expires_at, in_history)
-                SELECT \(channel), top_offset, \(publication.data), \(info), \(tags), now() + \(keepMilliseconds) * interval '1 millisecond', \(inHistory)
-                FROM stream
-            ), trimmed AS (
-                DELETE FROM switchboard_publications
-                WHERE channel = \(channel) AND "offset" <= (
-                    SELECT "offset" FROM switchboard_publications WHERE channel = \(channel) AND in_history
-                    ORDER BY "offset" DESC OFFSET \(pushedOut) LIMIT 1
-                  )
-                  AND published_at < now() - \(graceMilliseconds) * interval '1 millisecond'
-            ), notified AS (
-                SELECT pg_notify(
-                    \(Self.notificationChannel),
-                    COALESCE('p' || chr(9) || (SELECT top_offset FROM stream)::text || \(inline), (SELECT top_offset FROM stream)::text || ' ' || \(channel))
-                )
+        try await self.batcher.append(
+            PostgresPublishBatcher.Item(
+                publication: publication,
+                channel: channel,
+                historySize: historySize,
+                historyTTL: historyTTL,
+                inHistory: inHistory,
+                newEpoch: newEpoch
             )
-            SELECT top_offset, epoch FROM stream, notified
-            """,
-            logger: self.logger
         )
-        for try await (top, epoch) in rows.decode((Int64, String).self) {
-            var stored = publication
-            stored.offset = UInt64(top)
-            return (stored, epoch)
-        }
-        throw PostgresStreamsError.noStream(channel)
     }
 
     /// The stream's position, or `nil` if nothing was ever published to the channel.
@@ -269,6 +242,149 @@ public struct PostgresStreams: Sendable {
         var tags: [String: String] = [:]
         for member in value.members ?? [] { tags[member.key] = member.value.stringValue }
         return tags
+    }
+}
+
+// Appending a batch of publications in one statement.
+extension PostgresStreams {
+    /// Append publications (to one channel or several) in one statement, so one round trip and one
+    /// implicit transaction: each channel's stream row is taken once, under its lock (rows in channel
+    /// order, so concurrent batches of several nodes cannot deadlock), and moved on by its number of
+    /// publications, which take its offsets in the order given; history is trimmed per channel, and
+    /// the notifications go out at commit in that order.
+    ///
+    /// - Returns: Each publication with its offset, and its stream's epoch, in the order given.
+    static func appendBatch(
+        _ items: [PostgresPublishBatcher.Item],
+        client: PostgresClient,
+        logger: Logger,
+        deliveryGrace: Duration
+    ) async throws -> [(publication: Publication, epoch: String)] {
+        var statement = AppendBatch(graceMilliseconds: deliveryGrace.milliseconds)
+        statement.reserve(items.count)
+        for item in items {
+            let info = item.publication.info.map(\.json.jsonText)
+            let tags = item.publication.tagsJSON?.jsonText
+            statement.channels.append(item.channel)
+            statement.data.append(item.publication.data)
+            // JSON is never empty: '' stands for none (arrays of optionals are not encodable).
+            statement.info.append(info ?? "")
+            statement.tags.append(tags ?? "")
+            let keep = item.inHistory ? max(item.historyTTL, deliveryGrace) : deliveryGrace
+            statement.keepMilliseconds.append(keep.milliseconds)
+            statement.inHistory.append(item.inHistory)
+            statement.epochs.append(item.newEpoch)
+            // A notice starts with a tab, so it is never empty either.
+            statement.notices.append(Self.inlineNotice(item.publication.data, info: info, tags: tags, channel: item.channel) ?? "")
+            statement.historySizes.append(Int64(max(item.historySize, 0)))
+        }
+        var results = items.map { (publication: $0.publication, epoch: "") }
+        var answered = 0
+        for try await (n, offset, epoch) in try await client.execute(statement, logger: logger) {
+            guard n >= 1, n <= results.count else { continue }
+            results[n - 1].publication.offset = UInt64(offset)
+            results[n - 1].epoch = epoch
+            answered += 1
+        }
+        guard answered == items.count else { throw PostgresPublishError.unexpectedAnswer(expected: items.count, got: answered) }
+        return results
+    }
+
+    /// The batch append, prepared once per connection (its plan is reused). Arrays, one element per
+    /// publication, unnested with their position `n`.
+    struct AppendBatch: PostgresPreparedStatement {
+        typealias Row = (Int, Int64, String)
+
+        // History keeps the newest `history_size` publications that are in it. The statement does
+        // not see the rows it inserts, so the older ones it finds are pushed out from the
+        // `history_size - h`th on, where h of the batch's publications of the channel join history.
+        // (Rows pushed out of history stay for the delivery grace; rows never in it expire after it.)
+        // Notifications are sent in `n` order: each channel's in offset order.
+        static let sql = """
+            WITH input AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::boolean[], $7::text[], $8::text[], $9::bigint[])
+                    WITH ORDINALITY AS i(channel, data, info, tags, keep_ms, in_history, epoch, notice, history_size, n)
+            ), counts AS (
+                SELECT channel, count(*) AS k, count(*) FILTER (WHERE in_history) AS h,
+                       (array_agg(epoch ORDER BY n))[1] AS epoch, (array_agg(history_size ORDER BY n DESC))[1] AS history_size
+                FROM input GROUP BY channel
+            ), stream AS (
+                INSERT INTO switchboard_streams AS s (channel, epoch, top_offset)
+                SELECT channel, epoch, k FROM counts ORDER BY channel
+                ON CONFLICT (channel) DO UPDATE SET top_offset = s.top_offset + EXCLUDED.top_offset
+                RETURNING channel, top_offset, epoch
+            ), numbered AS (
+                SELECT i.n, i.channel, i.data, i.info, i.tags, i.keep_ms, i.in_history, i.notice, s.epoch,
+                       s.top_offset - c.k + row_number() OVER (PARTITION BY i.channel ORDER BY i.n) AS "offset"
+                FROM input i JOIN counts c USING (channel) JOIN stream s USING (channel)
+            ), stored AS (
+                INSERT INTO switchboard_publications (channel, "offset", data, info, tags, expires_at, in_history)
+                SELECT channel, "offset", data, NULLIF(info, ''), NULLIF(tags, ''), now() + keep_ms * interval '1 millisecond', in_history
+                FROM numbered
+            ), trimmed AS (
+                DELETE FROM switchboard_publications p USING (
+                    SELECT c.channel, (
+                        SELECT h."offset" FROM switchboard_publications h WHERE h.channel = c.channel AND h.in_history
+                        ORDER BY h."offset" DESC OFFSET greatest(c.history_size - c.h, 0) LIMIT 1
+                    ) AS cut
+                    FROM counts c
+                ) t
+                WHERE p.channel = t.channel AND p."offset" <= t.cut AND p.published_at < now() - $10 * interval '1 millisecond'
+            ), notified AS (
+                SELECT pg_notify(
+                    '\(PostgresStreams.notificationChannel)',
+                    CASE WHEN notice <> '' THEN 'p' || chr(9) || "offset"::text || notice ELSE "offset"::text || ' ' || channel END
+                )
+                FROM (SELECT n, "offset", notice, channel FROM numbered ORDER BY n) ordered
+            )
+            SELECT n::integer, "offset", epoch FROM numbered, (SELECT count(*) FROM notified) sent ORDER BY n
+            """
+
+        var channels: [String] = []
+        var data: [String] = []
+        var info: [String] = []
+        var tags: [String] = []
+        var keepMilliseconds: [Int64] = []
+        var inHistory: [Bool] = []
+        var epochs: [String] = []
+        var notices: [String] = []
+        var historySizes: [Int64] = []
+        let graceMilliseconds: Int64
+
+        init(graceMilliseconds: Int64) {
+            self.graceMilliseconds = graceMilliseconds
+        }
+
+        mutating func reserve(_ count: Int) {
+            self.channels.reserveCapacity(count)
+            self.data.reserveCapacity(count)
+            self.info.reserveCapacity(count)
+            self.tags.reserveCapacity(count)
+            self.keepMilliseconds.reserveCapacity(count)
+            self.inHistory.reserveCapacity(count)
+            self.epochs.reserveCapacity(count)
+            self.notices.reserveCapacity(count)
+            self.historySizes.reserveCapacity(count)
+        }
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 10)
+            bindings.append(self.channels)
+            bindings.append(self.data)
+            bindings.append(self.info)
+            bindings.append(self.tags)
+            bindings.append(self.keepMilliseconds)
+            bindings.append(self.inHistory)
+            bindings.append(self.epochs)
+            bindings.append(self.notices)
+            bindings.append(self.historySizes)
+            bindings.append(self.graceMilliseconds)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            try row.decode(Row.self)
+        }
     }
 }
 

@@ -22,7 +22,7 @@ struct PostgresEngineTests {
     }
 
     /// Runs `body` with two started engines (nodes) on a fresh database.
-    private func withTwoNodes(_ body: (PostgresEngine, Hub, PostgresEngine, Hub) async throws -> Void) async throws {
+    func withTwoNodes(_ body: (PostgresEngine, Hub, PostgresEngine, Hub) async throws -> Void) async throws {
         try await TestDatabase.withDatabase { client, url in
             try await PostgresSchema.migrate(client, logger: self.logger)
             try await TestDatabase.withClient(url) { listenA in
@@ -60,14 +60,14 @@ struct PostgresEngineTests {
         )
     }
 
-    private func offsets(_ outbox: Outbox) -> [UInt64] {
+    func offsets(_ outbox: Outbox) -> [UInt64] {
         outbox.drain().messages.compactMap { message in
             let value = try? JSONValue.parse(String(buffer: message.bytes))
             return value?["push"]?["pub"]?["offset"]?.integerValue(UInt64.self)
         }
     }
 
-    private func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async throws -> Bool {
+    func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while !condition() {
             if ContinuousClock.now > deadline { return false }
