@@ -11,6 +11,10 @@
 # load generator on CPU 1. Starts a throwaway PostgreSQL (like scripts/test.sh) and stops everything
 # it started at the end. Run by hand, never in CI:
 #   Benchmarks/cluster.sh [--subscribers 100] [--rate 100] [--duration 10] [--window 16] [--publishers 8] [--out FILE]
+#                         [--bin DIR] [--no-memory]
+# --bin DIR (or SWITCHBOARD_BENCH_BIN=DIR) runs the switchboard and switchboard-bench binaries in DIR
+# instead of building this checkout's, so two builds (a base commit's and yours) can be compared in
+# one sitting; --no-memory leaves out the memory set-ups.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -22,6 +26,8 @@ DURATION=10
 WINDOW=16
 PUBLISHERS=8
 OUT=""
+BIN=${SWITCHBOARD_BENCH_BIN:-}
+MEMORY=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --subscribers) SUBSCRIBERS=$2; shift 2 ;;
@@ -30,16 +36,25 @@ while [ $# -gt 0 ]; do
         --window) WINDOW=$2; shift 2 ;;
         --publishers) PUBLISHERS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
+        --bin) BIN=$2; shift 2 ;;
+        --no-memory) MEMORY=0; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
 command -v taskset > /dev/null || { echo "error: taskset (util-linux) is needed" >&2; exit 1; }
 postgres_bin > /dev/null || { echo "error: PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
 
-echo "==> Building release binaries" >&2
-swift build -c release --product switchboard >&2
-swift build -c release --product switchboard-bench >&2
-BIN=$(swift build -c release --show-bin-path)
+if [ -z "$BIN" ]; then
+    echo "==> Building release binaries" >&2
+    swift build -c release --product switchboard >&2
+    swift build -c release --product switchboard-bench >&2
+    BIN=$(swift build -c release --show-bin-path)
+fi
+BIN=$(cd "$BIN" && pwd) || { echo "error: --bin $BIN is not a directory" >&2; exit 1; }
+for tool in switchboard switchboard-bench; do
+    [ -x "$BIN/$tool" ] || { echo "error: $BIN/$tool is missing: build it with swift build -c release --product $tool" >&2; exit 1; }
+done
+echo "==> Binaries: $BIN" >&2
 
 LOGS="$ROOT/.build/bench/cluster"
 mkdir -p "$LOGS"
@@ -84,10 +99,12 @@ bench() {
 }
 
 RESULTS=()
-node memory
-RESULTS+=("$(bench memory "$NODE_PORT" "$NODE_PID")")
-RESULTS+=("$(bench "memory-x$PUBLISHERS" "$NODE_PORT" "$NODE_PID" --publishers "$PUBLISHERS")")
-kill "$NODE_PID"; wait "$NODE_PID" 2> /dev/null || true
+if [ "$MEMORY" = 1 ]; then
+    node memory
+    RESULTS+=("$(bench memory "$NODE_PORT" "$NODE_PID")")
+    RESULTS+=("$(bench "memory-x$PUBLISHERS" "$NODE_PORT" "$NODE_PID" --publishers "$PUBLISHERS")")
+    kill "$NODE_PID"; wait "$NODE_PID" 2> /dev/null || true
+fi
 
 node a --engine postgres --postgres-url "$DB"
 A_PORT=$NODE_PORT
@@ -100,7 +117,7 @@ RESULTS+=("$(bench pg-cross "$B_PORT" "$B_PID" --publisher-port "$A_PORT")")
 RESULTS+=("$(bench "pg-cross-x$PUBLISHERS" "$B_PORT" "$B_PID" --publisher-port "$A_PORT" --publishers "$PUBLISHERS")")
 
 {
-    echo "{\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"machine\":\"$(uname -srm) $(nproc) CPUs $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\",\"postgres\":\"$("$PG_BIN/postgres" --version)\",\"runs\":["
+    echo "{\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"bin\":\"$BIN\",\"machine\":\"$(uname -srm) $(nproc) CPUs $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\",\"postgres\":\"$("$PG_BIN/postgres" --version)\",\"runs\":["
     (IFS=,; echo "${RESULTS[*]}")
     echo "]}"
 } > "${OUT:-/dev/stdout}"
