@@ -93,8 +93,9 @@ public final class PostgresEngine: Engine {
     // MARK: Publishing
 
     /// Append a publication to the channel's stream; every node (this one included) delivers it
-    /// when it hears of it. Fails while the database is unreachable, or after the request timeout
-    /// (the publication may then still be stored).
+    /// when it hears of it. Fails while the database is unreachable, after the request timeout
+    /// (the publication may then still be stored), or when too many of this node's publications
+    /// already wait for PostgreSQL (``PostgresPublishBatcher``).
     public func publish(
         _ publication: Publication,
         to channel: String,
@@ -103,13 +104,19 @@ public final class PostgresEngine: Engine {
     ) async throws(EngineError) -> (publication: Publication, epoch: String?) {
         let keep = storeInHistory && options.keepsHistory
         let (stored, epoch) = try await self.database("publish") {
-            try await self.streams.append(
-                publication,
-                to: channel,
-                historySize: options.keepsHistory ? options.historySize : 0,
-                historyTTL: options.keepsHistory ? options.historyTTL : .zero,
-                inHistory: keep
-            )
+            do {
+                // Goes in one statement with whatever else this node publishes meanwhile.
+                return try await self.streams.append(
+                    publication,
+                    to: channel,
+                    historySize: options.keepsHistory ? options.historySize : 0,
+                    historyTTL: options.keepsHistory ? options.historyTTL : .zero,
+                    inHistory: keep
+                )
+            } catch let error as PostgresPublishError {
+                // Not PostgreSQL's error but the node's queue for it: say so.
+                throw error.engineError
+            }
         }
         // Counted once sent; the hub of every node counts it again when it delivers it.
         self.hub.counters.recordSent(.publication)

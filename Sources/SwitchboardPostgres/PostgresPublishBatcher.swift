@@ -196,6 +196,15 @@ public enum PostgresPublishError: Error, Equatable, CustomStringConvertible {
     /// PostgreSQL answered a batch with another number of rows than it had publications.
     case unexpectedAnswer(expected: Int, got: Int)
 
+    /// What a client is told: the queue's limits are temporary (PostgreSQL is not keeping up), a
+    /// malformed answer is not.
+    var engineError: EngineError {
+        switch self {
+        case .tooManyWaiting, .waitedTooLong: EngineError(self.description, kind: .unavailable)
+        case .unexpectedAnswer: EngineError(self.description, kind: .internal)
+        }
+    }
+
     public var description: String {
         switch self {
         case .tooManyWaiting(let count): "\(count) publications are already waiting for PostgreSQL"

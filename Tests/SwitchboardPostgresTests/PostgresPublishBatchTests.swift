@@ -216,6 +216,8 @@ struct PostgresPublishBatchTests {
                 await #expect(throws: PostgresPublishError.waitedTooLong(.milliseconds(100))) { try await task.value }
             }
             #expect(try await streams.position(of: "q")?.offset == 1, "nothing that failed was stored")
+            // A client is told why, and that it may retry.
+            #expect(PostgresPublishError.tooManyWaiting(3).engineError == EngineError("3 publications are already waiting for PostgreSQL", kind: .unavailable))
             // The batcher carries on.
             #expect(try await batcher.append(Self.item("5", to: "q")).publication.offset == 2)
         }
