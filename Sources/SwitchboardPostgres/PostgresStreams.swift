@@ -261,7 +261,6 @@ extension PostgresStreams {
         deliveryGrace: Duration
     ) async throws -> [(publication: Publication, epoch: String)] {
         var statement = AppendBatch(graceMilliseconds: deliveryGrace.milliseconds)
-        statement.reserve(items.count)
         for item in items {
             let info = item.publication.info.map(\.json.jsonText)
             let tags = item.publication.tagsJSON?.jsonText
@@ -298,7 +297,11 @@ extension PostgresStreams {
         // History keeps the newest `history_size` publications that are in it. The statement does
         // not see the rows it inserts, so the older ones it finds are pushed out from the
         // `history_size - h`th on, where h of the batch's publications of the channel join history.
-        // (Rows pushed out of history stay for the delivery grace; rows never in it expire after it.)
+        // Pushed out means out of history at once and expiring after the delivery grace (as rows
+        // never in history do; `removeExpired` deletes them): only the rows just pushed out are
+        // touched, found in the index of rows in history, which holds about `history_size` per
+        // channel. (Deleting them here once older than the grace, as before, scanned every row of
+        // the last grace period on each publish: 5 ms a statement with 100,000 of them.)
         // Notifications are sent in `n` order: each channel's in offset order.
         static let sql = """
             WITH input AS (
@@ -322,14 +325,16 @@ extension PostgresStreams {
                 SELECT channel, "offset", data, NULLIF(info, ''), NULLIF(tags, ''), now() + keep_ms * interval '1 millisecond', in_history
                 FROM numbered
             ), trimmed AS (
-                DELETE FROM switchboard_publications p USING (
+                UPDATE switchboard_publications p
+                SET in_history = false, expires_at = LEAST(p.expires_at, p.published_at + $10 * interval '1 millisecond')
+                FROM (
                     SELECT c.channel, (
                         SELECT h."offset" FROM switchboard_publications h WHERE h.channel = c.channel AND h.in_history
                         ORDER BY h."offset" DESC OFFSET greatest(c.history_size - c.h, 0) LIMIT 1
                     ) AS cut
                     FROM counts c
                 ) t
-                WHERE p.channel = t.channel AND p."offset" <= t.cut AND p.published_at < now() - $10 * interval '1 millisecond'
+                WHERE p.channel = t.channel AND p.in_history AND p."offset" <= t.cut
             ), notified AS (
                 SELECT pg_notify(
                     '\(PostgresStreams.notificationChannel)',
@@ -353,18 +358,6 @@ extension PostgresStreams {
 
         init(graceMilliseconds: Int64) {
             self.graceMilliseconds = graceMilliseconds
-        }
-
-        mutating func reserve(_ count: Int) {
-            self.channels.reserveCapacity(count)
-            self.data.reserveCapacity(count)
-            self.info.reserveCapacity(count)
-            self.tags.reserveCapacity(count)
-            self.keepMilliseconds.reserveCapacity(count)
-            self.inHistory.reserveCapacity(count)
-            self.epochs.reserveCapacity(count)
-            self.notices.reserveCapacity(count)
-            self.historySizes.reserveCapacity(count)
         }
 
         func makeBindings() throws -> PostgresBindings {

@@ -224,6 +224,32 @@ struct PostgresPublishBatchTests {
     }
 }
 
+extension PostgresPublishBatchTests {
+    /// A publication pushes the oldest out of history at once; they stay fetchable for the delivery
+    /// grace and are deleted with the expired rows after it, while history keeps its size.
+    @Test func publicationsPushedOutOfHistoryLeaveItAtOnceAndTheTableAfterTheGrace() async throws {
+        try await TestDatabase.withDatabase { client, _ in
+            try await PostgresSchema.migrate(client, logger: self.logger)
+            let streams = PostgresStreams(client: client, logger: self.logger, deliveryGrace: .milliseconds(300))
+            for n in 1...5 {
+                _ = try await streams.append(Publication(data: "\(n)"), to: "h", historySize: 2, historyTTL: .seconds(60))
+            }
+            var inHistory: [Int64] = []
+            for try await offset in try await client.query(
+                #"SELECT "offset" FROM switchboard_publications WHERE channel = 'h' AND in_history ORDER BY "offset""#
+            ).decode(Int64.self) {
+                inHistory.append(offset)
+            }
+            #expect(inHistory == [4, 5], "only history's rows are in its index")
+            #expect(try await streams.publications(of: "h", after: 0).map(\.offset) == [1, 2, 3, 4, 5], "within the grace")
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(try await streams.removeExpired() == 3)
+            #expect(try await streams.publications(of: "h", after: 0).map(\.offset) == [4, 5])
+            #expect(try await streams.history(of: "h", historySize: 2, historyTTL: .seconds(60)).publications.map(\.data) == ["4", "5"])
+        }
+    }
+}
+
 extension PostgresEngineTests {
     /// Many publishers on two nodes at once, into two channels: every caller's publications get
     /// increasing offsets, and every subscriber on both nodes gets each channel in order, once each.
