@@ -91,6 +91,17 @@ public final class RedisConnection: Sendable {
     }
 
     func send(expectingReplies replies: Int, _ commands: [RESPCommand], timeout: Duration) async throws(RedisError) -> [RESPValue] {
+        do {
+            return try await self.request(expectingReplies: replies, commands, timeout: timeout).get()
+        } catch {
+            throw error as? RedisError ?? RedisError("\(error)")
+        }
+    }
+
+    /// Write commands now (before returning, so requests made one after another leave in that
+    /// order, whatever task makes them) and answer their replies; the future fails with a
+    /// ``RedisError`` for a closed connection or a timeout (which closes it).
+    func request(expectingReplies replies: Int, _ commands: [RESPCommand], timeout: Duration) -> EventLoopFuture<[RESPValue]> {
         let promise = self.channel.eventLoop.makePromise(of: [RESPValue].self)
         let timer = self.channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [channel] in
             // Replies can no longer be matched to commands: close, which fails what waits.
@@ -100,14 +111,8 @@ public final class RedisConnection: Sendable {
         let written = self.channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { error in promise.fail(RedisError("the connection to Redis is closed: \(error)")) }
         self.channel.write(RedisRequest(commands: commands, replies: replies, promise: promise), promise: written)
-        do {
-            let replies = try await promise.futureResult.get()
-            timer.cancel()
-            return replies
-        } catch {
-            timer.cancel()
-            throw error as? RedisError ?? RedisError("\(error)")
-        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        return promise.futureResult
     }
 
     /// Whether the connection is still open.
