@@ -127,8 +127,11 @@ struct RedisEngineFaultTests {
             try await self.withNodes(server) { a, b in
                 let tracking = Inbox(client: "tracking", tracksPosition: true)
                 let plain = Inbox(client: "plain")
-                let outcome = try #require(try await a.subscribe("rooms:restart", options: self.room, subscriber: tracking.subscriber))
-                try await a.subscribe("rooms:restart", options: self.room, subscriber: plain.subscriber)
+                var room = self.room
+                room.presence = true
+                let outcome = try #require(try await a.subscribe("rooms:restart", options: room, subscriber: tracking.subscriber))
+                try await a.subscribe("rooms:restart", options: room, subscriber: plain.subscriber)
+                #expect(try await b.presence("rooms:restart").map(\.client) == ["plain", "tracking"])
                 for n in 1...3 { _ = try await b.publish(Publication(data: "\(n)"), to: "rooms:restart", options: self.room) }
                 #expect(try await self.eventually { plain.offsets == [1, 2, 3] && tracking.offsets == [1, 2, 3] })
 
@@ -156,6 +159,13 @@ struct RedisEngineFaultTests {
                 let carriesOn = try await self.eventually { plain.offsets == [1, 2, 3, 1] }
                 #expect(carriesOn, "the other one carries on: \(plain.offsets)")
                 #expect(plain.close == nil)
+                // Node A wrote its subscribers' presence again.
+                var present: [String] = []
+                for _ in 0..<500 where present != ["plain", "tracking"] {
+                    present = (try? await b.presence("rooms:restart").map(\.client)) ?? []
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(present == ["plain", "tracking"])
             }
         }
     }

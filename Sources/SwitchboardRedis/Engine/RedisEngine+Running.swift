@@ -91,8 +91,39 @@ extension RedisEngine {
                         try? await Task.sleep(for: .seconds(1))
                     }
                 }
+            case .reregister(let index):
+                await self.reregister(shard: index)
             }
         }
+    }
+
+    /// Write the presence entries of this node's subscribers in a shard's channels again, after its
+    /// pub/sub connection came back (Redis may have restarted without its data). Entries are
+    /// replaced, not added twice; no join is announced.
+    func reregister(shard index: Int) async {
+        let shard = self.shards[index]
+        // The pub/sub connection may be back before the command connection.
+        let deadline = ContinuousClock.now + self.settings.requestTimeout * 2
+        while shard.client.status != .connected, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        var written = 0
+        for channel in self.delivery.channels where Self.shardIndex(of: channel, shards: self.shards.count) == index {
+            guard let (options, subscribers) = self.hub.completedSubscribers(of: channel) else { continue }
+            for subscriber in subscribers where subscriber.keepsPresenceEntry(in: options) {
+                do throws(RedisError) {
+                    try await shard.presence.add(
+                        subscriber.info, to: channel, node: self.node, farewell: Farewell(of: subscriber, in: options),
+                        announcing: nil, on: shard.streams.pubSubChannel(channel)
+                    )
+                    written += 1
+                } catch {
+                    self.logger.warning("Could not write presence again", metadata: ["channel": "\(channel)", "error": "\(error.message)"])
+                    return
+                }
+            }
+        }
+        if written > 0 { self.logger.info("Wrote this node's presence again", metadata: ["redis": "\(shard.client.url)", "entries": "\(written)"]) }
     }
 
     /// What follows the removal of a presence entry: the farewell published and the leave

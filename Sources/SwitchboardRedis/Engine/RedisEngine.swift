@@ -64,6 +64,8 @@ public final class RedisEngine: Engine {
     /// Presence work done in order, one at a time, by ``run()``.
     enum PresenceWork: Sendable {
         case remove(channel: String, info: ClientInfo)
+        /// Write the entries of this node's subscribers to the channels of a shard again.
+        case reregister(shard: Int)
     }
 
     /// This node's hub: its local subscribers, to which the engine delivers what Redis publishes.
@@ -93,6 +95,7 @@ public final class RedisEngine: Engine {
         self.node = node
         self.settings = settings
         self.logger = logger
+        let presenceWork = AsyncStream.makeStream(of: PresenceWork.self)
         var clientSettings = RedisClient.Settings()
         clientSettings.timeout = settings.requestTimeout
         let deliveryBox = Mutex<DeliveryCursors?>(nil)
@@ -107,7 +110,9 @@ public final class RedisEngine: Engine {
                 timeout: settings.requestTimeout,
                 logger: logger
             ) { [hub] event in
-                RedisEngine.handle(event, streams: streams, node: node, hub: hub, delivery: deliveryBox.withLock { $0 })
+                RedisEngine.handle(event, streams: streams, node: node, hub: hub, delivery: deliveryBox.withLock { $0 }) {
+                    presenceWork.continuation.yield(.reregister(shard: index))
+                }
             }
             return Shard(client: client, streams: streams, presence: RedisPresence(client: client, prefix: settings.prefix), subscriber: subscriber)
         }
@@ -121,17 +126,26 @@ public final class RedisEngine: Engine {
                 throw RedisEngine.engineError(error)
             }
         }
-        self.presenceWork = AsyncStream.makeStream(of: PresenceWork.self)
+        self.presenceWork = presenceWork
         deliveryBox.withLock { [delivery] in $0 = delivery }
     }
 
     /// What a shard's pub/sub connection reports, on its event loop.
-    private static func handle(_ event: RedisSubscriber.Event, streams: RedisStreams, node: String, hub: Hub, delivery: DeliveryCursors?) {
+    private static func handle(
+        _ event: RedisSubscriber.Event,
+        streams: RedisStreams,
+        node: String,
+        hub: Hub,
+        delivery: DeliveryCursors?,
+        reregister: () -> Void
+    ) {
         guard let delivery else { return }
         switch event {
         case .connected:
             // What was published while this node did not listen: catch up from the streams.
             delivery.catchUpAll()
+            // Redis may have come back without its data: write this node's presence again.
+            reregister()
         case .message(let name, let payload):
             guard let channel = streams.channel(ofPubSubChannel: String(buffer: name)) else { return }
             if let first = payload.getInteger(at: payload.readerIndex, as: UInt8.self), first == UInt8(ascii: "j") || first == UInt8(ascii: "l") {
