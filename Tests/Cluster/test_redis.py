@@ -140,10 +140,12 @@ class BlackHoleProxy:
 @pytest.mark.engines("redis", "redis-2-shards", why="the pub/sub probe is the Redis engine's (PostgreSQL's LISTEN connection is another matter)")
 async def test_a_pub_sub_connection_that_silently_stops_delivering_is_replaced_and_nothing_is_lost(nodes, backing):
     """One node reaches Redis through a proxy that black-holes its pub/sub connection to the
-    channel's shard (open, but nothing passes either way). Its probe notices within the probe
-    interval and timeout, the connection is replaced, and its subscriber gets every publication
-    made meanwhile (from the history stream), in order, once each; live delivery goes on."""
-    a = nodes[0]
+    channel's shard (open, but nothing passes either way). Meanwhile publications come from another
+    node and from it (its command connection still works), and a subscriber on another node gets
+    them at once. Its probe notices within the probe interval and timeout, the connection is
+    replaced, and its subscriber gets every publication made meanwhile (from the history stream), in
+    order, once each; live delivery goes on."""
+    a, b, _ = nodes
     proxies = [await BlackHoleProxy(server.port).start() for server in backing.servers]
     silent = None
     try:
@@ -152,6 +154,8 @@ async def test_a_pub_sub_connection_that_silently_stops_delivering_is_replaced_a
         proxy = proxies[-1]
         subscriber = await Client.connect(silent)
         await subscriber.call("subscribe", {"channel": name, "recover": True})
+        elsewhere = await Client.connect(b)
+        await elsewhere.call("subscribe", {"channel": name})
         for n in range(3):
             a.api("publish", {"channel": name, "data": {"n": n}})
         await until(lambda: len(subscriber.publications(name)) == 3, 10, "3 live publications through the proxy")
@@ -169,8 +173,10 @@ async def test_a_pub_sub_connection_that_silently_stops_delivering_is_replaced_a
         assert proxy.black_hole() == 1
         during = 20
         for n in range(3, 3 + during):
-            assert "error" not in await asyncio.to_thread(a.api, "publish", {"channel": name, "data": {"n": n}})
+            publisher = (a, silent)[n % 2]
+            assert "error" not in await asyncio.to_thread(publisher.api, "publish", {"channel": name, "data": {"n": n}})
             await asyncio.sleep(0.05)
+        await until(lambda: len(elsewhere.publications(name)) == 3 + during, 10, "the publications on the other node, live")
         assert any(link["dropped"] for link in proxy.pubsub_connections()), "the black hole swallowed the publications"
         bound = PROBE_INTERVAL + REQUEST_TIMEOUT + 10
         await until(lambda: len(subscriber.publications(name)) >= 3 + during, bound, "the publications made during the silence")
@@ -190,7 +196,9 @@ async def test_a_pub_sub_connection_that_silently_stops_delivering_is_replaced_a
         await asyncio.sleep(0.3)
         assert len(subscriber.publications(name)) == 4 + during
         assert silent.health()[0] == 200
-        await subscriber.close()
+        assert [p["offset"] for p in elsewhere.publications(name)] == list(range(1, 5 + during))
+        for client in (subscriber, elsewhere):
+            await client.close()
     finally:
         if silent is not None:
             await asyncio.to_thread(silent.stop)
