@@ -300,9 +300,14 @@ public final class PostgresEngine: Engine {
             case .remove(let channel, let info):
                 while !Task.isCancelled {
                     do {
-                        if let entry = try await self.presenceStore.take(client: info.client, from: channel) {
-                            try await self.farewell(entry, from: self.node)
-                        }
+                        // Taking the entry and what follows go together, in a task of their own: a
+                        // shutdown cancelling this one after the take would lose the farewell and the
+                        // leave (leaving the cluster no longer finds the entry).
+                        try await Task {
+                            if let entry = try await self.presenceStore.take(client: info.client, from: channel) {
+                                try await self.farewell(entry, from: self.node)
+                            }
+                        }.value
                         break
                     } catch {
                         self.logger.warning("Could not remove a presence entry; retrying", metadata: ["channel": "\(channel)", "error": "\(error.postgresReason)"])

@@ -48,14 +48,7 @@ async def test_the_tutorial_chat_says_who_left_when_a_node_dies_once(nodes, back
         assert time.monotonic() - killed_at >= 1.5, "not before the TTL"
 
         await asyncio.to_thread(quitter.stop)
-        try:
-            await until(lambda: "Client #33 left the chat" in heard, 10, "the stopped node's member to leave")
-        except AssertionError:
-            # A known engine bug (see KNOWN_SHUTDOWN_RACE), only when its trace is in the log.
-            lost = [line for line in quitter.read_log().splitlines() if "CancellationError" in line and "Could not" in line]
-            if lost:
-                pytest.xfail(f"{KNOWN_SHUTDOWN_RACE}; the stopped node logged: {lost}")
-            raise
+        await until(lambda: "Client #33 left the chat" in heard, 10, "the stopped node's member to leave")
         # A reaper would have run by now (the TTL and a heartbeat): nothing doubled.
         await asyncio.sleep(float(NODE_TTL) * 1.5 + 1)
         assert heard.count("Client #31 left the chat") == 1, heard
@@ -66,15 +59,6 @@ async def test_the_tutorial_chat_says_who_left_when_a_node_dies_once(nodes, back
                 node.stop()
         await listener.close()
         await asyncio.wait_for(reader, 5)
-
-
-# PostgresEngine (Sources/SwitchboardPostgres/PostgresEngine.swift): on SIGTERM the server closes
-# its WebSockets while the engine's run() is being cancelled; workOnPresence takes the leaving
-# member's presence entry, then the farewell append and the leave announcement are cancelled
-# (postgres-nio throws CancellationError in a cancelled task): the entry is gone, so leaveCluster
-# does not announce it either, and nobody ever hears that the member left. About 1 run in 4 on a
-# loaded machine. The Redis engine's farewell is not cancelled (its client waits on NIO futures).
-KNOWN_SHUTDOWN_RACE = "engine bug: a cleanly stopped node's member is never said to have left (farewell cancelled at shutdown)"
 
 
 def restart_channel(backing):

@@ -82,9 +82,17 @@ extension RedisEngine {
             case .remove(let channel, let info):
                 while !Task.isCancelled {
                     do throws(RedisError) {
-                        if let entry = try await self.shard(channel).presence.take(client: info.client, from: channel) {
-                            await self.farewell(entry, from: self.node)
-                        }
+                        // In a task of its own, so a shutdown cannot cancel the farewell after the take.
+                        try await Task { () -> Result<Void, RedisError> in
+                            do throws(RedisError) {
+                                if let entry = try await self.shard(channel).presence.take(client: info.client, from: channel) {
+                                    await self.farewell(entry, from: self.node)
+                                }
+                                return .success(())
+                            } catch {
+                                return .failure(error)
+                            }
+                        }.value.get()
                         break
                     } catch {
                         self.logger.warning("Could not remove a presence entry; retrying", metadata: ["channel": "\(channel)", "error": "\(error.message)"])
