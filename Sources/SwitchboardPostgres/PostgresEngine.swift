@@ -125,13 +125,8 @@ public final class PostgresEngine: Engine {
         recoverFrom: StreamPosition? = nil,
         reply: (Hub.SubscribeOutcome) -> OutboundMessage? = { _ in nil }
     ) async throws(EngineError) -> Hub.SubscribeOutcome? {
-        self.hub.beginSubscribe(channel, options: options, subscriber: subscriber)
-        // What is announced from now on is kept until the read below says where delivery starts.
-        self.delivery.prepare(channel)
-        let read: (publications: [Publication], position: StreamPosition?)
-        let outcome: Hub.SubscribeOutcome
-        do throws(EngineError) {
-            (read, outcome) = try await self.database("subscribe") {
+        try await self.delivery.subscribe(channel, options: options, subscriber: subscriber, reply: reply) { () throws(EngineError) in
+            try await self.database("subscribe") {
                 // A channel never published to gets its stream now, so the subscriber has an epoch to recover in.
                 let read = try await self.streams.history(
                     of: channel,
@@ -145,22 +140,15 @@ public final class PostgresEngine: Engine {
                     try await self.presenceStore.add(subscriber.info, to: channel, farewell: Farewell(of: subscriber, in: options))
                     if options.joinLeave { try await self.announce(.join, subscriber.info, in: channel, from: self.node) }
                 }
-                return (read, outcome)
+                return (read.position, outcome)
             }
-        } catch {
-            self.hub.abandonSubscribe(channel, client: subscriber.client)
+        } abandoned: { afterRead in
+            // It left while the database was read, perhaps after its entry was written: remove it.
+            if afterRead, subscriber.keepsPresenceEntry(in: options) {
+                self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info))
+            }
             self.delivery.release(channel)
-            throw error
         }
-        // From the read on this node delivers what comes after it (see DeliveryCursors.start).
-        self.delivery.start(channel, at: read.position?.offset ?? 0)
-        let completed = self.hub.completeSubscribe(channel, client: subscriber.client, outcome: outcome, reply: reply)
-        guard completed else {
-            // It left while the database was read, perhaps before its entry was written: remove it.
-            if subscriber.keepsPresenceEntry(in: options) { self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info)) }
-            return nil
-        }
-        return outcome
     }
 
     public func unsubscribe(_ channel: String, client: String) {

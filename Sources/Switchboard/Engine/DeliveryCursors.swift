@@ -84,6 +84,44 @@ public final class DeliveryCursors: Sendable {
         self.fetch(channel)
     }
 
+    /// Subscribe a local connection, as every engine with streams outside the node does: the hub
+    /// holds what the channel sends the subscriber from now on, `read` reads the stream (and writes
+    /// its presence entry), delivery starts after what it read, and the reply is queued before
+    /// anything published after it.
+    ///
+    /// - Parameters:
+    ///   - read: The stream's position and the subscriber's outcome.
+    ///   - abandoned: After the hub forgot the subscriber: `read` failed (`false`), or it left
+    ///     meanwhile (`true`: its entry may have been written and must be removed).
+    /// - Returns: The outcome, or `nil` if the subscriber left before it was complete.
+    public func subscribe(
+        _ channel: String,
+        options: ChannelOptions,
+        subscriber: Subscriber,
+        reply: (Hub.SubscribeOutcome) -> OutboundMessage?,
+        read: () async throws(EngineError) -> (position: StreamPosition?, outcome: Hub.SubscribeOutcome),
+        abandoned: (_ afterRead: Bool) -> Void
+    ) async throws(EngineError) -> Hub.SubscribeOutcome? {
+        self.hub.beginSubscribe(channel, options: options, subscriber: subscriber)
+        // What is heard from now on is kept until the read says where delivery starts.
+        self.prepare(channel)
+        let position: StreamPosition?
+        let outcome: Hub.SubscribeOutcome
+        do throws(EngineError) {
+            (position, outcome) = try await read()
+        } catch {
+            self.hub.abandonSubscribe(channel, client: subscriber.client)
+            abandoned(false)
+            throw error
+        }
+        self.start(channel, at: position?.offset ?? 0, epoch: position?.epoch)
+        guard self.hub.completeSubscribe(channel, client: subscriber.client, outcome: outcome, reply: reply) else {
+            abandoned(true)
+            return nil
+        }
+        return outcome
+    }
+
     /// Forget a channel that has no local subscriber left (a running fetch forgets it when it ends).
     ///
     /// - Returns: Whether the channel is no longer followed.

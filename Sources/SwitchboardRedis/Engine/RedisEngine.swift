@@ -252,13 +252,8 @@ public final class RedisEngine: Engine {
         reply: (Hub.SubscribeOutcome) -> OutboundMessage? = { _ in nil }
     ) async throws(EngineError) -> Hub.SubscribeOutcome? {
         let shard = self.shard(channel)
-        self.hub.beginSubscribe(channel, options: options, subscriber: subscriber)
-        // What is heard from now on is kept until the read below says where delivery starts.
-        self.delivery.prepare(channel)
-        let read: (publications: [Publication], position: StreamPosition?)
-        let outcome: Hub.SubscribeOutcome
-        do throws(EngineError) {
-            (read, outcome) = try await self.redis("subscribe") { () throws(RedisError) in
+        return try await self.delivery.subscribe(channel, options: options, subscriber: subscriber, reply: reply) { () throws(EngineError) in
+            try await self.redis("subscribe") { () throws(RedisError) in
                 // Subscribed before reading, so whatever the read misses is heard.
                 try await shard.subscriber.ensure(shard.streams.pubSubChannel(channel))
                 let read = try await shard.streams.history(of: channel, startingStream: options.keepsHistory)
@@ -274,22 +269,15 @@ public final class RedisEngine: Engine {
                         on: shard.streams.pubSubChannel(channel)
                     )
                 }
-                return (read, outcome)
+                return (read.position, outcome)
             }
-        } catch {
-            self.hub.abandonSubscribe(channel, client: subscriber.client)
+        } abandoned: { afterRead in
+            // It left while Redis was read, perhaps after its entry was written: remove it.
+            if afterRead, subscriber.keepsPresenceEntry(in: options) {
+                self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info))
+            }
             self.forget(channel)
-            throw error
         }
-        self.delivery.start(channel, at: read.position?.offset ?? 0, epoch: read.position?.epoch)
-        let completed = self.hub.completeSubscribe(channel, client: subscriber.client, outcome: outcome, reply: reply)
-        guard completed else {
-            // It left while Redis was read, perhaps before its entry was written: remove it.
-            if subscriber.keepsPresenceEntry(in: options) { self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info)) }
-            self.forget(channel)
-            return nil
-        }
-        return outcome
     }
 
     public func unsubscribe(_ channel: String, client: String) {
