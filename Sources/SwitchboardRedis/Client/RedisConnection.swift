@@ -110,17 +110,14 @@ public final class RedisConnection: Sendable {
     /// ``RedisError`` for a closed connection or a timeout (which closes it).
     func request(expectingReplies replies: Int, _ commands: [RESPCommand], timeout: Duration) -> EventLoopFuture<[RESPValue]> {
         let promise = self.channel.eventLoop.makePromise(of: [RESPValue].self)
-        let timer = self.channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [channel] in
-            // Replies can no longer be matched to commands: close, which fails what waits.
-            channel.pipeline.fireErrorCaught(RedisError("Redis did not answer \(commands.first?.name ?? "") within \(timeout)"))
-        }
         // A write that never reaches the handler (the channel has closed) fails the request too.
         let written = self.channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { error in promise.fail(RedisError("the connection to Redis is closed: \(error)")) }
-        self.channel.write(RedisRequest(commands: commands, replies: replies, promise: promise), promise: written)
-        promise.futureResult.whenComplete { _ in timer.cancel() }
+        let request = RedisRequest(commands: commands, replies: replies, promise: promise, deadline: .now() + TimeAmount(timeout))
+        self.channel.write(request, promise: written)
         return promise.futureResult
     }
+
 
     /// Whether the connection is still open.
     public var isActive: Bool { self.channel.isActive }
