@@ -82,6 +82,17 @@ struct RedisEngineFaultTests {
         if let failure { throw failure }
     }
 
+    /// Wait (up to 10 s) until Redis lists `count` pub/sub connections.
+    private func pubSubConnections(_ admin: RedisConnection, atLeast count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let list = try await admin.send(RESPCommand("CLIENT", "LIST", "TYPE", "pubsub")).string ?? ""
+            if list.split(separator: "\n").count >= count { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("fewer than \(count) pub/sub connections after 10 s")
+    }
+
     @Test func aKilledPubSubConnectionIsReplacedAndTheNodeCatchesUp() async throws {
         try await TestRedisServer.withServer { server in
             try await self.withNodes(server) { a, b in
@@ -98,7 +109,8 @@ struct RedisEngineFaultTests {
                 let admin = try await RedisConnection.connect(to: server.url)
                 defer { admin.close() }
                 for _ in 0..<2 {
-                    try await Task.sleep(for: .milliseconds(60))
+                    // Once both nodes have subscribed (again).
+                    try await self.pubSubConnections(admin, atLeast: 2)
                     let killed = try await admin.send(RESPCommand("CLIENT", "KILL", "TYPE", "pubsub"))
                     #expect((killed.integer ?? 0) >= 1, "pub/sub connections were killed")
                 }
@@ -106,6 +118,7 @@ struct RedisEngineFaultTests {
                 // The last ones are published while the node reconnects, and nothing follows them:
                 // only the catch-up after resubscribing brings them.
                 let last = 50
+                try await self.pubSubConnections(admin, atLeast: 2)
                 _ = try await admin.send(RESPCommand("CLIENT", "KILL", "TYPE", "pubsub"))
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for n in 1...last {

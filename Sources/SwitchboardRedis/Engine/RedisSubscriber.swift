@@ -55,7 +55,7 @@ final class RedisSubscriber: Sendable {
         self.timeout = timeout
         self.logger = logger
         self.handle = handle
-        self.state = Mutex(State(status: .unavailable("not subscribed to \(url) yet")))
+        self.state = Mutex(State(status: .unavailable("not subscribed to Redis at \(url) yet")))
     }
 
     var status: EngineStatus { self.state.withLock { $0.status } }
@@ -144,13 +144,13 @@ final class RedisSubscriber: Sendable {
                 if Task.isCancelled { break }
                 self.state.withLock { state in
                     state.connection = nil
-                    if case .ready = state.status { state.status = .unavailable("the pub/sub connection to \(self.url) was lost") }
+                    if case .ready = state.status { state.status = .unavailable("lost the pub/sub connection to Redis at \(self.url)") }
                 }
                 self.logger.warning("Lost the pub/sub connection to Redis; reconnecting", metadata: ["redis": "\(self.url)"])
             } catch {
                 self.state.withLock { state in
                     state.connection = nil
-                    state.status = .unavailable("cannot subscribe to \(self.url): \(error.message)")
+                    state.status = .unavailable("cannot subscribe to Redis at \(self.url): \(error.message)")
                 }
                 self.logger.warning("Cannot subscribe to Redis", metadata: ["redis": "\(self.url)", "error": "\(error.message)"])
                 try? await Task.sleep(for: RedisClient.jittered(backoff))
@@ -183,7 +183,7 @@ final class RedisSubscriber: Sendable {
             }
             if Task.isCancelled { return }
             if self.probeHeard.load(ordering: .relaxed) < nonce {
-                let reason = "the pub/sub connection to \(self.url) stopped delivering (a probe did not come back within \(self.timeout))"
+                let reason = "the pub/sub connection to Redis at \(self.url) stopped delivering (a probe did not come back within \(self.timeout))"
                 self.state.withLock { $0.status = .unavailable(reason) }
                 self.logger.error("Replacing a pub/sub connection that stopped delivering", metadata: ["redis": "\(self.url)"])
                 return
