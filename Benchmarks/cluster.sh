@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Cross-node cost of the PostgreSQL engine: one protocol channel, a publisher and S subscribers, in
-# three set-ups on the same machine and in the same run:
+# Cross-node cost of the PostgreSQL and Redis engines: one protocol channel, a publisher and S
+# subscribers, in these set-ups on the same machine and in the same run:
 #   memory       one node, in-memory engine (the baseline)
 #   pg-same      one node, PostgreSQL engine, publisher and subscribers on it
 #   pg-cross     two nodes, PostgreSQL engine, publisher on node A, subscribers on node B
+#   redis-same, redis-cross           the same on the Redis engine, redis-server on CPU 0 with the nodes
+#   redis-own-core-same, -cross       redis-server on CPU 1 (beside the load generator)
 # each with one publisher connection and with --publishers of them taking turns (a connection's
 # commands run in order, so one connection has one publication in flight in the database at a time).
 # Publication latency is measured at a fixed rate; throughput (publications/s reaching every
@@ -48,6 +50,7 @@ cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2> /dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2> /dev/null || true; done
     stop_postgres
+    stop_redis
 }
 trap cleanup EXIT
 
@@ -78,12 +81,13 @@ bench() {
     local name=$1 port=$2 pid=$3
     shift 3
     echo "==> $name" >&2
-    taskset -c 1 "$BIN/switchboard-bench" fanout --transport protocol --port "$port" --server-pid "$pid" \
+    taskset -c 1 "$BIN/switchboard-bench" fanout --transport protocol --port "$port" --server-pid "$pid" "${ALSO[@]}" \
         --server-name "$name" --subscribers "$SUBSCRIBERS" --rate "$RATE" --rate-duration "$DURATION" \
         --max-duration "$DURATION" --window "$WINDOW" "$@"
 }
 
 RESULTS=()
+ALSO=()  # --also-pid NAME=PID: other processes whose CPU per publication each run reports
 node memory
 RESULTS+=("$(bench memory "$NODE_PORT" "$NODE_PID")")
 RESULTS+=("$(bench "memory-x$PUBLISHERS" "$NODE_PORT" "$NODE_PID" --publishers "$PUBLISHERS")")
@@ -91,25 +95,53 @@ kill "$NODE_PID"; wait "$NODE_PID" 2> /dev/null || true
 
 node a --engine postgres --postgres-url "$DB"
 A_PORT=$NODE_PORT
+A_PID=$NODE_PID
 node b --engine postgres --postgres-url "$DB"
 B_PORT=$NODE_PORT
 B_PID=$NODE_PID
+# (PostgreSQL's CPU is spread over a process per connection: not measured here.)
 RESULTS+=("$(bench pg-same "$B_PORT" "$B_PID")")
 RESULTS+=("$(bench "pg-same-x$PUBLISHERS" "$B_PORT" "$B_PID" --publishers "$PUBLISHERS")")
+ALSO=(--also-pid "publisher=$A_PID")
 RESULTS+=("$(bench pg-cross "$B_PORT" "$B_PID" --publisher-port "$A_PORT")")
 RESULTS+=("$(bench "pg-cross-x$PUBLISHERS" "$B_PORT" "$B_PID" --publisher-port "$A_PORT" --publishers "$PUBLISHERS")")
+kill "$A_PID" "$B_PID"; wait "$A_PID" "$B_PID" 2> /dev/null || true
+
+# redis_setups TAG CPU: two nodes on a throwaway redis-server pinned to CPU, same-node and cross-node runs.
+redis_setups() {
+    local tag=$1 cpu=$2
+    echo "==> Starting a throwaway redis-server on CPU $cpu" >&2
+    start_redis
+    taskset -a -p -c "$cpu" "$REDIS_PID" > /dev/null
+    node "$tag-a" --engine redis --redis-url "127.0.0.1:$REDIS_PORT"
+    local a_port=$NODE_PORT a_pid=$NODE_PID
+    node "$tag-b" --engine redis --redis-url "127.0.0.1:$REDIS_PORT"
+    local b_port=$NODE_PORT b_pid=$NODE_PID
+    ALSO=(--also-pid "redis=$REDIS_PID")
+    RESULTS+=("$(bench "$tag-same" "$b_port" "$b_pid")")
+    RESULTS+=("$(bench "$tag-same-x$PUBLISHERS" "$b_port" "$b_pid" --publishers "$PUBLISHERS")")
+    ALSO+=(--also-pid "publisher=$a_pid")
+    RESULTS+=("$(bench "$tag-cross" "$b_port" "$b_pid" --publisher-port "$a_port")")
+    RESULTS+=("$(bench "$tag-cross-x$PUBLISHERS" "$b_port" "$b_pid" --publisher-port "$a_port" --publishers "$PUBLISHERS")")
+    kill "$a_pid" "$b_pid"; wait "$a_pid" "$b_pid" 2> /dev/null || true
+    stop_redis
+}
+redis_setups redis 0
+redis_setups redis-own-core 1
 
 {
-    echo "{\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"machine\":\"$(uname -srm) $(nproc) CPUs $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\",\"postgres\":\"$("$PG_BIN/postgres" --version)\",\"runs\":["
+    echo "{\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"machine\":\"$(uname -srm) $(nproc) CPUs $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')\",\"postgres\":\"$("$PG_BIN/postgres" --version)\",\"redis\":\"$(/usr/bin/redis-server --version | cut -d' ' -f3)\",\"runs\":["
     (IFS=,; echo "${RESULTS[*]}")
     echo "]}"
 } > "${OUT:-/dev/stdout}"
 python3 - "$OUT" "${RESULTS[@]}" <<'PY' >&2
 import json, sys
-print(f"{'setup':14} {'p50 ms':>8} {'p99 ms':>8} {'pubs/s':>9} {'deliveries/s':>13} {'node CPU us/delivery':>21} {'lost':>5}")
+print(f"{'setup':24} {'p50 ms':>8} {'p99 ms':>8} {'pubs/s':>9} {'deliveries/s':>13} {'node CPU us/delivery':>21} {'us/pub: node B':>15} {'pub node':>9} {'redis':>7} {'lost':>5}")
 for line in sys.argv[2:]:
     r = json.loads(line)
     m = r["metrics"]
-    print(f"{r['server']:14} {m.get('fixed_rate_p50_us', float('nan'))/1000:8.2f} {m.get('fixed_rate_p99_us', float('nan'))/1000:8.2f} "
-          f"{m['publications_per_s']:9.0f} {m['deliveries_per_s']:13.0f} {m['server_cpu_us_per_delivery']:21.2f} {m['lost']:5.0f}")
+    store = m.get('redis_cpu_us_per_publication', float('nan'))
+    print(f"{r['server']:24} {m.get('fixed_rate_p50_us', float('nan'))/1000:8.2f} {m.get('fixed_rate_p99_us', float('nan'))/1000:8.2f} "
+          f"{m['publications_per_s']:9.0f} {m['deliveries_per_s']:13.0f} {m['server_cpu_us_per_delivery']:21.2f} "
+          f"{m.get('server_cpu_us_per_publication', float('nan')):15.1f} {m.get('publisher_cpu_us_per_publication', float('nan')):9.1f} {store:7.1f} {m['lost']:5.0f}")
 PY
