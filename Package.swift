@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .library(name: "Switchboard", targets: ["Switchboard"]),
         .library(name: "SwitchboardServer", targets: ["SwitchboardServer"]),
+        .library(name: "SwitchboardPostgres", targets: ["SwitchboardPostgres"]),
+        .library(name: "SwitchboardRedis", targets: ["SwitchboardRedis"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-bench", targets: ["SwitchboardBench"]),
     ],
@@ -99,6 +101,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardServer",
                 "SwitchboardPostgres",
+                "SwitchboardRedis",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -145,6 +148,8 @@ let package = Package(
             name: "SwitchboardRedisTests",
             dependencies: [
                 "SwitchboardRedis",
+                "EngineConformance",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -160,7 +165,7 @@ let package = Package(
         ),
         .testTarget(
             name: "switchboardTests",
-            dependencies: ["switchboard", "SwitchboardPostgres"]
+            dependencies: ["switchboard", "SwitchboardPostgres", "SwitchboardRedis"]
         ),
         .testTarget(
             name: "SwitchboardServerTests",

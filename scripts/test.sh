@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test Switchboard has, on a fresh machine:
 #   1. installs what the tests need and is missing (Debian: chromium, chromium-driver, python3-venv,
-#      postgresql; PyPI, in virtualenvs under .build/: selenium; centrifuge-python, cent, PyJWT and
-#      pytest), and starts a throwaway PostgreSQL cluster on a free loopback port in a temp dir,
+#      postgresql, redis-server; PyPI, in virtualenvs under .build/: selenium; centrifuge-python, cent,
+#      PyJWT and pytest), and starts a throwaway PostgreSQL cluster on a free loopback port in a temp dir
+#      (the Redis tests start their own redis-servers the same way),
 #   2. builds and runs the Swift suites (swift build --build-tests; swift test --skip-build), then
 #      builds the fuzz targets (Fuzz/, libFuzzer) and runs each for FUZZ_SECONDS (20) seconds,
 #   3. starts the built `switchboard serve` on free loopback ports and runs the client-protocol tests
 #      with the real Centrifugo SDKs (Tests/Protocol), the unidirectional transports with plain
 #      HTTP and WebSocket clients (Tests/Uni), Centrifugo's HTTP proxy against an aiohttp backend
 #      (Tests/Proxy), the embedding example app (Examples/EmbeddedApp) with the SDK, plain WebSocket
-#      clients and HTTP (Tests/Example), the scale-out tests (three nodes on the
-#      PostgreSQL, which they also restart: Tests/Cluster), the browser tests (Chromium tabs chatting in
-#      rooms, on the tutorial page and on the embedding example's page, and an EventSource on uni_sse recovering what it missed) and the Autobahn|Testsuite conformance cases 1-10 against /echo
+#      clients and HTTP (Tests/Example), the scale-out tests (three nodes on each
+#      engine: the PostgreSQL, one Redis, two Redis shards, each of which they also restart:
+#      Tests/Cluster), the browser tests (Chromium tabs chatting in
+#      rooms, in memory and on the PostgreSQL and Redis engines, on the tutorial page and on the embedding example's page, and an EventSource on uni_sse recovering what it missed) and the Autobahn|Testsuite conformance cases 1-10 against /echo
 #      (none FAILED and none NON-STRICT),
 #   4. the container stage (scripts/lib/container.sh): the static-stdlib release build (started in the
 #      background right after the debug build, so it overlaps the Swift tests) copied alone into an
@@ -22,7 +24,8 @@
 #      subscriber, SIGTERM closing clients with 1001/3001 and exit 0 (Tests/Container/test_image.py);
 #      and deploy/nginx.conf with Debian's nginx in front of two nodes on the PostgreSQL
 #      (Tests/Container/test_nginx.py).
-# SWITCHBOARD_TEST_ONLY=container runs only the container stage (with its own release build).
+# SWITCHBOARD_TEST_ONLY=container runs only the container stage (with its own release build);
+# SWITCHBOARD_TEST_ONLY=cluster only the scale-out tests (Tests/Cluster, after `swift build --product switchboard`).
 # Every server it starts is stopped again (by PID; PostgreSQL with pg_ctl) and its temp dir removed.
 # Exits non-zero if anything fails.
 set -euo pipefail
@@ -36,7 +39,7 @@ PIDS=()
 
 log() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 
-# postgres_bin, as_postgres, start_postgres, stop_postgres, free_port, wait_healthy.
+# postgres_bin, as_postgres, start_postgres, stop_postgres, start_redis, stop_redis, free_port, wait_healthy.
 source "$ROOT/scripts/lib/local-services.sh"
 # install_container_packages, start_base_tarball, start_release_build, container_stage, podman_teardown ...
 source "$ROOT/scripts/lib/container.sh"
@@ -48,6 +51,7 @@ cleanup() {
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     stop_release_build
     podman_teardown
+    stop_redis
     stop_postgres
 }
 trap cleanup EXIT
@@ -58,7 +62,7 @@ install_system_packages() {
     [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
     python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
     postgres_bin > /dev/null || missing+=(postgresql)
-    [ -x /usr/bin/redis-server ] || missing+=(redis-server)  # the Redis client's tests start their own
+    [ -x /usr/bin/redis-server ] || missing+=(redis-server)  # the Redis tests (Swift, cluster, browser) start their own
     if [ ${#missing[@]} -eq 0 ]; then return; fi
     log "Installing Debian packages: ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then
@@ -106,13 +110,32 @@ start_server() {
 }
 
 install_system_packages
-install_container_packages
-# debian:bookworm-slim for the image, made once with debootstrap (~2 min, in the background) and cached.
-start_base_tarball
+if [ "${SWITCHBOARD_TEST_ONLY:-}" != cluster ]; then
+    install_container_packages
+    # debian:bookworm-slim for the image, made once with debootstrap (~2 min, in the background) and cached.
+    start_base_tarball
+fi
 
 log "Starting a throwaway PostgreSQL"
 start_postgres
 echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') at $SWITCHBOARD_TEST_POSTGRES_URL"
+
+# The scale-out tests: three nodes on each engine; they start their redis-servers themselves.
+cluster_stage() {
+    log "Scale-out on both engines: three switchboard nodes on one PostgreSQL, on one Redis and on two Redis shards (order, recovery, presence after kill -9, large payloads, the tutorial chat, the backing service restarted mid-stream; channels on both shards, a silent pub/sub connection replaced)"
+    "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard cluster
+    SWITCHBOARD_BIN="$BIN" SWITCHBOARD_CLUSTER_DB="postgres://switchboard@127.0.0.1:$PG_PORT/cluster" SWITCHBOARD_CLUSTER_LOGS="$WORK" \
+        "$(test_venv Protocol)/bin/python" -m pytest -q -p no:cacheprovider -rsx Tests/Cluster
+}
+
+if [ "${SWITCHBOARD_TEST_ONLY:-}" = cluster ]; then
+    log "SWITCHBOARD_TEST_ONLY=cluster: only the scale-out tests (swift build --product switchboard)"
+    swift build --product switchboard
+    BIN="$(swift build --show-bin-path)/switchboard"
+    cluster_stage
+    log "Scale-out tests passed"
+    exit 0
+fi
 
 if [ "${SWITCHBOARD_TEST_ONLY:-}" = container ]; then
     log "SWITCHBOARD_TEST_ONLY=container: only the container stage"
@@ -200,12 +223,9 @@ fi
 python3 scripts/check-observability.py "$BIN" --sigterms "${OBSERVABILITY_SIGTERMS:-30}" --work "$WORK/observability"
 # --- end of Observability
 
-log "Scale-out: three switchboard nodes on one PostgreSQL (order, recovery, presence after kill -9, large payloads, the tutorial chat, PostgreSQL restarted mid-stream)"
-"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard cluster
-SWITCHBOARD_BIN="$BIN" SWITCHBOARD_CLUSTER_DB="postgres://switchboard@127.0.0.1:$PG_PORT/cluster" SWITCHBOARD_CLUSTER_LOGS="$WORK" \
-    "$VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/Cluster
+cluster_stage
 
-log "Browser tests: the chat app (rooms, presence, history, recovery, phone and desktop sizes; in memory and on the PostgreSQL engine), the tutorial page, an EventSource on uni_sse and the admin page in headless Chromium tabs"
+log "Browser tests: the chat app (rooms, presence, history, recovery, phone and desktop sizes; in memory and on the PostgreSQL and Redis engines), the tutorial page, an EventSource on uni_sse and the admin page in headless Chromium tabs"
 VENV=$(test_venv Browser)
 API_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 start_server "$WORK/browser-server.log" --api-key "$API_KEY"
@@ -231,6 +251,10 @@ start_server "$WORK/browser-pg-server.log" --api-key "$API_KEY" --engine postgre
     --postgres-url "postgres://switchboard@127.0.0.1:$PG_PORT/browser" --path-prefix /realtime
 "$VENV/bin/python" Tests/Browser/rooms_chat.py "http://127.0.0.1:$PORT/realtime" "$API_KEY" "$WORK/rooms-postgres.png"
 "$VENV/bin/python" Tests/Browser/tutorial_chat.py "http://127.0.0.1:$PORT/realtime" "$WORK/tutorial-prefix.png"
+# The same chat app on a node of the Redis engine (a throwaway redis-server).
+start_redis
+start_server "$WORK/browser-redis-server.log" --api-key "$API_KEY" --engine redis --redis-url "redis://127.0.0.1:$REDIS_PORT"
+"$VENV/bin/python" Tests/Browser/rooms_chat.py "http://127.0.0.1:$PORT" "$API_KEY" "$WORK/rooms-redis.png"
 # The admin page on a fresh PostgreSQL node under the prefix: login, the node, a channel's presence
 # and history, publish to a protocol subscriber, disconnect.
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U switchboard admin

@@ -70,11 +70,30 @@ struct Fanout: AsyncParsableCommand {
     var publisherPort: Int?
     @Option(help: "Publisher connections, taking turns. With more than one, publications of different publishers may arrive in either order, so loss is counted but order is not checked.")
     var publishers = 1
+    @Option(
+        name: .customLong("also-pid"),
+        help: "NAME=PID of another process whose CPU per publication to report as NAME_cpu_us_per_publication in both phases (the publishing node, Redis, PostgreSQL); repeatable."
+    )
+    var alsoPIDs: [String] = []
+
+    /// The `--also-pid` values, checked.
+    var others: [(name: String, pid: Int32)] {
+        get throws {
+            try self.alsoPIDs.map { text in
+                let parts = text.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, !parts[0].isEmpty, let pid = Int32(parts[1]), pid > 0 else {
+                    throw ValidationError("--also-pid takes NAME=PID, got '\(text)'")
+                }
+                return (String(parts[0]), pid)
+            }
+        }
+    }
 
     func validate() throws {
         if self.format != .json, self.transport != .protocolChannel {
             throw ValidationError("--format applies to --transport protocol only")
         }
+        _ = try self.others
     }
 
     func run() async throws {
@@ -82,7 +101,7 @@ struct Fanout: AsyncParsableCommand {
             try await Scenarios.fanout(
                 generator, serverPID: self.target.serverPID, serverName: self.target.serverName,
                 transport: self.transport, format: self.format, subscribers: self.subscribers, rate: self.rate, rateDuration: self.rateDuration,
-                maxDuration: self.maxDuration, window: self.window, publisherPort: self.publisherPort, publisherCount: self.publishers)
+                maxDuration: self.maxDuration, window: self.window, publisherPort: self.publisherPort, publisherCount: self.publishers, others: try self.others)
         }
     }
 }

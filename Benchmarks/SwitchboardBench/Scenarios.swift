@@ -108,7 +108,8 @@ enum Scenarios {
         maxDuration: Double,
         window: Int,
         publisherPort: Int? = nil,
-        publisherCount: Int = 1
+        publisherCount: Int = 1,
+        others: [(name: String, pid: Int32)] = []
     ) async throws -> ScenarioResult {
         // The publisher may be on another node of a cluster than the subscribers.
         let publishers = publisherPort.map { LoadGenerator(loop: generator.loop, host: generator.host, port: $0) } ?? generator
@@ -218,6 +219,7 @@ enum Scenarios {
         // Phase 1: fixed rate.
         let interval = TimeAmount.nanoseconds(Int64(1e9 / rate))
         let fixedWindow = CPUWindow(pid: serverPID)
+        let fixedOthers = others.map { CPUWindow(pid: $0.pid) }
         let ticker = try await generator.onLoop { generator.loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { _ in publish() } }
         try await Task.sleep(for: .seconds(rateDuration))
         let fixedPublished = try await generator.onLoop {
@@ -226,6 +228,7 @@ enum Scenarios {
         }
         _ = await waitUntil(timeout: 10, generator) { state.value.delivered >= fixedPublished * subscriberCount }
         let fixedCPU = fixedWindow.end()
+        let fixedOthersCPU = fixedOthers.map { $0.end().server }
         let (latency, fixedDelivered) = try await generator.onLoop {
             state.value.measuringLatency = false
             return (state.value.samples, state.value.delivered)
@@ -241,11 +244,13 @@ enum Scenarios {
             publishWhileWindowAllows()
             return (window, s.delivered)
         }
+        let maxOthers = others.map { CPUWindow(pid: $0.pid) }
         try await Task.sleep(for: .seconds(maxDuration))
         let (cpu, maxDelivered): ((server: Double, own: Double, seconds: Double), Int) = try await generator.onLoop {
             state.value.maxPhase = false
             return (window0.end(), state.value.delivered - delivered0)
         }
+        let maxOthersCPU = maxOthers.map { $0.end().server }
         // Drain: everything published must arrive.
         let totalPublished = try await generator.onLoop { state.value.published }
         _ = await waitUntil(timeout: 10, generator) { state.value.delivered + state.value.gaps >= totalPublished * subscriberCount }
@@ -280,6 +285,15 @@ enum Scenarios {
             result.metrics["fixed_rate_server_cpu_us_per_delivery"] = fixedCPU.server / Double(fixedDelivered)
             result.metrics["fixed_rate_generator_cpu_us_per_delivery"] = fixedCPU.own / Double(fixedDelivered)
         }
+        // Other processes (the publishing node, the database) per publication; publications are
+        // deliveries divided by the subscribers.
+        let perPublication = Double(max(1, subscribers - failures))
+        for (index, other) in others.enumerated() {
+            if fixedDelivered > 0 { result.metrics["fixed_rate_\(other.name)_cpu_us_per_publication"] = fixedOthersCPU[index] * perPublication / Double(fixedDelivered) }
+            if maxDelivered > 0 { result.metrics["\(other.name)_cpu_us_per_publication"] = maxOthersCPU[index] * perPublication / Double(maxDelivered) }
+            result.metrics["\(other.name)_cpu_percent"] = maxOthersCPU[index] / (cpu.seconds * 1e4)
+        }
+        if maxDelivered > 0 { result.metrics["server_cpu_us_per_publication"] = cpu.server * perPublication / Double(maxDelivered) }
         result.metrics["deliveries_per_s"] = Double(maxDelivered) / cpu.seconds
         result.metrics["server_cpu_us_per_delivery"] = maxDelivered > 0 ? cpu.server / Double(maxDelivered) : .nan
         result.metrics["server_cpu_percent"] = cpu.server / (cpu.seconds * 1e4)

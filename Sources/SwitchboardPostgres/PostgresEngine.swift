@@ -32,16 +32,6 @@ public final class PostgresEngine: Engine {
         }
     }
 
-    /// The per-channel delivery state of this node.
-    struct Cursor {
-        /// The last offset this node delivered to its hub.
-        var delivered: UInt64
-        /// A fetch task is running for the channel.
-        var fetching = false
-        /// Something new was announced while it ran: fetch again when it ends.
-        var again = false
-    }
-
     /// Presence work done in order, one at a time, by ``run()``.
     private enum PresenceWork: Sendable {
         case remove(channel: String, info: ClientInfo)
@@ -56,12 +46,12 @@ public final class PostgresEngine: Engine {
     let presenceStore: PostgresPresence
     let settings: Settings
     let logger: Logger
-    let cursors = Mutex<[String: Cursor]>([:])
+    /// Delivery of the cluster's publications to the hub, per channel in offset order.
+    let delivery: DeliveryCursors
     /// What the listener last reported; `nil` before its first connection.
     let listening = Mutex<EngineStatus?>(nil)
     /// Where this node's `info` comes from, for the heartbeat (``shareNodeInfo(_:)``).
     let nodeReport = Mutex<(@Sendable () -> NodeInfo)?>(nil)
-    let fetches: (stream: AsyncStream<String>, continuation: AsyncStream<String>.Continuation)
     private let presenceWork: (stream: AsyncStream<PresenceWork>, continuation: AsyncStream<PresenceWork>.Continuation)
 
     /// - Parameters:
@@ -83,7 +73,14 @@ public final class PostgresEngine: Engine {
         self.presenceStore = PostgresPresence(client: client, logger: logger, node: node)
         self.settings = settings
         self.logger = logger
-        self.fetches = AsyncStream.makeStream(of: String.self)
+        let streams = self.streams
+        self.delivery = DeliveryCursors(hub: hub, logger: logger) { channel, offset, limit throws(EngineError) in
+            do {
+                return try await streams.publications(of: channel, after: offset, limit: limit)
+            } catch {
+                throw EngineError(error.postgresReason)
+            }
+        }
         self.presenceWork = AsyncStream.makeStream(of: PresenceWork.self)
     }
 
@@ -135,11 +132,8 @@ public final class PostgresEngine: Engine {
         recoverFrom: StreamPosition? = nil,
         reply: (Hub.SubscribeOutcome) -> OutboundMessage? = { _ in nil }
     ) async throws(EngineError) -> Hub.SubscribeOutcome? {
-        self.hub.beginSubscribe(channel, options: options, subscriber: subscriber)
-        let read: (publications: [Publication], position: StreamPosition?)
-        let outcome: Hub.SubscribeOutcome
-        do throws(EngineError) {
-            (read, outcome) = try await self.database("subscribe") {
+        try await self.delivery.subscribe(channel, options: options, subscriber: subscriber, reply: reply) { () throws(EngineError) in
+            try await self.database("subscribe") {
                 // A channel never published to gets its stream now, so the subscriber has an epoch to recover in.
                 let read = try await self.streams.history(
                     of: channel,
@@ -147,84 +141,29 @@ public final class PostgresEngine: Engine {
                     historyTTL: options.historyTTL,
                     startingStream: options.keepsHistory
                 )
-                let outcome = Self.outcome(of: read, options: options, recoverFrom: recoverFrom)
+                let outcome = Hub.SubscribeOutcome(read: read, options: options, recoverFrom: recoverFrom)
                 // A subscriber refused for what it missed never joins.
-                if Self.keepsEntry(options, subscriber), !Hub.refuses(subscriber, outcome) {
-                    try await self.presenceStore.add(subscriber.info, to: channel, farewell: Self.farewell(of: subscriber, in: options))
+                if subscriber.keepsPresenceEntry(in: options), !Hub.refuses(subscriber, outcome) {
+                    try await self.presenceStore.add(subscriber.info, to: channel, farewell: Farewell(of: subscriber, in: options))
                     if options.joinLeave { try await self.announce(.join, subscriber.info, in: channel, from: self.node) }
                 }
-                return (read, outcome)
+                return (read.position, outcome)
             }
-        } catch {
-            self.hub.abandonSubscribe(channel, client: subscriber.client)
-            throw error
-        }
-        // From the read on this node delivers what comes after it (a channel new to this node
-        // starts its cursor there; one it already follows keeps its own, which is at most as far).
-        let top = read.position?.offset ?? 0
-        self.cursors.withLock { cursors in
-            if cursors[channel] == nil { cursors[channel] = Cursor(delivered: top) }
-        }
-        let completed = self.hub.completeSubscribe(channel, client: subscriber.client, outcome: outcome, reply: reply)
-        // Anything announced while the cursor did not exist yet: catch up now.
-        self.fetch(channel)
-        guard completed else {
-            // It left while the database was read, perhaps before its entry was written: remove it.
-            if Self.keepsEntry(options, subscriber) { self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info)) }
-            return nil
-        }
-        return outcome
-    }
-
-    /// What a subscriber gets from a read of the channel's stream.
-    private static func outcome(
-        of read: (publications: [Publication], position: StreamPosition?),
-        options: Switchboard.ChannelOptions,
-        recoverFrom: StreamPosition?
-    ) -> Hub.SubscribeOutcome {
-        var outcome = Hub.SubscribeOutcome(position: options.keepsHistory ? read.position : nil)
-        if let recoverFrom {
-            outcome.wasRecovering = true
-            if let position = read.position, let missed = HistoryStream.missed(after: recoverFrom, in: read.publications, position: position) {
-                outcome.publications = missed
-                outcome.recovered = true
+        } abandoned: { afterRead in
+            // It left while the database was read, perhaps after its entry was written: remove it.
+            if afterRead, subscriber.keepsPresenceEntry(in: options) {
+                self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info))
             }
+            self.delivery.release(channel)
         }
-        return outcome
     }
 
     public func unsubscribe(_ channel: String, client: String) {
         guard let (subscriber, options) = self.hub.leave(channel, client: client) else { return }
         // The farewell goes out when the entry is removed (once: whoever removes it publishes it).
-        if Self.keepsEntry(options, subscriber) { self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info)) }
+        if subscriber.keepsPresenceEntry(in: options) { self.presenceWork.continuation.yield(.remove(channel: channel, info: subscriber.info)) }
         // The last local subscriber left: stop following the channel (a running fetch does it when it ends).
-        self.cursors.withLock { cursors in
-            if let cursor = cursors[channel], !cursor.fetching, self.hub.presenceStats(channel).clients == 0 {
-                cursors[channel] = nil
-            }
-        }
-    }
-
-    /// Presence is kept in the database for channels that show it or announce joins and leaves.
-    private static func sharesPresence(_ options: Switchboard.ChannelOptions) -> Bool {
-        options.presence || options.joinLeave
-    }
-
-    /// A subscriber has an entry in the database when the channel shares presence, or when it has a
-    /// farewell, which the entry carries until whoever removes it (this node, or any node when this
-    /// one dies) publishes it.
-    private static func keepsEntry(_ options: Switchboard.ChannelOptions, _ subscriber: Subscriber) -> Bool {
-        Self.sharesPresence(options) || subscriber.farewell != nil
-    }
-
-    private static func farewell(of subscriber: Subscriber, in options: Switchboard.ChannelOptions) -> Farewell? {
-        subscriber.farewell.map { data in
-            Farewell(
-                data: data,
-                historySize: options.keepsHistory ? options.historySize : 0,
-                historyTTL: options.keepsHistory ? options.historyTTL : .zero
-            )
-        }
+        self.delivery.release(channel)
     }
 
     // MARK: Reading
@@ -281,17 +220,11 @@ public final class PostgresEngine: Engine {
             group.addTask { await self.listen() }
             group.addTask { await self.keepAlive() }
             group.addTask { await self.workOnPresence() }
-            group.addTask {
-                await withDiscardingTaskGroup { fetches in
-                    for await channel in self.fetches.stream {
-                        fetches.addTask { await self.fetchLoop(channel) }
-                    }
-                }
-            }
+            group.addTask { await self.delivery.run() }
             await withTaskCancellationHandler {
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
             } onCancel: {
-                self.fetches.continuation.finish()
+                self.delivery.finish()
                 self.presenceWork.continuation.finish()
             }
         }
@@ -314,7 +247,7 @@ public final class PostgresEngine: Engine {
         await self.listener.run { event in
             switch event {
             case .publication(let offset, let channel, let publication):
-                self.heard(offset, in: channel, carrying: publication)
+                self.delivery.heard(offset, in: channel, carrying: publication)
             case .presence(let event):
                 // This node told its own subscribers already.
                 guard event.node != self.node else { return }
@@ -325,7 +258,7 @@ public final class PostgresEngine: Engine {
             case .listening:
                 self.listening.withLock { $0 = .ready }
                 // Notifications sent while nobody listened are gone: catch up every channel.
-                for channel in self.cursors.withLock({ Array($0.keys) }) { self.fetch(channel) }
+                self.delivery.catchUpAll()
             case .interrupted(let reason):
                 self.listening.withLock { $0 = .unavailable("PostgreSQL is unreachable: \(reason)") }
                 self.logger.warning("Publications from other nodes are delayed until PostgreSQL is back", metadata: ["reason": "\(reason)"])
@@ -362,9 +295,14 @@ public final class PostgresEngine: Engine {
             case .remove(let channel, let info):
                 while !Task.isCancelled {
                     do {
-                        if let entry = try await self.presenceStore.take(client: info.client, from: channel) {
-                            try await self.farewell(entry, from: self.node)
-                        }
+                        // Taking the entry and what follows go together, in a task of their own: a
+                        // shutdown cancelling this one after the take would lose the farewell and the
+                        // leave (leaving the cluster no longer finds the entry).
+                        try await Task {
+                            if let entry = try await self.presenceStore.take(client: info.client, from: channel) {
+                                try await self.farewell(entry, from: self.node)
+                            }
+                        }.value
                         break
                     } catch {
                         self.logger.warning("Could not remove a presence entry; retrying", metadata: ["channel": "\(channel)", "error": "\(error.postgresReason)"])
@@ -385,7 +323,7 @@ public final class PostgresEngine: Engine {
                     to: entry.channel,
                     historySize: farewell.historySize,
                     historyTTL: farewell.historyTTL,
-                    inHistory: farewell.historySize > 0 && farewell.historyTTL > .zero
+                    inHistory: farewell.inHistory
                 )
             } catch {
                 self.logger.warning("Could not publish a farewell", metadata: ["channel": "\(entry.channel)", "error": "\(error.postgresReason)"])

@@ -168,38 +168,3 @@ public struct PostgresPresence: Sendable {
         return entries
     }
 }
-
-/// A client's presence in a channel, as removed from the database.
-public struct PresenceEntry: Sendable, Equatable {
-    /// The channel the client was in.
-    public var channel: String
-    /// Who the client was.
-    public var info: ClientInfo
-    /// What to publish into the channel now that the client has left, if anything.
-    public var farewell: Farewell?
-
-    /// An entry; every parameter is the field of the same name.
-    public init(channel: String, info: ClientInfo, farewell: Farewell? = nil) {
-        self.channel = channel
-        self.info = info
-        self.farewell = farewell
-    }
-}
-
-/// The publication a subscriber leaves behind (``Subscriber/farewell``), with what publishing it
-/// needs from the channel's options, so that any node can publish it when the subscriber's node dies.
-public struct Farewell: Sendable, Equatable {
-    /// The publication's data (JSON text).
-    public var data: String
-    /// The channel's history size (its namespace's `history_size`).
-    public var historySize: Int
-    /// How long the channel keeps history (its namespace's `history_ttl`).
-    public var historyTTL: Duration
-
-    /// A farewell; every parameter is the field of the same name.
-    public init(data: String, historySize: Int, historyTTL: Duration) {
-        self.data = data
-        self.historySize = historySize
-        self.historyTTL = historyTTL
-    }
-}

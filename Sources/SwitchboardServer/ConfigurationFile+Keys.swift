@@ -17,6 +17,7 @@ extension ConfigurationFile {
         "channel_max_length", "client_channel_limit", "client_expired_close_delay", "chat_channel",
         "subscribe_to_user_personal_channel", "user_personal_channel_namespace", "path_prefix",
         "tutorial_endpoints", "namespaces", "prometheus", "log_format", "log_level",
+        "engine", "postgres_url", "redis_address", "redis_prefix", "node_ttl",
     ]
 
     /// Every key of the top level.

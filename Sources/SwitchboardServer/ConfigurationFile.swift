@@ -74,6 +74,11 @@ public enum ConfigurationFile {
             case "path_prefix": configuration.pathPrefix = try Self.string(value, at: key)
             case "tutorial_endpoints": configuration.tutorialEndpoints = try Self.bool(value, at: key)
             case "prometheus": configuration.prometheus = try Self.prometheus(value)
+            case "engine": configuration.engineSettings.type = try Self.engineType(value)
+            case "postgres_url": configuration.engineSettings.postgresURL = try Self.nonEmptyString(value, at: key)
+            case "redis_address": configuration.engineSettings.redisAddresses = try Self.addresses(value, at: key)
+            case "redis_prefix": configuration.engineSettings.redisPrefix = try Self.nonEmptyString(value, at: key)
+            case "node_ttl": configuration.engineSettings.nodeTTL = try Self.duration(value, at: key)
             case "log_format":
                 guard let format = value.stringValue.flatMap(LogFormat.init(rawValue:)) else { throw Error("'log_format' must be \"text\" or \"json\"") }
                 configuration.logFormat = format
@@ -152,6 +157,31 @@ public enum ConfigurationFile {
             enabled = try Self.bool(member.value, at: "prometheus.enabled")
         }
         return enabled
+    }
+
+    /// `"engine": "redis"`, or Centrifugo v6's `"engine": {"type": "redis"}`.
+    private static func engineType(_ value: JSONValue) throws(Error) -> String {
+        let problem = Error("'engine' must be \"memory\", \"postgres\" or \"redis\" (or an object {\"type\": …})")
+        var type = value.stringValue
+        if type == nil, let members = value.members {
+            for member in members {
+                guard member.key == "type" else { throw Error("unknown setting 'engine.\(member.key)'; the engine's settings are top-level keys (redis_address, postgres_url)") }
+                type = member.value.stringValue
+            }
+        }
+        guard let type, ["memory", "postgres", "postgresql", "redis"].contains(type.lowercased()) else { throw problem }
+        return type.lowercased()
+    }
+
+    /// One address as a string, or several as an array of strings (Centrifugo's `redis_address`).
+    private static func addresses(_ value: JSONValue, at path: String) throws(Error) -> [String] {
+        let problem = Error("'\(path)' must be an address (\"redis://host:6379\") or an array of them, one per shard")
+        if let one = value.stringValue, !one.isEmpty { return [one] }
+        guard let list = value.arrayValue, !list.isEmpty else { throw problem }
+        return try list.map { entry throws(Error) in
+            guard let text = entry.stringValue, !text.isEmpty else { throw problem }
+            return text
+        }
     }
 
     private static func string(_ value: JSONValue, at path: String) throws(Error) -> String {

@@ -84,6 +84,11 @@ public struct SwitchboardConfiguration: Sendable {
     /// docs/OBSERVABILITY.md). Off by default, as in Centrifugo: the endpoint tells anyone who can
     /// reach it how busy the node is, and an operator turns it on where the scraper can reach it.
     public var prometheus = false
+    /// What the configuration file says about the engine (`engine`, `postgres_url`,
+    /// `redis_address`, `redis_prefix`, `node_ttl`), for `switchboard serve`, which builds the engine
+    /// from it; flags and environment variables come first. A server given an ``Engine`` (an
+    /// embedding app's) ignores it.
+    public var engineSettings = EngineSettings()
     /// How `switchboard serve` writes its logs (`--log-format`, `"log_format"`).
     public var logFormat = LogFormat.text
 
@@ -162,4 +167,20 @@ public struct SwitchboardConfiguration: Sendable {
         rooms.allowHistoryForSubscriber = true
         return ChannelConfiguration(namespaces: ["rooms": rooms])
     }()
+}
+
+/// The engine settings of a configuration file, as written: `switchboard serve` checks them.
+public struct EngineSettings: Sendable, Equatable {
+    /// `engine`: `memory`, `postgres` or `redis`.
+    public var type: String?
+    /// `postgres_url`.
+    public var postgresURL: String?
+    /// `redis_address`: one Redis, or several (shards), each `redis://…`, `rediss://…` or `host:port`.
+    public var redisAddresses: [String]?
+    /// `redis_prefix`: the prefix of every Redis key and pub/sub channel.
+    public var redisPrefix: String?
+    /// `node_ttl`.
+    public var nodeTTL: Duration?
+
+    public init() {}
 }

@@ -6,13 +6,14 @@ import NIOPosix
 import PostgresNIO
 import Switchboard
 import SwitchboardPostgres
+import SwitchboardRedis
 import SwitchboardServer
 
 /// `switchboard serve`: every option can also come from an environment variable `SWITCHBOARD_<NAME>`;
 /// a flag on the command line wins over the variable, and the variable over the default.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the server: one process in memory, or one node of several sharing PostgreSQL (--engine postgres)."
+        abstract: "Run the server: one process in memory, or one node of several sharing PostgreSQL (--engine postgres) or Redis (--engine redis)."
     )
 
     @Option(help: "Address to bind. [env: SWITCHBOARD_HOST] (default: 127.0.0.1)")
@@ -117,7 +118,12 @@ struct Serve: AsyncParsableCommand {
     )
     var threads: Int?
 
-    @Option(help: "memory (one process, nothing to install) or postgres (nodes sharing one PostgreSQL). [env: SWITCHBOARD_ENGINE] (default: memory)")
+    @Option(
+        help: """
+            memory (one process, nothing to install), postgres (nodes sharing one PostgreSQL) or redis (nodes sharing \
+            Redis). [env: SWITCHBOARD_ENGINE] (default: memory)
+            """
+    )
     var engine: String?
 
     @Option(
@@ -127,8 +133,24 @@ struct Serve: AsyncParsableCommand {
     var postgresURL: String?
 
     @Option(
+        name: .customLong("redis-url"),
+        help: """
+            A Redis of --engine redis: redis://[[user]:password@]host[:port][/db], rediss:// for TLS, or host:port. Give it \
+            once per shard: channels are split across them by a stable hash of the name; every node must list the same \
+            shards in the same order. [env: SWITCHBOARD_REDIS_URL, comma-separated]
+            """
+    )
+    var redisURL: [String] = []
+
+    @Option(
+        name: .customLong("redis-prefix"),
+        help: "The prefix of every Redis key and pub/sub channel, so several clusters can share one Redis. [env: SWITCHBOARD_REDIS_PREFIX] (default: switchboard)"
+    )
+    var redisPrefix: String?
+
+    @Option(
         name: .customLong("node-ttl"),
-        help: "Seconds after which a node that stopped heartbeating is dead and its users leave every channel (postgres engine). [env: SWITCHBOARD_NODE_TTL] (default: 15)"
+        help: "Seconds after which a node that stopped heartbeating is dead and its users leave every channel (postgres and redis engines). [env: SWITCHBOARD_NODE_TTL] (default: 15)"
     )
     var nodeTTL: Double?
 
@@ -169,7 +191,7 @@ struct Serve: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let configuration = try self.resolve(environment: environment)
         let threads = try self.resolveThreads(environment: environment)
-        let engine = try self.resolveEngine(environment: environment)
+        let engine = try self.resolveEngine(environment: environment, file: configuration.engineSettings)
         LoggingSystem.bootstrap(configuration.logFormat.makeHandler(level: configuration.logLevel))
         // NIO's singleton group, sized first: its event loops live as long as the process and are never
         // shut down. Hummingbird finishes its graceful shutdown in a task of its own, which can still
@@ -189,6 +211,11 @@ struct Serve: AsyncParsableCommand {
                 try await SwitchboardServer(configuration: configuration, eventLoopGroup: group, hooks: hooks).serve()
             case .postgres(let url, let nodeTTL):
                 try await self.runNode(configuration: configuration, group: group, url: url, nodeTTL: nodeTTL, hooks: hooks, logger: logger)
+            case .redis(let urls, let nodeTTL, let prefix):
+                let engine = RedisEngine(urls: urls, settings: .init(nodeTTL: nodeTTL, prefix: prefix), eventLoopGroup: group, logger: logger)
+                let server = try await SwitchboardServer(configuration: configuration, eventLoopGroup: group, engine: engine, hooks: hooks)
+                logger.info("Joining the cluster", metadata: ["node": "\(engine.node)", "node_ttl": "\(nodeTTL)", "redis": "\(urls.map(\.description))"])
+                try await server.serve()
             }
         } catch {
             try? await proxyClient?.shutdown()

@@ -58,8 +58,8 @@ struct PostgresDeliveryGapTests {
                     try await engine.subscribe("rooms:gap", options: self.room, subscriber: plain)
                     // The node's cursor is at the stream's top, and the fetches the subscribes started are done.
                     #expect(try await self.eventually {
-                        engine.cursors.withLock { $0["rooms:gap"].map { $0.delivered == 2 && !$0.fetching } ?? false }
-                    }, "the cursor is at the top: \(String(describing: engine.cursors.withLock { $0["rooms:gap"] }))")
+                        engine.delivery.state(of: "rooms:gap").map { $0.delivered == 2 && !$0.fetching } ?? false
+                    }, "the cursor is at the top: \(String(describing: engine.delivery.state(of: "rooms:gap")))")
 
                     // Behind the node's back (no NOTIFY): offsets 3 and 4 were given out and are gone
                     // from the table; 5 and 6 are there.
@@ -75,7 +75,7 @@ struct PostgresDeliveryGapTests {
                     #expect(try await engine.streams.publications(of: "rooms:gap", after: 2).map(\.offset) == [5, 6])
                     #expect(tracking.outbox.isFinished == false && plain.outbox.isFinished == false, "nothing closed before the fetch")
 
-                    engine.fetch("rooms:gap")
+                    engine.delivery.fetch("rooms:gap")
 
                     // The tracking subscriber's connection is closed with 3010.
                     var trackingClose: CloseReason?
@@ -102,7 +102,7 @@ struct PostgresDeliveryGapTests {
                     #expect(self.offsets(plainMessages) == [5, 6])
                     #expect(plainClose == nil)
                     #expect(plain.outbox.isFinished == false, "the subscriber that does not track positions stays open")
-                    #expect(engine.cursors.withLock { $0["rooms:gap"]?.delivered } == 6, "the node carries on after the gap")
+                    #expect(engine.delivery.state(of: "rooms:gap")?.delivered == 6, "the node carries on after the gap")
                 } catch {
                     failure = error
                 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SwitchboardPostgres
+import SwitchboardRedis
 import SwitchboardServer
 import Testing
 
@@ -136,7 +137,14 @@ import Testing
     }
 
     @Test(arguments: [
-        (["--engine", "redis"], [:], "engine must be memory or postgres"),
+        (["--engine", "mongodb"], [:], "engine must be memory, postgres or redis"),
+        (["--engine", "redis"], [:], "needs Redis"),
+        (["--redis-url", "redis://a:6379"], [:], "needs --engine redis"),
+        (["--engine", "postgres", "--postgres-url", "postgres://a@b/c", "--redis-url", "redis://a"], [:], "needs --engine redis"),
+        (["--engine", "redis", "--redis-url", "http://a:6379"], [:], "redis-url: the URL's scheme"),
+        (["--engine", "redis", "--redis-url", "redis://a:6379", "--redis-url", "a:6379"], [:], "given twice"),
+        (["--engine", "redis", "--redis-url", "redis://a:6379", "--redis-prefix", "two words"], [:], "redis-prefix must be"),
+        (["--engine", "redis"], ["SWITCHBOARD_REDIS_URL": "redis://a:99999"], "redis-url: the port"),
         (["--engine", "postgres"], [:], "needs the database"),
         (["--postgres-url", "postgres://a@b/c"], [:], "needs --engine postgres"),
         (["--engine", "postgres", "--postgres-url", "mysql://a@b/c"], [:], "postgres-url: the URL's scheme"),
@@ -149,6 +157,31 @@ import Testing
         } throws: { error in
             (error as? ValidationError)?.message.contains(message) == true
         }
+    }
+
+    @Test func redisFromFlagsEnvironmentOrFile() throws {
+        let a = try RedisURL("redis://:secret@cache-a:6380/2"), b = try RedisURL("redis://cache-b:6379")
+        #expect(
+            try Serve.parse(["--engine", "redis", "--redis-url", "redis://:secret@cache-a:6380/2", "--redis-url", "cache-b:6379", "--node-ttl", "4"])
+                .resolveEngine(environment: ["SWITCHBOARD_REDIS_URL": "redis://ignored"]) == .redis(urls: [a, b], nodeTTL: .seconds(4), prefix: "switchboard")
+        )
+        #expect(
+            try Serve.parse([]).resolveEngine(environment: [
+                "SWITCHBOARD_ENGINE": "redis", "SWITCHBOARD_REDIS_URL": "redis://:secret@cache-a:6380/2, cache-b:6379", "SWITCHBOARD_REDIS_PREFIX": "chat",
+            ]) == .redis(urls: [a, b], nodeTTL: .seconds(15), prefix: "chat")
+        )
+        // The configuration file, in Centrifugo's words; flags and variables come first.
+        var configuration = SwitchboardConfiguration()
+        try ConfigurationFile.apply(
+            #"{"engine": {"type": "redis"}, "redis_address": ["redis://:secret@cache-a:6380/2", "cache-b:6379"], "redis_prefix": "x", "node_ttl": "5s"}"#,
+            to: &configuration
+        )
+        #expect(try Serve.parse([]).resolveEngine(environment: [:], file: configuration.engineSettings) == .redis(urls: [a, b], nodeTTL: .seconds(5), prefix: "x"))
+        #expect(try Serve.parse(["--engine", "memory"]).resolveEngine(environment: [:], file: configuration.engineSettings) == .memory)
+        try ConfigurationFile.apply(#"{"engine": "redis", "redis_address": "cache-b:6379"}"#, to: &configuration)
+        #expect(try Serve.parse([]).resolveEngine(environment: [:], file: configuration.engineSettings) == .redis(urls: [b], nodeTTL: .seconds(5), prefix: "x"))
+        #expect(throws: ConfigurationFile.Error.self) { try ConfigurationFile.apply(#"{"engine": "mongodb"}"#, to: &configuration) }
+        #expect(throws: ConfigurationFile.Error.self) { try ConfigurationFile.apply(#"{"redis_address": []}"#, to: &configuration) }
     }
 
     @Test func proxyFlagsAndEnvironment() throws {

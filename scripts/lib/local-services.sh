@@ -1,10 +1,14 @@
 # Shell functions for the local services that scripts/test.sh and Benchmarks/cluster.sh start: a
-# throwaway PostgreSQL, free loopback ports, and waiting for a switchboard to be healthy.
-# Source it; it defines PG_DIR, PG_BIN and PG_PORT once start_postgres has run.
+# throwaway PostgreSQL, a throwaway Redis, free loopback ports, and waiting for a switchboard to be
+# healthy. Source it; it defines PG_DIR, PG_BIN and PG_PORT once start_postgres has run, REDIS_DIR,
+# REDIS_PORT and REDIS_PID once start_redis has.
 
 PG_DIR=""
 PG_BIN=""
 PG_PORT=""
+REDIS_DIR=""
+REDIS_PORT=""
+REDIS_PID=""
 
 # The newest installed PostgreSQL's server binaries (Debian puts them in /usr/lib/postgresql/N/bin).
 postgres_bin() {
@@ -59,6 +63,45 @@ stop_postgres() {
         "$PG_DIR/control.sh" stop > /dev/null 2>&1 || true
         rm -rf "$PG_DIR"
         PG_DIR=""
+    fi
+}
+
+# start_redis: a throwaway redis-server (Debian's, /usr/bin/redis-server) on a free loopback port, its
+# data and log in a temp dir, nothing saved; waits until it answers PING. (The cluster tests start
+# their own, from Python: Tests/Cluster/backing.py.)
+start_redis() {
+    REDIS_DIR=$(mktemp -d /tmp/switchboard-test-redis.XXXXXX)
+    REDIS_PORT=$(free_port)
+    /usr/bin/redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" --save "" --appendonly no \
+        --daemonize no --logfile "$REDIS_DIR/redis.log" &
+    REDIS_PID=$!
+    for _ in $(seq 1 100); do
+        if python3 - "$REDIS_PORT" 2> /dev/null <<'PY'
+import socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1) as s:
+    s.sendall(b"PING\r\n")
+    assert s.recv(7) == b"+PONG\r\n"
+PY
+        then
+            return
+        fi
+        sleep 0.1
+    done
+    echo "error: redis-server did not answer on port $REDIS_PORT in 10 s; its log:" >&2
+    cat "$REDIS_DIR/redis.log" >&2
+    exit 1
+}
+
+# stop_redis: stop the redis-server start_redis started (by its PID) and remove its directory (if any).
+stop_redis() {
+    if [ -n "$REDIS_PID" ]; then
+        kill "$REDIS_PID" 2> /dev/null || true
+        wait "$REDIS_PID" 2> /dev/null || true
+        REDIS_PID=""
+    fi
+    if [ -n "$REDIS_DIR" ]; then
+        rm -rf "$REDIS_DIR"
+        REDIS_DIR=""
     fi
 }
 

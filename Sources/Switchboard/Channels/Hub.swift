@@ -358,6 +358,16 @@ public final class Hub: Sendable {
         return result
     }
 
+    /// A channel's options and its subscribers whose subscribe is complete, for engines that keep
+    /// presence elsewhere and must write it again (after their store lost it); `nil` for a channel
+    /// with no subscribers here.
+    public func completedSubscribers(of channel: String) -> (options: ChannelOptions, subscribers: [Subscriber])? {
+        self.withChannel(channel) { state -> (options: ChannelOptions, subscribers: [Subscriber])? in
+            let completed = state.subscribers.filter { state.held[$0.key] == nil }.map(\.value)
+            return completed.isEmpty ? nil : (state.options, completed)
+        } ?? nil
+    }
+
     /// Drop expired history and forget channels with neither subscribers nor history. Call it now
     /// and then (the server does every few seconds).
     public func sweep() {

@@ -25,14 +25,18 @@ public final class RedisConnection: Sendable {
     ) async throws(RedisError) -> RedisConnection {
         let channel: any Channel
         do {
-            let tls: NIOSSLContext? = url.tls ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            if let caFile = url.caFile { tlsConfiguration.trustRoots = .file(caFile) }
+            let tls: NIOSSLContext? = url.tls ? try NIOSSLContext(configuration: tlsConfiguration) : nil
             channel = try await ClientBootstrap(group: eventLoopGroup)
                 .connectTimeout(TimeAmount(timeout))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls {
-                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: url.host))
+                            // SNI takes names only: an IP address is checked against the certificate's IP entries.
+                            let name = url.host.contains(":") || url.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : url.host
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: name))
                         }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder(parser: RESPParser(limits: parserLimits))))
                         try channel.pipeline.syncOperations.addHandler(RedisCommandHandler())
@@ -59,6 +63,9 @@ public final class RedisConnection: Sendable {
             commands.append(url.username.map { RESPCommand("AUTH", $0, password) } ?? RESPCommand("AUTH", password))
         }
         if url.database != 0 { commands.append(RESPCommand("SELECT", String(url.database))) }
+        // A round trip in any case, so a connection is only handed out once the server answered
+        // (a TLS handshake that fails, or a server that does not speak RESP, fails the connect).
+        if commands.isEmpty { commands.append(RESPCommand("PING")) }
         for (command, reply) in zip(commands, try await self.send(commands, timeout: timeout)) {
             if case .error(let error) = reply {
                 throw RedisError("Redis refused \(command.name): \(error.message)")
@@ -91,24 +98,26 @@ public final class RedisConnection: Sendable {
     }
 
     func send(expectingReplies replies: Int, _ commands: [RESPCommand], timeout: Duration) async throws(RedisError) -> [RESPValue] {
-        let promise = self.channel.eventLoop.makePromise(of: [RESPValue].self)
-        let timer = self.channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [channel] in
-            // Replies can no longer be matched to commands: close, which fails what waits.
-            channel.pipeline.fireErrorCaught(RedisError("Redis did not answer \(commands.first?.name ?? "") within \(timeout)"))
-        }
-        // A write that never reaches the handler (the channel has closed) fails the request too.
-        let written = self.channel.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { error in promise.fail(RedisError("the connection to Redis is closed: \(error)")) }
-        self.channel.write(RedisRequest(commands: commands, replies: replies, promise: promise), promise: written)
         do {
-            let replies = try await promise.futureResult.get()
-            timer.cancel()
-            return replies
+            return try await self.request(expectingReplies: replies, commands, timeout: timeout).get()
         } catch {
-            timer.cancel()
             throw error as? RedisError ?? RedisError("\(error)")
         }
     }
+
+    /// Write commands now (before returning, so requests made one after another leave in that
+    /// order, whatever task makes them) and answer their replies; the future fails with a
+    /// ``RedisError`` for a closed connection or a timeout (which closes it).
+    func request(expectingReplies replies: Int, _ commands: [RESPCommand], timeout: Duration) -> EventLoopFuture<[RESPValue]> {
+        let promise = self.channel.eventLoop.makePromise(of: [RESPValue].self)
+        // A write that never reaches the handler (the channel has closed) fails the request too.
+        let written = self.channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in promise.fail(RedisError("the connection to Redis is closed: \(error)")) }
+        let request = RedisRequest(commands: commands, replies: replies, promise: promise, deadline: .now() + TimeAmount(timeout))
+        self.channel.write(request, promise: written)
+        return promise.futureResult
+    }
+
 
     /// Whether the connection is still open.
     public var isActive: Bool { self.channel.isActive }

@@ -25,11 +25,15 @@ struct RedisRequest: Sendable {
     /// is confirmed once per channel).
     let replies: Int
     let promise: EventLoopPromise<[RESPValue]>
+    /// When the request fails (closing the connection) if Redis has not answered it.
+    let deadline: NIODeadline
 }
 
 /// Pipelining on one connection: commands go out in order and replies come back in the same order,
 /// so each reply completes the oldest waiting request. Commands written in one event-loop tick leave
-/// in one flush. When the connection ends, every waiting request fails with the reason.
+/// in one flush. When the connection ends, every waiting request fails with the reason. One timer
+/// per connection (not one per command) checks the oldest request's deadline: a request not answered
+/// in time closes the connection, since later replies could no longer be matched to their commands.
 final class RedisCommandHandler: ChannelDuplexHandler {
     typealias InboundIn = RESPValue
     typealias OutboundIn = RedisRequest
@@ -39,7 +43,13 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         let promise: EventLoopPromise<[RESPValue]>
         var remaining: Int
         var replies: [RESPValue]
+        let deadline: NIODeadline
+        let name: String
     }
+
+    /// How often the oldest request's deadline is checked.
+    static let deadlineCheck = TimeAmount.milliseconds(50)
+    private var deadlineTimer: Scheduled<Void>?
 
     private var waiting = CircularBuffer<Waiting>()
     private var outgoing: ByteBuffer?
@@ -64,7 +74,9 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         var buffer = self.outgoing ?? context.channel.allocator.buffer(capacity: 256)
         for command in request.commands { command.write(into: &buffer) }
         self.outgoing = buffer
-        self.waiting.append(Waiting(promise: request.promise, remaining: request.replies, replies: []))
+        self.waiting.append(
+            Waiting(promise: request.promise, remaining: request.replies, replies: [], deadline: request.deadline, name: request.commands[0].name)
+        )
         promise?.succeed()
         guard !self.flushScheduled else { return }
         self.flushScheduled = true
@@ -75,6 +87,27 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             self.outgoing = nil
             context.writeAndFlush(Self.wrapOutboundOut(outgoing), promise: nil)
         }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.checkDeadlines(context: context)
+    }
+
+    /// Fail (closing the connection) when the oldest request is past its deadline; again in a moment.
+    private func checkDeadlines(context: ChannelHandlerContext) {
+        if let oldest = self.waiting.first, oldest.deadline < .now() {
+            self.fail(context: context, reason: "Redis did not answer \(oldest.name) in time")
+            return
+        }
+        guard self.closedReason == nil else { return }
+        self.deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.deadlineCheck) {
+            self.checkDeadlines(context: context)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.deadlineTimer?.cancel()
+        self.deadlineTimer = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -99,6 +132,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.deadlineTimer?.cancel()
+        self.deadlineTimer = nil
         self.failWaiting(reason: self.closedReason ?? "Redis closed the connection")
         context.fireChannelInactive()
     }

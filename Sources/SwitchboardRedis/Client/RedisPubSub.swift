@@ -89,16 +89,28 @@ public final class RedisPubSubConnection: Sendable {
 
     /// Redis confirms a (un)subscribe of N channels with N replies, one per channel.
     private func confirm(_ command: String, _ names: [String], timeout: Duration) async throws(RedisError) {
-        guard !names.isEmpty else { return }
-        let replies = try await self.connection.send(
+        do {
+            try await self.request(command, names, timeout: timeout).get()
+        } catch {
+            throw error as? RedisError ?? RedisError("\(error)")
+        }
+    }
+
+    /// Send `SUBSCRIBE` (or `UNSUBSCRIBE`, `PSUBSCRIBE`) now, so that requests made one after another
+    /// reach Redis in that order; the future completes once Redis confirmed every name, or fails
+    /// with a ``RedisError``.
+    public func request(_ command: String, _ names: [String], timeout: Duration = .seconds(5)) -> EventLoopFuture<Void> {
+        guard !names.isEmpty else { return self.connection.channel.eventLoop.makeSucceededVoidFuture() }
+        return self.connection.request(
             expectingReplies: names.count,
-            RESPCommand([ByteBuffer(string: command)] + names.map { ByteBuffer(string: $0) }),
+            [RESPCommand([ByteBuffer(string: command)] + names.map { ByteBuffer(string: $0) })],
             timeout: timeout
-        )
-        for reply in replies {
-            if case .error(let error) = reply { throw error }
-            guard reply.array?.first?.string?.lowercased() == command.lowercased() else {
-                throw RedisError("unexpected reply to \(command): \(reply)")
+        ).flatMapThrowing { replies in
+            for reply in replies {
+                if case .error(let error) = reply { throw error }
+                guard reply.array?.first?.string?.lowercased() == command.lowercased() else {
+                    throw RedisError("unexpected reply to \(command): \(reply)")
+                }
             }
         }
     }

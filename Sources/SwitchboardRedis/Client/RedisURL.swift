@@ -12,6 +12,9 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     public var database: Int
     /// `rediss://`
     public var tls: Bool
+    /// `?ca_file=/path/ca.pem` (rediss only): trust the certificates this file holds (a private CA)
+    /// instead of the system's. The server's certificate is always verified, with its host name.
+    public var caFile: String?
 
     /// Parse a URL.
     ///
@@ -44,8 +47,11 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             self.database = database
         }
         self.tls = scheme == "rediss"
-        if let item = components.queryItems?.first {
-            throw RedisURLError("unknown URL parameter '\(item.name)'")
+        for item in components.queryItems ?? [] {
+            guard item.name == "ca_file" else { throw RedisURLError("unknown URL parameter '\(item.name)' (only ca_file, for rediss://)") }
+            guard self.tls else { throw RedisURLError("ca_file needs TLS: rediss://") }
+            guard let path = item.value, !path.isEmpty else { throw RedisURLError("ca_file needs a path: ?ca_file=/path/ca.pem") }
+            self.caFile = path
         }
     }
 

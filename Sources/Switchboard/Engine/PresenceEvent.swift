@@ -1,6 +1,6 @@
-public import Switchboard
 
-/// A join or leave announced to every node, on the notification channel publications use.
+/// A join or leave announced to every node (PostgreSQL: on the notification channel publications
+/// use; Redis: on the channel's pub/sub channel).
 ///
 /// Its payload is `j` or `l`, the announcing node, the client's info (compact JSON, which holds no
 /// tab) and the channel, separated by tabs: `j\t<node>\t<info>\t<channel>`. A leave of a node that
