@@ -72,8 +72,6 @@ public struct PostgresListener: Sendable {
 
     /// How long to wait after `failures` failures in a row: exponential from the minimum, capped, with the upper half jittered so nodes do not reconnect in step.
     public func backoff(afterFailures failures: Int) -> Duration {
-        let exponent = min(failures - 1, 20)
-        let capped = min(self.minimumBackoff * (1 << exponent), self.maximumBackoff)
-        return capped / 2 + capped / 2 * Double.random(in: 0...1)
+        ReconnectBackoff(minimum: self.minimumBackoff, maximum: self.maximumBackoff).delay(afterFailures: failures)
     }
 }

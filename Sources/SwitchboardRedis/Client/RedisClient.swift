@@ -73,7 +73,8 @@ public final class RedisClient: Sendable {
 
     /// Keep a connection until the task is cancelled; then close it.
     public func run() async {
-        var backoff = self.settings.minimumBackoff
+        let backoff = ReconnectBackoff(minimum: self.settings.minimumBackoff, maximum: self.settings.maximumBackoff)
+        var failures = 0
         while !Task.isCancelled {
             do throws(RedisError) {
                 let connection = try await RedisConnection.connect(to: self.url, on: self.eventLoopGroup, timeout: self.settings.timeout)
@@ -85,7 +86,7 @@ public final class RedisClient: Sendable {
                 }
                 self.state.withLock { $0 = (connection, .connected) }
                 self.logger.info("Connected to Redis", metadata: ["redis": "\(self.url)"])
-                backoff = self.settings.minimumBackoff
+                failures = 0
                 await withTaskCancellationHandler {
                     try? await connection.closeFuture.get()
                 } onCancel: {
@@ -96,20 +97,15 @@ public final class RedisClient: Sendable {
                 self.logger.warning("Lost the connection to Redis; reconnecting", metadata: ["redis": "\(self.url)"])
             } catch {
                 self.state.withLock { $0 = (nil, .disconnected(error.message)) }
-                self.logger.warning("Cannot reach Redis", metadata: ["redis": "\(self.url)", "error": "\(error.message)", "retry_in_ms": "\(backoff.milliseconds)"])
-                try? await Task.sleep(for: Self.jittered(backoff))
-                backoff = min(backoff * 2, self.settings.maximumBackoff)
+                failures += 1
+                let delay = backoff.delay(afterFailures: failures)
+                self.logger.warning("Cannot reach Redis", metadata: ["redis": "\(self.url)", "error": "\(error.message)", "retry_in_ms": "\(delay.milliseconds)"])
+                try? await Task.sleep(for: delay)
             }
         }
         self.state.withLock { state in
             state.connection?.close()
             state = (nil, .disconnected("shut down"))
         }
-    }
-
-    /// Between half and all of `backoff`, so nodes that lost Redis together do not reconnect in step.
-    static func jittered(_ backoff: Duration) -> Duration {
-        let milliseconds = max(1, backoff.milliseconds)
-        return .milliseconds(Int64.random(in: (milliseconds / 2)...milliseconds))
     }
 }

@@ -105,7 +105,8 @@ final class RedisSubscriber: Sendable {
 
     /// Keep the connection until cancelled.
     func run() async {
-        var backoff = Duration.milliseconds(100)
+        let backoff = ReconnectBackoff()
+        var failures = 0
         while !Task.isCancelled {
             do throws(RedisError) {
                 let connection = try await RedisPubSubConnection.connect(to: self.url, timeout: self.timeout) { message in
@@ -128,7 +129,7 @@ final class RedisSubscriber: Sendable {
                 }
                 self.state.withLock { $0.status = .ready }
                 self.logger.info("Subscribed to Redis", metadata: ["redis": "\(self.url)"])
-                backoff = .milliseconds(100)
+                failures = 0
                 self.handle(.connected)
                 await withTaskCancellationHandler {
                     await withTaskGroup(of: Void.self) { group in
@@ -153,8 +154,8 @@ final class RedisSubscriber: Sendable {
                     state.status = .unavailable("cannot subscribe to Redis at \(self.url): \(error.message)")
                 }
                 self.logger.warning("Cannot subscribe to Redis", metadata: ["redis": "\(self.url)", "error": "\(error.message)"])
-                try? await Task.sleep(for: RedisClient.jittered(backoff))
-                backoff = min(backoff * 2, .seconds(5))
+                failures += 1
+                try? await Task.sleep(for: backoff.delay(afterFailures: failures))
             }
         }
         self.state.withLock { state in
