@@ -358,6 +358,12 @@ public final class Hub: Sendable {
         return result
     }
 
+    /// Whether the channel has subscribers on this node (complete or not), without counting users
+    /// as ``presenceStats(_:)`` does: engines ask it on every unsubscribe.
+    public func hasSubscribers(_ channel: String) -> Bool {
+        self.withChannel(channel) { !$0.subscribers.isEmpty } ?? false
+    }
+
     /// A channel's options and its subscribers whose subscribe is complete, for engines that keep
     /// presence elsewhere and must write it again (after their store lost it); `nil` for a channel
     /// with no subscribers here.

@@ -129,7 +129,7 @@ public final class DeliveryCursors: Sendable {
     public func release(_ channel: String) -> Bool {
         self.cursors.withLock { cursors in
             guard let cursor = cursors[channel] else { return true }
-            guard !cursor.fetching, self.hub.presenceStats(channel).clients == 0 else { return false }
+            guard !cursor.fetching, !self.hub.hasSubscribers(channel) else { return false }
             cursors[channel] = nil
             return true
         }
@@ -266,7 +266,7 @@ public final class DeliveryCursors: Sendable {
                     cursors[channel]!.again = false
                     return true
                 }
-                if self.hub.presenceStats(channel).clients == 0 {
+                if !self.hub.hasSubscribers(channel) {
                     cursors[channel] = nil
                 } else {
                     cursors[channel]!.fetching = false

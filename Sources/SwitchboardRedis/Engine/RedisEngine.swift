@@ -290,10 +290,10 @@ public final class RedisEngine: Engine {
     /// The last local subscriber left: stop following the channel and its pub/sub channel (unless
     /// a subscriber arrived meanwhile).
     private func forget(_ channel: String) {
-        guard self.hub.presenceStats(channel).clients == 0 else { return }
+        guard !self.hub.hasSubscribers(channel) else { return }
         self.delivery.release(channel)
         let shard = self.shard(channel)
-        shard.subscriber.release(shard.streams.pubSubChannel(channel)) { self.hub.presenceStats(channel).clients > 0 }
+        shard.subscriber.release(shard.streams.pubSubChannel(channel)) { self.hub.hasSubscribers(channel) }
     }
 
     // MARK: Reading
