@@ -1,5 +1,6 @@
 import Foundation
 public import Switchboard
+import Synchronization
 
 /// How the conformance suite runs an engine: nodes on a fresh backend (a fresh database, say).
 public protocol EngineFixture: Sendable {
@@ -26,6 +27,44 @@ public struct EngineCluster: Sendable {
     public func node(_ index: Int) -> any Engine { self.nodes[index % self.nodes.count] }
 
     public func restart(_ index: Int) async throws -> any Engine { try await self.restartNode(index) }
+}
+
+/// A running node of an engine that spans processes' worth of state (PostgreSQL, Redis), for
+/// ``EngineCluster/run(nodes:start:_:)``.
+public protocol ConformanceNode: Sendable {
+    var engine: any Engine { get }
+    /// Stop the node (cancel its engine's work and wait for it).
+    func stop() async
+}
+
+extension EngineCluster {
+    /// Start `count` nodes with `start`, run `body` on them (a restart stops node `i` and starts a
+    /// new one in its place), and stop every node afterwards, also when `body` throws.
+    public static func run<Node: ConformanceNode>(
+        nodes count: Int,
+        start: @escaping @Sendable () async throws -> Node,
+        _ body: @Sendable (EngineCluster) async throws -> Void
+    ) async throws {
+        let nodes = Mutex<[Node]>([])
+        do {
+            for _ in 0..<count {
+                let node = try await start()
+                nodes.withLock { $0.append(node) }
+            }
+            let engines = nodes.withLock { $0.map(\.engine) }
+            try await body(EngineCluster(nodes: engines) { index in
+                let old = nodes.withLock { $0[index] }
+                await old.stop()
+                let new = try await start()
+                nodes.withLock { $0[index] = new }
+                return new.engine
+            })
+        } catch {
+            for node in nodes.withLock({ $0 }) { await node.stop() }
+            throw error
+        }
+        for node in nodes.withLock({ $0 }) { await node.stop() }
+    }
 }
 
 /// A case's requirement failed.

@@ -3,15 +3,15 @@ import Logging
 import PostgresNIO
 import Switchboard
 import SwitchboardPostgres
-import Synchronization
 import Testing
 
 /// The PostgreSQL engine passes the Engine conformance suite, with three nodes on one database.
 @Suite(.enabled(if: TestDatabase.available, "needs PostgreSQL: run scripts/test.sh"))
 struct PostgresEngineConformanceTests {
     /// One node: its two clients and its engine, each running in a task of its own.
-    final class Node: Sendable {
-        let engine: PostgresEngine
+    final class Node: ConformanceNode {
+        let postgresEngine: PostgresEngine
+        var engine: any Engine { self.postgresEngine }
         let tasks: [Task<Void, Never>]
         let running: Task<Void, Never>
 
@@ -21,7 +21,7 @@ struct PostgresEngineConformanceTests {
             let listener = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
             self.tasks = [Task { await client.run() }, Task { await listener.run() }]
             let engine = PostgresEngine(client: client, listenerClient: listener, logger: logger)
-            self.engine = engine
+            self.postgresEngine = engine
             self.running = Task { await engine.run() }
             let deadline = ContinuousClock.now + .seconds(20)
             while engine.status != .ready {
@@ -44,25 +44,7 @@ struct PostgresEngineConformanceTests {
         func withCluster(nodes count: Int, _ body: @Sendable (EngineCluster) async throws -> Void) async throws {
             try await TestDatabase.withDatabase { client, url in
                 try await PostgresSchema.migrate(client, logger: Logger(label: "conformance"))
-                let nodes = Mutex<[Node]>([])
-                do {
-                    for _ in 0..<count {
-                        let node = try await Node(url: url)
-                        nodes.withLock { $0.append(node) }
-                    }
-                    let engines = nodes.withLock { $0.map(\.engine) }
-                    try await body(EngineCluster(nodes: engines) { index in
-                        let old = nodes.withLock { $0[index] }
-                        await old.stop()
-                        let new = try await Node(url: url)
-                        nodes.withLock { $0[index] = new }
-                        return new.engine
-                    })
-                } catch {
-                    for node in nodes.withLock({ $0 }) { await node.stop() }
-                    throw error
-                }
-                for node in nodes.withLock({ $0 }) { await node.stop() }
+                try await EngineCluster.run(nodes: count, start: { try await Node(url: url) }, body)
             }
         }
     }

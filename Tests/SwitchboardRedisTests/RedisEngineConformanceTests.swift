@@ -2,7 +2,6 @@ import EngineConformance
 import Logging
 import Switchboard
 import SwitchboardRedis
-import Synchronization
 import Testing
 
 /// The Redis engine passes the Engine conformance suite, with three nodes on two shards (two
@@ -10,13 +9,14 @@ import Testing
 @Suite(.enabled(if: TestRedisServer.available, "needs redis-server: run scripts/test.sh"))
 struct RedisEngineConformanceTests {
     /// One node: its engine, running in a task of its own.
-    final class Node: Sendable {
-        let engine: RedisEngine
+    final class Node: ConformanceNode {
+        let redisEngine: RedisEngine
+        var engine: any Engine { self.redisEngine }
         let running: Task<Void, Never>
 
         init(urls: [RedisURL]) async throws {
             let engine = RedisEngine(urls: urls, settings: RedisEngine.Settings(nodeTTL: .seconds(3)), logger: Logger(label: "conformance"))
-            self.engine = engine
+            self.redisEngine = engine
             self.running = Task { await engine.run() }
             let deadline = ContinuousClock.now + .seconds(20)
             while engine.status != .ready {
@@ -38,25 +38,7 @@ struct RedisEngineConformanceTests {
             try await TestRedisServer.withServer { first in
                 try await TestRedisServer.withServer { second in
                     let urls = [first.url, second.url]
-                    let nodes = Mutex<[Node]>([])
-                    do {
-                        for _ in 0..<count {
-                            let node = try await Node(urls: urls)
-                            nodes.withLock { $0.append(node) }
-                        }
-                        let engines = nodes.withLock { $0.map(\.engine) }
-                        try await body(EngineCluster(nodes: engines) { index in
-                            let old = nodes.withLock { $0[index] }
-                            await old.stop()
-                            let new = try await Node(urls: urls)
-                            nodes.withLock { $0[index] = new }
-                            return new.engine
-                        })
-                    } catch {
-                        for node in nodes.withLock({ $0 }) { await node.stop() }
-                        throw error
-                    }
-                    for node in nodes.withLock({ $0 }) { await node.stop() }
+                    try await EngineCluster.run(nodes: count, start: { try await Node(urls: urls) }, body)
                 }
             }
         }
