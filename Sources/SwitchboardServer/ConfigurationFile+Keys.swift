@@ -7,7 +7,7 @@ extension ConfigurationFile {
         "presence", "join_leave", "force_push_join_leave", "force_recovery", "force_positioning",
         "allow_user_limited_channels", "history_size", "history_ttl", "allow_publish_for_client",
         "allow_publish_for_subscriber", "allow_subscribe_for_client", "allow_presence_for_subscriber",
-        "allow_history_for_subscriber", "private",
+        "allow_history_for_subscriber", "private", "allowed_delta_types", "delta_publish",
     ]
 
     /// Settings only the top level takes.

@@ -142,6 +142,8 @@ public enum ConfigurationFile {
         case "allow_presence_for_subscriber": options.allowPresenceForSubscriber = try Self.bool(value, at: path)
         case "allow_history_for_subscriber": options.allowHistoryForSubscriber = try Self.bool(value, at: path)
         case "private": options.private = try Self.bool(value, at: path)
+        case "allowed_delta_types": options.allowedDeltaTypes = try Self.deltaTypes(value, at: path)
+        case "delta_publish": options.deltaPublish = try Self.bool(value, at: path)
         default: return false
         }
         return true
@@ -182,6 +184,19 @@ public enum ConfigurationFile {
             guard let text = entry.stringValue, !text.isEmpty else { throw problem }
             return text
         }
+    }
+
+    /// `["fossil"]`: the delta compressions subscribers may ask for.
+    private static func deltaTypes(_ value: JSONValue, at path: String) throws(Error) -> Set<DeltaType> {
+        let known = DeltaType.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+        guard let list = value.arrayValue else { throw Error("'\(path)' must be an array of delta types (\(known))") }
+        return try Set(
+            list.map { entry throws(Error) in
+                guard let name = entry.stringValue, let type = DeltaType(rawValue: name) else {
+                    throw Error("'\(path)' holds \(entry.jsonText), which is not a delta type (\(known))")
+                }
+                return type
+            })
     }
 
     private static func string(_ value: JSONValue, at path: String) throws(Error) -> String {

@@ -32,10 +32,23 @@ public struct ChannelOptions: Sendable, Equatable {
     public var allowHistoryForSubscriber = false
     /// Subscribing always needs a subscription token (even when ``allowSubscribeForClient`` is on).
     public var `private` = false
+    /// The delta compressions a subscriber may ask for (`delta` in its subscribe). A subscription
+    /// gets one only when it is also recoverable or positioned (so the channel keeps history).
+    public var allowedDeltaTypes: Set<DeltaType> = []
+    /// Every publication in the channel goes to subscribers that negotiated delta compression as a
+    /// delta against the one before (otherwise only those published with ``Publication/delta``).
+    public var deltaPublish = false
 
     /// Options with every feature off: no presence, no history, clients may neither subscribe nor publish.
     public init() {}
 
     /// Whether the channel keeps history, and so gives publications offsets and can be recovered.
     public var keepsHistory: Bool { self.historySize > 0 && self.historyTTL > .zero }
+}
+
+/// A delta compression a subscriber may negotiate: how publications are encoded against the
+/// previous publication in the channel.
+public enum DeltaType: String, Sendable, Hashable, CaseIterable {
+    /// Fossil's delta format (``FossilDelta``), which every Centrifugo SDK applies.
+    case fossil
 }

@@ -2,6 +2,7 @@
 extension Hub {
     static func fanOut(_ publication: Publication, channel: String, in state: inout ChannelState) {
         guard !state.subscribers.isEmpty else { return }
+        var delta = Self.beginDeltaFanOut(publication, channel: channel, in: &state)
         Self.fanOut(
             to: state.subscribers,
             held: &state.held,
@@ -10,8 +11,24 @@ extension Hub {
             offset: publication.offset,
             push: .publication(publication),
             channel: channel,
-            plainText: Self.plainText(publication.data)
+            plainText: Self.plainText(publication.data),
+            delta: &delta
         )
+        state.endDeltaFanOut(delta)
+    }
+
+    /// Enqueue a join or leave (an event without delta compression) for subscribers.
+    static func fanOut(
+        to subscribers: [String: Subscriber],
+        held: inout [String: [Held]],
+        floors: inout [String: UInt64],
+        except excluded: String?,
+        push: PushEvent,
+        channel: String,
+        joinLeave: ChannelOptions
+    ) {
+        var none: DeltaFanOut?
+        Self.fanOut(to: subscribers, held: &held, floors: &floors, except: excluded, push: push, channel: channel, joinLeave: joinLeave, delta: &none)
     }
 
     /// Enqueue one event for subscribers, framed once per format that is needed; subscribers whose
@@ -25,7 +42,8 @@ extension Hub {
         push: PushEvent,
         channel: String,
         joinLeave: ChannelOptions? = nil,
-        plainText: @autoclosure () -> OutboundMessage? = nil
+        plainText: @autoclosure () -> OutboundMessage? = nil,
+        delta: inout DeltaFanOut?
     ) {
         // One framed push per format (JSON, Protobuf), made when the first subscriber needs it.
         var jsonPush: OutboundMessage?
@@ -44,13 +62,20 @@ extension Hub {
             switch subscriber.format {
             case .protocolPush(let format):
                 let message: OutboundMessage
-                switch format {
-                case .json:
-                    if jsonPush == nil { jsonPush = format.push(push, channel: channel) }
-                    message = jsonPush!
-                case .protobuf:
-                    if protobufPush == nil { protobufPush = format.push(push, channel: channel) }
-                    message = protobufPush!
+                if delta != nil, let whole = delta!.subscribers[client] {
+                    // Held back, it may be dropped as covered: whole, and whole again once direct.
+                    let direct = !(anyHeld && held[client] != nil)
+                    message = delta!.frames.message(format, whole: whole || !direct)
+                    if whole, direct { delta!.subscribers[client] = false }
+                } else {
+                    switch format {
+                    case .json:
+                        if jsonPush == nil { jsonPush = format.push(push, channel: channel) }
+                        message = jsonPush!
+                    case .protobuf:
+                        if protobufPush == nil { protobufPush = format.push(push, channel: channel) }
+                        message = protobufPush!
+                    }
                 }
                 if anyHeld, held[client] != nil {
                     held[client]!.append(Held(offset: offset, message: message))

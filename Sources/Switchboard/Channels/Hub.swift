@@ -48,6 +48,11 @@ public final class Hub: Sendable {
         /// Subscribers completed at a position this node may not have delivered up to yet: they skip
         /// publications at or below it (until the first one above it).
         var floors: [String: UInt64] = [:]
+        /// Subscribers that negotiated delta compression, and whether each must get the next
+        /// publication whole (Hub+Delta.swift).
+        var deltaSubscribers: [String: Bool] = [:]
+        /// The last publication's data, the next one's delta base, while there are delta subscribers.
+        var previousData: String?
         var stream: HistoryStream?
         /// The channel was removed from the hub's table; whoever holds it must look it up again.
         var removed = false
@@ -124,7 +129,7 @@ public final class Hub: Sendable {
             }
             if let message = reply(outcome) { _ = subscriber.outbox.reply(message) }
             if Self.refuses(subscriber, outcome) { return outcome }
-            state.subscribers[subscriber.client] = subscriber
+            state.add(subscriber)
             state.held[subscriber.client] = nil
             state.floors[subscriber.client] = nil
             if options.joinLeave {
@@ -145,7 +150,7 @@ public final class Hub: Sendable {
     public func beginSubscribe(_ channel: String, options: ChannelOptions, subscriber: Subscriber) {
         self.withChannel(channel, creatingWith: options) { state in
             state.options = options
-            state.subscribers[subscriber.client] = subscriber
+            state.add(subscriber)
             state.held[subscriber.client] = []
         }
     }
@@ -168,7 +173,7 @@ public final class Hub: Sendable {
             if let message = reply(outcome) { _ = subscriber.outbox.reply(message) }
             if Self.refuses(subscriber, outcome) {
                 // Nobody was told of it: gone without a leave.
-                state.subscribers[client] = nil
+                _ = state.drop(client)
                 return true
             }
             let top = outcome.position?.offset ?? 0
@@ -217,7 +222,7 @@ public final class Hub: Sendable {
     @discardableResult
     private func remove(_ client: String, from channel: String, announce: Bool) -> (subscriber: Subscriber, options: ChannelOptions)? {
         let left = self.withChannel(channel) { state -> (subscriber: Subscriber, options: ChannelOptions)? in
-            guard let subscriber = state.subscribers.removeValue(forKey: client) else { return nil }
+            guard let subscriber = state.drop(client) else { return nil }
             state.held[client] = nil
             state.floors[client] = nil
             if announce, state.options.joinLeave {

@@ -19,6 +19,11 @@ public struct Publication: Sendable, Equatable {
     public var info: ClientInfo?
     /// Tags the publisher attached.
     public var tags: [String: String]
+    /// The publisher asks that subscribers that negotiated delta compression get this publication
+    /// as a delta against the previous one in the channel (the server API's `delta`; a namespace's
+    /// ``ChannelOptions/deltaPublish`` asks it for every publication). Not kept in history:
+    /// history is never sent as deltas.
+    public var delta = false
 
     /// A publication whose `data` is known to be compact JSON text already (decoded by a format,
     /// read back from an engine). Not for applications: see ``init(json:tags:)``.
@@ -56,12 +61,36 @@ public struct Publication: Sendable, Equatable {
     }
 
     /// The protocol's `Publication` object.
-    public var json: JSONValue {
-        .object([
-            "data": .raw(self.data),
+    public var json: JSONValue { self.json(.plain) }
+
+    /// How the JSON format carries a publication's data.
+    package enum JSONData: Sendable {
+        /// As the JSON value it is.
+        case plain
+        /// As a JSON string holding the JSON text: what a subscription with delta compression gets
+        /// when the publication is whole.
+        case fullAsString
+        /// A delta against the previous publication's data, as a JSON string, with `delta: true`.
+        case delta(String)
+    }
+
+    /// The protocol's `Publication` object, its data carried as `data` says.
+    package func json(_ data: JSONData) -> JSONValue {
+        let value: JSONValue
+        var isDelta = false
+        switch data {
+        case .plain: value = .raw(self.data)
+        case .fullAsString: value = .string(self.data)
+        case .delta(let patch):
+            value = .string(patch)
+            isDelta = true
+        }
+        return .object([
+            "data": value,
             "offset": self.offset > 0 ? .integer(self.offset) : nil,
             "info": self.info?.json,
             "tags": self.tagsJSON,
+            "delta": isDelta ? .bool(true) : nil,
         ])
     }
 

@@ -38,6 +38,11 @@ public struct Subscriber: Sendable {
     /// queues the reply but does not subscribe it.
     public var refuseUnrecovered = false
 
+    /// The subscriber negotiated delta compression (Hub+Delta.swift): it gets publications that ask
+    /// for it as deltas against the previous one, and (in JSON) every publication's data as a JSON
+    /// string. Only for a subscriber that ``tracksPosition``, in a channel that keeps history.
+    public var delta = false
+
     /// A subscriber who is `info`, receiving into `outbox` in `format`, leaving `farewell` (JSON text) behind if given.
     public init(info: ClientInfo, outbox: Outbox, format: Format = .protocolPush(.json), farewell: String? = nil) {
         self.info = info

@@ -12,6 +12,9 @@ extension ClientSession {
             guard state.subscriptions.count < self.service.channels.maxChannelsPerConnection else {
                 throw ProtocolError.limitExceeded("at most \(self.service.channels.maxChannelsPerConnection) channels per connection")
             }
+            guard request.delta.isEmpty || DeltaType(rawValue: request.delta) != nil else {
+                throw ProtocolError.badRequest("unknown delta type '\(request.delta)' (known: \(DeltaType.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
         } catch {
             throw .reply(error)
         }
@@ -74,10 +77,13 @@ extension ClientSession {
         let recoverable = options.keepsHistory && (request.recoverable || request.recovery.recover || options.forceRecovery)
         let positioned = options.keepsHistory && (request.positioned || options.forcePositioning)
         let recoverFrom = request.recovery.recover ? request.recovery.position : nil
+        // Asked for, allowed by the namespace, and on a subscription whose gaps are noticed.
+        let delta = DeltaType(rawValue: request.delta).map(options.allowedDeltaTypes.contains) == true && (recoverable || positioned)
         let subscriber = {
             var subscriber = self.subscriber(channel: credentials?.info, &state)
             subscriber.pushJoinLeave = request.joinLeave
             subscriber.tracksPosition = recoverable || positioned
+            subscriber.delta = delta
             // The SDKs' `get_state`: a position that cannot be recovered is error 112 (the app loads
             // its state again), not a subscription that silently misses publications.
             subscriber.refuseUnrecovered = recoverFrom != nil && request.flag & SubscribeRequest.Flag.rejectUnrecovered != 0
@@ -97,6 +103,7 @@ extension ClientSession {
             }
             var result = Self.subscribeResult(self.service.boundedForClient(outcome), expiresIn: announcedExpiry, recoverable: recoverable, positioned: positioned)
             result.data = grant.data
+            result.delta = delta
             return self.replyMessage(id, .subscribe(result))
         }
         if let hub = self.service.engine.immediateHub {

@@ -69,8 +69,15 @@ struct HTTPServerAPI: Sendable {
 
     /// The publication a call describes: `data` (JSON) or `b64data` (base64 of the bytes, which
     /// Protobuf clients receive as they are, and which must hold JSON like every publication's data:
-    /// docs/PROTOCOL.md, "Payloads"), and `tags`.
+    /// docs/PROTOCOL.md, "Payloads"), `tags`, and `delta` (send it as a delta to subscribers that
+    /// negotiated delta compression).
     static func publication(_ call: Parameters) throws(ProtocolError) -> Publication {
+        var publication = try Self.publicationData(call)
+        publication.delta = try call.bool("delta")
+        return publication
+    }
+
+    private static func publicationData(_ call: Parameters) throws(ProtocolError) -> Publication {
         let tags = try call.tags()
         switch (call["data"], try call.string("b64data")) {
         case (.some, .some):

@@ -81,6 +81,7 @@ enum JSONFormat {
             request.joinLeave = try params.bool("join_leave")
             request.flag = try params.integer("flag", as: Int64.self) ?? 0
             request.data = params["data"]
+            request.delta = try params.string("delta") ?? ""
             return .subscribe(request)
         case .unsubscribe:
             return .unsubscribe(channel: try params.requiredString("channel"))
@@ -150,6 +151,11 @@ enum JSONFormat {
         return .object(["push": .object(["channel": channel.isEmpty ? nil : .string(channel), key: value])])
     }
 
+    /// A publication push whose data is carried as `data` says (delta compression).
+    static func publicationPush(_ publication: Publication, data: Publication.JSONData, channel: String) -> JSONValue {
+        .object(["push": .object(["channel": .string(channel), "pub": publication.json(data)])])
+    }
+
     static func connectResult(_ result: ConnectResult) -> JSONValue {
         let expiry = Self.expiry(result.expiresIn)
         return .object([
@@ -173,10 +179,11 @@ enum JSONFormat {
             "positioned": result.positioned ? .bool(true) : nil,
             "epoch": result.position.map { .string($0.epoch) },
             "offset": result.position.map { .integer($0.offset) },
-            "publications": result.publications.isEmpty ? nil : .array(result.publications.map(\.json)),
+            "publications": result.publications.isEmpty ? nil : .array(result.publications.map { $0.json(result.delta ? .fullAsString : .plain) }),
             "was_recovering": result.wasRecovering ? .bool(true) : nil,
             "recovered": result.recovered ? .bool(true) : nil,
             "data": result.data,
+            "delta": result.delta ? .bool(true) : nil,
         ])
     }
 

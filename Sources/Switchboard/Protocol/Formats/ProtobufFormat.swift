@@ -174,6 +174,7 @@ enum ProtobufFormat {
         request.recoverable = subscribe.recoverable
         request.joinLeave = subscribe.joinLeave
         request.flag = subscribe.flag
+        request.delta = subscribe.delta
         if !subscribe.data.isEmpty { request.data = try Self.json(subscribe.data, field: "data") }
         return request
     }
@@ -199,7 +200,7 @@ enum ProtobufFormat {
             reply.presenceStats = stats
         case .history(let history):
             var result = Proto.HistoryResult()
-            result.publications = history.publications.map(Self.publication)
+            result.publications = history.publications.map { Self.publication($0) }
             result.epoch = history.position.epoch
             result.offset = history.position.offset
             reply.history = result
@@ -282,6 +283,16 @@ enum ProtobufFormat {
         return Self.delimited(reply)
     }
 
+    /// A publication push whose data is `patch`, a delta against the previous publication.
+    static func deltaPush(_ publication: Publication, patch: [UInt8], channel: String) -> ByteBuffer {
+        var push = Proto.Push()
+        push.channel = channel
+        push.pub = Self.publication(publication, patch: patch)
+        var reply = Proto.Reply()
+        reply.push = push
+        return Self.delimited(reply)
+    }
+
     private static func connectResult(_ connect: ConnectResult) -> Proto.ConnectResult {
         var result = Proto.ConnectResult()
         result.client = connect.client
@@ -301,16 +312,22 @@ enum ProtobufFormat {
         result.positioned = subscribe.positioned
         result.epoch = subscribe.position?.epoch ?? ""
         result.offset = subscribe.position?.offset ?? 0
-        result.publications = subscribe.publications.map(Self.publication)
+        result.publications = subscribe.publications.map { Self.publication($0) }
         result.wasRecovering = subscribe.wasRecovering
         result.recovered = subscribe.recovered
+        result.delta = subscribe.delta
         if let data = subscribe.data { result.data = Data(data.jsonText.utf8) }
         return result
     }
 
-    private static func publication(_ publication: Publication) -> Proto.Publication {
+    private static func publication(_ publication: Publication, patch: [UInt8]? = nil) -> Proto.Publication {
         var result = Proto.Publication()
-        result.data = Data(publication.data.utf8)
+        if let patch {
+            result.data = Data(patch)
+            result.delta = true
+        } else {
+            result.data = Data(publication.data.utf8)
+        }
         result.offset = publication.offset
         if let info = publication.info { result.info = Self.clientInfo(info) }
         result.tags = publication.tags

@@ -78,6 +78,8 @@ struct SubscribeRequest: Sendable {
     var flag: Int64 = 0
     /// The client's subscribe `data` (JSON), which the `subscribe` hook sees.
     var data: JSONValue?
+    /// The delta compression the client asks for (`delta`, e.g. `fossil`); empty for none.
+    var delta = ""
 
     /// Bits of ``flag``.
     enum Flag {

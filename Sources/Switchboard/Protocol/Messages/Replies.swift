@@ -69,6 +69,10 @@ public struct SubscribeResult: Sendable, Equatable {
     public var recovered = false
     /// Data for the client from the `subscribe` hook (``SubscribeGrant/data``); `nil` for none.
     public var data: JSONValue?
+    /// Delta compression was negotiated: publications may come as deltas against the previous
+    /// one, and in JSON every publication's `data` is a JSON string holding the JSON text
+    /// (``publications`` included), as the SDKs expect.
+    public var delta = false
 
     /// A result; every parameter is the field of the same name.
     public init(
