@@ -84,6 +84,11 @@ public enum PostgresSchema {
             // JSON), written with its heartbeat, so any node's `info` and admin page show them all.
             "ALTER TABLE switchboard_nodes ADD COLUMN info text",
         ],
+        [
+            // The publisher asked for delta compression (the server API's `delta`): nodes that fetch
+            // a publication rather than read it from its notification must know it too.
+            "ALTER TABLE switchboard_publications ADD COLUMN delta boolean NOT NULL DEFAULT false",
+        ],
     ]
 
     /// The schema version this build needs.

@@ -105,13 +105,19 @@ public struct PostgresStreams: Sendable {
     public func publications(of channel: String, after offset: UInt64, limit: Int = 1000) async throws -> [Publication] {
         let rows = try await self.client.query(
             """
-            SELECT "offset", data, info, tags FROM switchboard_publications
+            SELECT "offset", data, info, tags, delta FROM switchboard_publications
             WHERE channel = \(channel) AND "offset" > \(Int64(clamping: offset))
             ORDER BY "offset" LIMIT \(limit)
             """,
             logger: self.logger
         )
-        return try await Self.publications(rows)
+        var publications: [Publication] = []
+        for try await (offset, data, info, tags, delta) in rows.decode((Int64, String, String?, String?, Bool).self) {
+            var publication = Self.publication(offset: offset, data: data, info: info, tags: tags)
+            publication.delta = delta
+            publications.append(publication)
+        }
+        return publications
     }
 
     /// The channel's history: its last `historySize` publications kept in history (`in_history`:
@@ -204,29 +210,24 @@ public struct PostgresStreams: Sendable {
 
     /// A publication notification's offset and channel, and the publication when it carries it; `nil`
     /// if the payload is not a publication's (see ``notificationChannel``).
+    /// A notification that carries its publication starts with `p`, or `q` for one that asks for
+    /// delta compression.
     public static func parseNotification(_ payload: String) -> (offset: UInt64, channel: String, publication: Publication?)? {
-        if payload.hasPrefix("p\t") {
+        if payload.hasPrefix("p\t") || payload.hasPrefix("q\t") {
             let parts = payload.split(separator: "\t", maxSplits: 5, omittingEmptySubsequences: false)
             guard parts.count == 6, let offset = UInt64(parts[1]), !parts[2].isEmpty, !parts[5].isEmpty else { return nil }
-            let publication = Self.publication(
+            var publication = Self.publication(
                 offset: Int64(clamping: offset),
                 data: String(parts[2]),
                 info: parts[3].isEmpty ? nil : String(parts[3]),
                 tags: parts[4].isEmpty ? nil : String(parts[4])
             )
+            publication.delta = payload.first == "q"
             return (offset, String(parts[5]), publication)
         }
         guard let space = payload.firstIndex(of: " "), let offset = UInt64(payload[..<space]) else { return nil }
         let channel = payload[payload.index(after: space)...]
         return channel.isEmpty ? nil : (offset, String(channel), nil)
-    }
-
-    private static func publications(_ rows: PostgresRowSequence) async throws -> [Publication] {
-        var publications: [Publication] = []
-        for try await (offset, data, info, tags) in rows.decode((Int64, String, String?, String?).self) {
-            publications.append(Self.publication(offset: offset, data: data, info: info, tags: tags))
-        }
-        return publications
     }
 
     private static func publication(offset: Int64, data: String, info: String?, tags: String?) -> Publication {
@@ -276,6 +277,7 @@ extension PostgresStreams {
             // A notice starts with a tab, so it is never empty either.
             statement.notices.append(Self.inlineNotice(item.publication.data, info: info, tags: tags, channel: item.channel) ?? "")
             statement.historySizes.append(Int64(max(item.historySize, 0)))
+            statement.deltas.append(item.publication.delta)
         }
         var results = items.map { (publication: $0.publication, epoch: "") }
         var answered = 0
@@ -305,8 +307,8 @@ extension PostgresStreams {
         // Notifications are sent in `n` order: each channel's in offset order.
         static let sql = """
             WITH input AS (
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::boolean[], $7::text[], $8::text[], $9::bigint[])
-                    WITH ORDINALITY AS i(channel, data, info, tags, keep_ms, in_history, epoch, notice, history_size, n)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::boolean[], $7::text[], $8::text[], $9::bigint[], $11::boolean[])
+                    WITH ORDINALITY AS i(channel, data, info, tags, keep_ms, in_history, epoch, notice, history_size, delta, n)
             ), counts AS (
                 SELECT channel, count(*) AS k, count(*) FILTER (WHERE in_history) AS h,
                        (array_agg(epoch ORDER BY n))[1] AS epoch, (array_agg(history_size ORDER BY n DESC))[1] AS history_size
@@ -317,12 +319,12 @@ extension PostgresStreams {
                 ON CONFLICT (channel) DO UPDATE SET top_offset = s.top_offset + EXCLUDED.top_offset
                 RETURNING channel, top_offset, epoch
             ), numbered AS (
-                SELECT i.n, i.channel, i.data, i.info, i.tags, i.keep_ms, i.in_history, i.notice, s.epoch,
+                SELECT i.n, i.channel, i.data, i.info, i.tags, i.keep_ms, i.in_history, i.notice, i.delta, s.epoch,
                        s.top_offset - c.k + row_number() OVER (PARTITION BY i.channel ORDER BY i.n) AS "offset"
                 FROM input i JOIN counts c USING (channel) JOIN stream s USING (channel)
             ), stored AS (
-                INSERT INTO switchboard_publications (channel, "offset", data, info, tags, expires_at, in_history)
-                SELECT channel, "offset", data, NULLIF(info, ''), NULLIF(tags, ''), now() + keep_ms * interval '1 millisecond', in_history
+                INSERT INTO switchboard_publications (channel, "offset", data, info, tags, expires_at, in_history, delta)
+                SELECT channel, "offset", data, NULLIF(info, ''), NULLIF(tags, ''), now() + keep_ms * interval '1 millisecond', in_history, delta
                 FROM numbered
             ), trimmed AS (
                 UPDATE switchboard_publications p
@@ -338,9 +340,10 @@ extension PostgresStreams {
             ), notified AS (
                 SELECT pg_notify(
                     '\(PostgresStreams.notificationChannel)',
-                    CASE WHEN notice <> '' THEN 'p' || chr(9) || "offset"::text || notice ELSE "offset"::text || ' ' || channel END
+                    CASE WHEN notice = '' THEN "offset"::text || ' ' || channel
+                         ELSE CASE WHEN delta THEN 'q' ELSE 'p' END || chr(9) || "offset"::text || notice END
                 )
-                FROM (SELECT n, "offset", notice, channel FROM numbered ORDER BY n) ordered
+                FROM (SELECT n, "offset", notice, channel, delta FROM numbered ORDER BY n) ordered
             )
             SELECT n::integer, "offset", epoch FROM numbered, (SELECT count(*) FROM notified) sent ORDER BY n
             """
@@ -354,6 +357,7 @@ extension PostgresStreams {
         var epochs: [String] = []
         var notices: [String] = []
         var historySizes: [Int64] = []
+        var deltas: [Bool] = []
         let graceMilliseconds: Int64
 
         init(graceMilliseconds: Int64) {
@@ -361,7 +365,7 @@ extension PostgresStreams {
         }
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 10)
+            var bindings = PostgresBindings(capacity: 11)
             bindings.append(self.channels)
             bindings.append(self.data)
             bindings.append(self.info)
@@ -372,6 +376,7 @@ extension PostgresStreams {
             bindings.append(self.notices)
             bindings.append(self.historySizes)
             bindings.append(self.graceMilliseconds)
+            bindings.append(self.deltas)
             return bindings
         }
 

@@ -30,6 +30,7 @@ public enum EngineConformance {
         Case(description: "history expires after its TTL", body: Self.historyTTL),
         Case(description: "a subscriber's farewell is published when it leaves", body: Self.farewell),
         Case(description: "epochs and offsets survive restarting a node", body: Self.restart),
+        Case(description: "a publication that asks for delta compression reaches every node asking for it", body: Self.delta),
     ]
 
     static var room: ChannelOptions {
@@ -242,6 +243,30 @@ public enum EngineConformance {
             try expect(second.epoch == first.epoch && second.publication.offset == 2, "the stream goes on: \(second.publication.offset) \(String(describing: second.epoch))")
             let history = try await restarted.history(channel, options: Self.room, since: nil, limit: -1, reverse: false).get()
             try expect(history.publications.map(\.data) == ["1", "2"], "history: \(history.publications.map(\.data))")
+        }
+    }
+
+    static func delta(_ fixture: any EngineFixture) async throws {
+        try await fixture.withCluster(nodes: 2) { cluster in
+            var options = Self.room
+            options.allowedDeltaTypes = [.fossil]
+            let channel = Self.channel("delta")
+            let subscriber = try await TestSubscriber.subscribe(to: channel, on: cluster.node(0), options: options, client: "s", delta: true)
+            // The last is too large for a PostgreSQL notification, so nodes fetch it.
+            let documents = [100, 100, 100, 9000].enumerated().map { "\"\(String(repeating: "x", count: $1))\($0)\"" }
+            for (index, document) in documents.enumerated() {
+                var publication = Publication(data: document)
+                publication.delta = index != 1
+                try await cluster.node(1).publish(publication, to: channel, options: options, storeInHistory: true)
+            }
+            try await subscriber.waitFor(count: documents.count)
+            let received = subscriber.deltaPublications
+            try expect(received.map(\.delta) == [false, false, true, true], "the first whole, then deltas where asked: \(received.map(\.delta))")
+            var previous: [UInt8] = []
+            for (publication, document) in zip(received, documents) {
+                previous = publication.delta ? try FossilDelta.apply(Array(publication.data.utf8), to: previous) : Array(publication.data.utf8)
+                try expect(String(decoding: previous, as: UTF8.self) == document, "applied, the delta gives the document")
+            }
         }
     }
 }

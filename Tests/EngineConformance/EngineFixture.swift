@@ -110,11 +110,12 @@ final class TestSubscriber: @unchecked Sendable {
     static func subscribe(
         to channel: String, on engine: any Engine, options: ChannelOptions, client: String, user: String = "",
         format: Subscriber.Format = .protocolPush(.json), farewell: String? = nil, pushJoinLeave: Bool = false,
-        recoverFrom: StreamPosition? = nil
+        recoverFrom: StreamPosition? = nil, delta: Bool = false
     ) async throws -> TestSubscriber {
         var subscriber = Subscriber(info: ClientInfo(user: user, client: client), outbox: Outbox(limit: 1 << 24), format: format, farewell: farewell)
         subscriber.pushJoinLeave = pushJoinLeave
         subscriber.tracksPosition = options.keepsHistory
+        subscriber.delta = delta
         let outcome = try await engine.subscribe(channel, options: options, subscriber: subscriber, recoverFrom: recoverFrom, reply: { _ in nil })
         return TestSubscriber(client: client, subscriber: subscriber, outcome: try unwrap(outcome, "the subscribe of \(client) did not complete"))
     }
@@ -134,6 +135,15 @@ final class TestSubscriber: @unchecked Sendable {
         self.pushes.compactMap { push in
             guard let publication = push["pub"] else { return nil }
             return (publication["offset"]?.integerValue(UInt64.self) ?? 0, publication["data"]?.jsonText ?? "")
+        }
+    }
+
+    /// The publications pushed to a subscriber with delta compression: data (a JSON string's
+    /// content) and whether it is a delta.
+    var deltaPublications: [(data: String, delta: Bool)] {
+        self.pushes.compactMap { push in
+            guard let publication = push["pub"] else { return nil }
+            return (publication["data"]?.stringValue ?? "", publication["delta"]?.boolValue ?? false)
         }
     }
 

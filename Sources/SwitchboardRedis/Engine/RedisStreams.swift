@@ -140,24 +140,29 @@ public struct RedisStreams: Sendable {
     // MARK: Encoding
 
     /// A publication without its offset: `<info JSON>\t<tags JSON>\t<data>` (either JSON may be
-    /// empty). Compact JSON holds no tab outside its strings, where tabs are escaped.
+    /// empty), preceded by `d` when the publication asks for delta compression (info, when there
+    /// is one, starts with `{`). Compact JSON holds no tab outside its strings, where tabs are escaped.
     static func body(of publication: Publication) -> String {
-        [publication.info?.json.jsonText ?? "", publication.tagsJSON?.jsonText ?? "", publication.data].joined(separator: "\t")
+        (publication.delta ? "d" : "") + [publication.info?.json.jsonText ?? "", publication.tagsJSON?.jsonText ?? "", publication.data].joined(separator: "\t")
     }
 
     static func publication(offset: UInt64, body: Substring) -> Publication? {
+        let delta = body.first == "d"
+        let body = delta ? body.dropFirst() : body
         let parts = body.split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
         var tags: [String: String] = [:]
         if !parts[1].isEmpty, let members = (try? JSONValue.parse(String(parts[1])))?.members {
             for member in members { tags[member.key] = member.value.stringValue }
         }
-        return Publication(
+        var publication = Publication(
             offset: offset,
             data: String(parts[2]),
             info: parts[0].isEmpty ? nil : ClientInfo(jsonText: String(parts[0])),
             tags: tags
         )
+        publication.delta = delta
+        return publication
     }
 
     /// A pub/sub message of a channel: `<offset>\t<epoch>\t<body>`.
