@@ -22,6 +22,18 @@ import Testing
         #expect(configuration.channels.namespaces["rooms"] == nil, "a file replaces the built-in namespaces")
     }
 
+    @Test func readsDeltaCompression() throws {
+        var configuration = SwitchboardConfiguration()
+        try ConfigurationFile.apply(
+            #"{"namespaces":[{"name":"doc","history_size":1,"history_ttl":60,"allowed_delta_types":["fossil"],"delta_publish":true},{"name":"plain"}]}"#,
+            to: &configuration
+        )
+        let doc = try #require(configuration.channels.namespaces["doc"])
+        #expect(doc.allowedDeltaTypes == [.fossil] && doc.deltaPublish)
+        let plain = try #require(configuration.channels.namespaces["plain"])
+        #expect(plain.allowedDeltaTypes.isEmpty && !plain.deltaPublish, "off unless turned on")
+    }
+
     @Test func mistakesNameTheSetting() {
         func problem(_ text: String) -> String {
             var configuration = SwitchboardConfiguration()
@@ -37,6 +49,8 @@ import Testing
         #expect(problem(#"{"history_ttl":"ten"}"#).hasPrefix("'history_ttl' must be a duration"))
         #expect(problem(#"{"namespaces":[{"name":"a:b"}]}"#) == "'namespaces[0].name' must not contain ':'")
         #expect(problem(#"{"namespaces":[{"name":"a"},{"name":"a"}]}"#) == "namespace 'a' is defined twice")
+        #expect(problem(#"{"namespaces":[{"name":"a","allowed_delta_types":["xdelta"]}]}"#) == #"'namespaces[0].allowed_delta_types' holds "xdelta", which is not a delta type ("fossil")"#)
+        #expect(problem(#"{"allowed_delta_types":"fossil"}"#) == #"'allowed_delta_types' must be an array of delta types ("fossil")"#)
         #expect(problem("[1]") == "the file must hold an object (a mapping of settings)")
         #expect(problem("{").hasPrefix("not valid JSON"))
     }
