@@ -3,6 +3,7 @@ public import Hummingbird
 public import HummingbirdCore
 public import Logging
 public import NIOCore
+import NIOPosix
 public import ServiceLifecycle
 public import UnixSignals
 public import Switchboard
@@ -152,43 +153,66 @@ public struct SwitchboardServer: Sendable {
     ) -> ServiceGroup {
         ServiceGroup(
             configuration: .init(
-                services: [self.makeApplication(onRunning: onRunning), self],
+                services: [self.makeListener(onRunning: onRunning), self],
                 gracefulShutdownSignals: gracefulShutdownSignals,
                 logger: self.logger
             )
         )
     }
 
-    /// The standalone application: a router with nothing but Switchboard's routes, and Switchboard's
-    /// server on the configured address.
+    /// The standalone application as a Hummingbird `Application`: a router with nothing but
+    /// Switchboard's routes, and Switchboard's server on the configured address. (`serve` and
+    /// ``makeServiceGroup(gracefulShutdownSignals:onRunning:)`` run the same routes and connections
+    /// on Switchboard's own listener, which spares each connection a Swift task.)
     public func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let configuration = self.configuration
-        let logger = self.logger
         let router = Router()
         self.addRoutes(to: router)
         return Application(
             router: router,
             server: .switchboard(self),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchboard"),
-            onServerRunning: { channel in
-                await Self.serverRunning(channel, logger: logger)
-                let port = channel.localAddress?.port ?? configuration.port
-                logger.info(
-                    "Switchboard listening",
-                    metadata: [
-                        "address": "http://\(configuration.host):\(port)\(configuration.pathPrefix)",
-                        "allowed_origins": "\(configuration.allowedOrigins)",
-                        "max_connections": "\(configuration.maxConnections.map(String.init) ?? "unlimited")",
-                        "anonymous_connections": "\(configuration.acceptsAnonymous ? "allowed" : "refused")",
-                        "server_api": "\(configuration.apiKey == nil ? "off (no API key)" : "on")",
-                        "namespaces": "\(configuration.channels.namespaces.keys.sorted().joined(separator: ","))",
-                    ]
-                )
-                await onRunning(port)
-            },
+            configuration: .init(address: .hostname(self.configuration.host, port: self.configuration.port), serverName: Self.serverName),
+            onServerRunning: { channel in await self.listening(on: channel, onRunning: onRunning) },
             eventLoopGroupProvider: self.eventLoopGroup.map { .shared($0) } ?? .singleton,
-            logger: logger
+            logger: self.logger
         )
+    }
+
+    /// The standalone server: Switchboard's routes and connections on its own listener
+    /// (``StandaloneListener``), on the configured address.
+    func makeListener(onRunning: @escaping @Sendable (Int) async -> Void) -> some Service {
+        let router = Router()
+        self.addRoutes(to: router)
+        let responder = StandaloneListener.responder(router.buildResponder(), serverName: Self.serverName, logger: self.logger)
+        return StandaloneListener(
+            host: self.configuration.host,
+            port: self.configuration.port,
+            eventLoopGroup: self.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton,
+            childChannel: self.childChannel(responder: responder),
+            onRunning: { channel in await self.listening(on: channel, onRunning: onRunning) },
+            logger: self.logger
+        )
+    }
+
+    /// The `Server` header of the standalone server's responses.
+    static let serverName = "switchboard"
+
+    /// Once the standalone server's socket is bound: accept backoff, the log line, `onRunning`.
+    private func listening(on channel: any Channel, onRunning: @Sendable (Int) async -> Void) async {
+        let configuration = self.configuration
+        await Self.serverRunning(channel, logger: self.logger)
+        let port = channel.localAddress?.port ?? configuration.port
+        self.logger.info(
+            "Switchboard listening",
+            metadata: [
+                "address": "http://\(configuration.host):\(port)\(configuration.pathPrefix)",
+                "allowed_origins": "\(configuration.allowedOrigins)",
+                "max_connections": "\(configuration.maxConnections.map(String.init) ?? "unlimited")",
+                "anonymous_connections": "\(configuration.acceptsAnonymous ? "allowed" : "refused")",
+                "server_api": "\(configuration.apiKey == nil ? "off (no API key)" : "on")",
+                "namespaces": "\(configuration.channels.namespaces.keys.sorted().joined(separator: ","))",
+            ]
+        )
+        await onRunning(port)
     }
 
     /// What the listening socket needs once bound; call it from the application's `onServerRunning`

@@ -1,7 +1,7 @@
 import HummingbirdWSClient
 import NIOCore
 import NIOWebSocket
-import SwitchboardServer
+@testable import SwitchboardServer
 import Testing
 
 @Suite struct HTTPRouteTests {
@@ -11,6 +11,10 @@ import Testing
             #expect(response.status == 200)
             #expect(response.headers["content-type"] == "application/json")
             #expect(response.body == #"{"status":"ok","connections":0}"#)
+            // The standalone listener answers as Hummingbird's Application does.
+            #expect(response.headers["server"] == "switchboard")
+            let date = try #require(response.headers["date"])
+            #expect(date.wholeMatch(of: /(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT/) != nil, "\(date)")
             let a = try await TestClient.connect(server.url("/ws"))
             let b = try await TestClient.connect(server.url("/ws/1"))
             #expect(await eventually { server.registry.count == 2 })
@@ -240,5 +244,12 @@ import Testing
             #expect(close?.reason == "shutdown")
             #expect(ContinuousClock.now - started < .seconds(5))
         }
+    }
+}
+
+@Suite struct HTTPDateTests {
+    @Test func formatsTheIMFFixdate() {
+        #expect(HTTPDateCache.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT", "RFC 9110's example")
+        #expect(HTTPDateCache.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
     }
 }

@@ -10,7 +10,9 @@ import Testing
 /// shows up in the other's measurements.
 @Suite(.serialized) struct SlowConsumerAndHeartbeatTests {
     @Test func unresponsivePeerIsClosedByHeartbeatAndAnnounced() async throws {
-        try await withServer({ $0.pingInterval = .milliseconds(300) }) { server in
+        // A second between pings: with 300 ms, a machine busy building (CI builds the release
+        // binary meanwhile) delayed the live peer's pong past the timeout, and both were closed.
+        try await withServer({ $0.pingInterval = .seconds(1) }) { server in
             // The live peer answers pings from a thread of its own, started before this task
             // resumes, so nothing in this busy test process can starve it; the silent one never reads.
             let live = try await RawWebSocket.connect(port: server.port, path: "/ws/1", answerPings: true)
