@@ -63,6 +63,7 @@ install_system_packages() {
     python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
     postgres_bin > /dev/null || missing+=(postgresql)
     [ -x /usr/bin/redis-server ] || missing+=(redis-server)  # the Redis tests (Swift, cluster, browser) start their own
+    [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)  # compress-nio (permessage-deflate) links zlib
     if [ ${#missing[@]} -eq 0 ]; then return; fi
     log "Installing Debian packages: ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then

@@ -79,6 +79,8 @@ public enum ConfigurationFile {
             case "redis_address": configuration.engineSettings.redisAddresses = try Self.addresses(value, at: key)
             case "redis_prefix": configuration.engineSettings.redisPrefix = try Self.nonEmptyString(value, at: key)
             case "node_ttl": configuration.engineSettings.nodeTTL = try Self.duration(value, at: key)
+            case "websocket_compression": configuration.compression.isEnabled = try Self.bool(value, at: key)
+            case "websocket_compression_min_size": configuration.compression.minimumSize = try Self.integer(value, at: key, minimum: 0)
             case "log_format":
                 guard let format = value.stringValue.flatMap(LogFormat.init(rawValue:)) else { throw Error("'log_format' must be \"text\" or \"json\"") }
                 configuration.logFormat = format

@@ -49,6 +49,20 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest inbound message in bytes; larger ones close with 1009. [env: SWITCHBOARD_MAX_MESSAGE_SIZE] (default: 65536)")
     var maxMessageSize: Int?
 
+    @Option(
+        help: """
+            permessage-deflate (RFC 7692) on WebSocket connections: on or off. A broadcast is compressed once for \
+            every subscriber. [env: SWITCHBOARD_COMPRESSION] (default: off)
+            """
+    )
+    var compression: String?
+
+    @Option(
+        name: .customLong("compression-min-size"),
+        help: "With --compression on, messages with a smaller payload (bytes) go out uncompressed. [env: SWITCHBOARD_COMPRESSION_MIN_SIZE] (default: 128)"
+    )
+    var compressionMinSize: Int?
+
     @Option(help: "Most bytes queued for one connection before it is closed as a slow consumer (1008). [env: SWITCHBOARD_OUTBOX_LIMIT] (default: 1048576)")
     var outboxLimit: Int?
 
@@ -313,6 +327,14 @@ struct Serve: AsyncParsableCommand {
         if let size = try self.maxMessageSize ?? env.value("MAX_MESSAGE_SIZE", parse: Int.init) {
             guard (1...(1 << 30)).contains(size) else { throw ValidationError("max-message-size must be between 1 and 1073741824, got \(size)") }
             configuration.maxMessageSize = size
+        }
+        if let text = try self.compression ?? env.string("COMPRESSION") {
+            guard let enabled = Self.parseBool(text) else { throw ValidationError("compression must be on or off, got '\(text)'") }
+            configuration.compression.isEnabled = enabled
+        }
+        if let size = try self.compressionMinSize ?? env.value("COMPRESSION_MIN_SIZE", parse: Int.init) {
+            guard size >= 0 else { throw ValidationError("compression-min-size must be 0 or more bytes, got \(size)") }
+            configuration.compression.minimumSize = size
         }
         if let limit = try self.outboxLimit ?? env.value("OUTBOX_LIMIT", parse: Int.init) {
             guard limit > 0 else { throw ValidationError("outbox-limit must be at least 1, got \(limit)") }
