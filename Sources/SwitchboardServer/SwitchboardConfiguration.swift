@@ -198,10 +198,15 @@ public struct WebSocketCompression: Sendable, Equatable {
     /// Messages whose payload is smaller go out uncompressed (`--compression-min-size`,
     /// `"websocket_compression_min_size"`): deflate saves nothing on them.
     public var minimumSize: Int
+    /// zlib's compression level, 1 (fastest) to 9 (smallest) (`--compression-level`,
+    /// `"websocket_compression_level"`). 1 by default, as in Centrifugo: on JSON it is a few percent
+    /// larger than 6 for a third of the CPU (docs/BENCHMARKS.md).
+    public var level: Int
 
-    public init(isEnabled: Bool = false, minimumSize: Int = WebSocketCompression.defaultMinimumSize) {
+    public init(isEnabled: Bool = false, minimumSize: Int = WebSocketCompression.defaultMinimumSize, level: Int = 1) {
         self.isEnabled = isEnabled
         self.minimumSize = minimumSize
+        self.level = level
     }
 
     /// The default of ``minimumSize``, in bytes.

@@ -63,6 +63,12 @@ struct Serve: AsyncParsableCommand {
     )
     var compressionMinSize: Int?
 
+    @Option(
+        name: .customLong("compression-level"),
+        help: "zlib level of --compression on: 1 (fastest) to 9 (smallest). [env: SWITCHBOARD_COMPRESSION_LEVEL] (default: 1)"
+    )
+    var compressionLevel: Int?
+
     @Option(help: "Most bytes queued for one connection before it is closed as a slow consumer (1008). [env: SWITCHBOARD_OUTBOX_LIMIT] (default: 1048576)")
     var outboxLimit: Int?
 
@@ -335,6 +341,10 @@ struct Serve: AsyncParsableCommand {
         if let size = try self.compressionMinSize ?? env.value("COMPRESSION_MIN_SIZE", parse: Int.init) {
             guard size >= 0 else { throw ValidationError("compression-min-size must be 0 or more bytes, got \(size)") }
             configuration.compression.minimumSize = size
+        }
+        if let level = try self.compressionLevel ?? env.value("COMPRESSION_LEVEL", parse: Int.init) {
+            guard (1...9).contains(level) else { throw ValidationError("compression-level must be from 1 to 9, got \(level)") }
+            configuration.compression.level = level
         }
         if let limit = try self.outboxLimit ?? env.value("OUTBOX_LIMIT", parse: Int.init) {
             guard limit > 0 else { throw ValidationError("outbox-limit must be at least 1, got \(limit)") }

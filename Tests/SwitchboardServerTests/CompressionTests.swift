@@ -66,7 +66,7 @@ import Testing
             $0.maxMessageSize = 65536
         }) { server in
             let raw = try await RawWebSocket.connect(port: server.port, path: "/echo", headers: Self.offer)
-            let bomb = try #require(MessageDeflate.compress(ByteBuffer(repeating: UInt8(ascii: "a"), count: 8 << 20), windowBits: 15))
+            let bomb = try #require(MessageDeflate.compress(ByteBuffer(repeating: UInt8(ascii: "a"), count: 8 << 20), windowBits: 15, level: 9))
             #expect(bomb.readableBytes < 16 << 10, "8 MiB in a few KiB")
             try await raw.sendFrame(first: 0xC1, payload: Array(bomb.readableBytesView))
             #expect(try await raw.readCloseFrame().code == 1009)
@@ -155,10 +155,14 @@ import Testing
     }
 
     @Test func configurationFileAndDefaults() throws {
-        #expect(SwitchboardConfiguration().compression == WebSocketCompression(isEnabled: false, minimumSize: 128))
+        #expect(SwitchboardConfiguration().compression == WebSocketCompression(isEnabled: false, minimumSize: 128, level: 1))
         var configuration = SwitchboardConfiguration()
-        try ConfigurationFile.apply(document: try JSONValue.parse(#"{"websocket_compression": true, "websocket_compression_min_size": 512}"#), to: &configuration)
-        #expect(configuration.compression == WebSocketCompression(isEnabled: true, minimumSize: 512))
+        let file = #"{"websocket_compression": true, "websocket_compression_min_size": 512, "websocket_compression_level": 6}"#
+        try ConfigurationFile.apply(document: try JSONValue.parse(file), to: &configuration)
+        #expect(configuration.compression == WebSocketCompression(isEnabled: true, minimumSize: 512, level: 6))
+        #expect(throws: (any Error).self) {
+            try ConfigurationFile.apply(document: try JSONValue.parse(#"{"websocket_compression_level": 10}"#), to: &configuration)
+        }
         #expect(throws: (any Error).self) {
             try ConfigurationFile.apply(document: try JSONValue.parse(#"{"websocket_compression_min_size": -1}"#), to: &configuration)
         }

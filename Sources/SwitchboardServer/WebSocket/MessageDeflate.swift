@@ -11,6 +11,8 @@ struct OutboundCompression: Sendable {
     let minimumSize: Int
     /// The negotiated `server_max_window_bits`.
     let windowBits: Int
+    /// zlib's level, 1...9.
+    var level = 1
 
     /// The frame to write for `message`: its compressed frame (RSV1 set) when it is large enough
     /// and compressing it shrinks it, else its plain frame.
@@ -25,8 +27,9 @@ struct OutboundCompression: Sendable {
         // to a client that asked for one uncompressed, which permessage-deflate allows.
         if bits == 8 { return message.frame }
         bits = max(bits, 9)
-        return message.compressedFrame(variant: bits) { payload in
-            MessageDeflate.compressedFrame(kind: message.kind, payload: payload, windowBits: bits)
+        let level = self.level
+        return message.compressedFrame(variant: bits << 4 | level) { payload in
+            MessageDeflate.compressedFrame(kind: message.kind, payload: payload, windowBits: bits, level: level)
         } ?? message.frame
     }
 }
@@ -43,13 +46,13 @@ enum MessageDeflate {
         var free: [Int: [ZlibCompressor]] = [:]
     }
     private static let pool = NIOLockedValueBox(Streams())
-    /// Streams kept per window size; more callers at once make (and then drop) their own.
+    /// Streams kept per window size and level; more callers at once make (and then drop) their own.
     private static let poolLimit = 8
 
     /// A complete server frame (FIN, RSV1, opcode) holding `payload` compressed, or `nil` when
     /// compression does not make it smaller (or zlib fails): then the plain frame goes out.
-    static func compressedFrame(kind: OutboundMessage.Kind, payload: ByteBuffer, windowBits: Int) -> ByteBuffer? {
-        guard let compressed = self.compress(payload, windowBits: windowBits), compressed.readableBytes < payload.readableBytes else { return nil }
+    static func compressedFrame(kind: OutboundMessage.Kind, payload: ByteBuffer, windowBits: Int, level: Int) -> ByteBuffer? {
+        guard let compressed = self.compress(payload, windowBits: windowBits, level: level), compressed.readableBytes < payload.readableBytes else { return nil }
         compressions.withLockedValue { $0 += 1 }
         let length = compressed.readableBytes
         var frame = ByteBufferAllocator().buffer(capacity: length + 10)
@@ -69,9 +72,10 @@ enum MessageDeflate {
 
     /// `payload` as one message's DEFLATE data (RFC 7692 §7.2.1): a sync flush, without its
     /// trailing `00 00 ff ff`.
-    static func compress(_ payload: ByteBuffer, windowBits: Int) -> ByteBuffer? {
+    static func compress(_ payload: ByteBuffer, windowBits: Int, level: Int = 1) -> ByteBuffer? {
         guard payload.readableBytes > 0 else { return nil }
-        guard let stream = self.take(windowBits: windowBits) else { return nil }
+        let key = windowBits << 4 | level
+        guard let stream = self.take(key) else { return nil }
         var input = payload
         var output = ByteBufferAllocator().buffer(capacity: stream.maxSize(from: payload))
         do {
@@ -80,7 +84,7 @@ enum MessageDeflate {
         } catch {
             return nil  // the stream is dropped, not pooled
         }
-        self.giveBack(stream, windowBits: windowBits)
+        self.giveBack(stream, key)
         guard input.readableBytes == 0, output.readableBytes >= 4,
             output.getBytes(at: output.writerIndex - 4, length: 4) == [0, 0, 0xFF, 0xFF]
         else { return nil }
@@ -88,15 +92,16 @@ enum MessageDeflate {
         return output
     }
 
-    private static func take(windowBits: Int) -> ZlibCompressor? {
-        if let stream = self.pool.withLockedValue({ $0.free[windowBits]?.popLast() }) { return stream }
-        let configuration = ZlibConfiguration(windowSize: Int32(windowBits), compressionLevel: Int32(6), memoryLevel: Int32(8), strategy: .default)
+    /// A stream for `key` (window bits << 4 | level).
+    private static func take(_ key: Int) -> ZlibCompressor? {
+        if let stream = self.pool.withLockedValue({ $0.free[key]?.popLast() }) { return stream }
+        let configuration = ZlibConfiguration(windowSize: Int32(key >> 4), compressionLevel: Int32(key & 15), memoryLevel: Int32(8), strategy: .default)
         return try? ZlibCompressor(algorithm: .deflate, configuration: configuration)
     }
 
-    private static func giveBack(_ stream: ZlibCompressor, windowBits: Int) {
+    private static func giveBack(_ stream: ZlibCompressor, _ key: Int) {
         self.pool.withLockedValue { streams in
-            if streams.free[windowBits, default: []].count < Self.poolLimit { streams.free[windowBits, default: []].append(stream) }
+            if streams.free[key, default: []].count < Self.poolLimit { streams.free[key, default: []].append(stream) }
         }
     }
 }

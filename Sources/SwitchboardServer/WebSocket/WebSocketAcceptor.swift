@@ -143,7 +143,9 @@ struct WebSocketAcceptor: Sendable {
             },
             settings: settings
         )
-        let compression = deflate.map { OutboundCompression(minimumSize: self.configuration.compression.minimumSize, windowBits: $0.serverMaxWindowBits) }
+        let compression = deflate.map {
+            OutboundCompression(minimumSize: self.configuration.compression.minimumSize, windowBits: $0.serverMaxWindowBits, level: self.configuration.compression.level)
+        }
         let writer = OutboxWriter(
             outbox: outbox,
             close: handler.sendClose,

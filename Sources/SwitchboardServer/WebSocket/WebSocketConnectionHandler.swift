@@ -228,17 +228,22 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         } catch {
             return self.fail(CloseReason(code: 1007, reason: "compressed message does not inflate"))
         }
-        if opcode == .text {
-            var validator = UTF8Validator()
-            guard validator.feed(message.readableBytesView), validator.isComplete else { return self.fail(.invalidUTF8) }
-        }
-        self.deliver(opcode, message)
+        guard opcode == .text else { return self.deliver(.binary(message)) }
+        // The whole message is in one buffer: the standard library's validation, one pass, which
+        // is also the string (a byte-at-a-time validator costs 50 ms per 64 KiB in a debug build).
+        let text = message.withUnsafeReadableBytes { String(validating: $0.assumingMemoryBound(to: UInt8.self), as: UTF8.self) }
+        guard let text else { return self.fail(.invalidUTF8) }
+        self.deliver(.text(text))
     }
 
     private func deliver(_ opcode: WebSocketOpcode, _ data: ByteBuffer) {
+        self.deliver(opcode == .text ? .text(String(buffer: data)) : .binary(data))
+    }
+
+    private func deliver(_ message: InboundMessage) {
         guard case .serve(let endpoint, let connection, _) = self.role, !connection.outbox.isFinished else { return }
         self.settings.observer?.received?.increment()
-        endpoint.receive(opcode == .text ? .text(String(buffer: data)) : .binary(data), on: connection)
+        endpoint.receive(message, on: connection)
     }
 
     // MARK: Closing
