@@ -15,6 +15,9 @@ COPY . .
 # --static-swift-stdlib links the Swift standard library, Foundation and Dispatch in: the binary then
 # needs only libc, libm, libstdc++, libgcc_s and zlib, which every glibc Linux has. The web pages are
 # compiled in (Sources/SwitchboardServer/Generated), so the binary is all there is to copy.
+# permessage-deflate (compress-nio) links the system's zlib: the swift image has its headers; the
+# check keeps a leaner base image working.
+RUN [ -f /usr/include/zlib.h ] || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends zlib1g-dev)
 RUN swift build -c release --static-swift-stdlib --product switchboard \
     && mkdir -p /out \
     && cp "$(swift build -c release --static-swift-stdlib --show-bin-path)/switchboard" /out/switchboard \

@@ -75,6 +75,8 @@ struct Fanout: AsyncParsableCommand {
         help: "NAME=PID of another process whose CPU per publication to report as NAME_cpu_us_per_publication in both phases (the publishing node, Redis, PostgreSQL); repeatable."
     )
     var alsoPIDs: [String] = []
+    @Flag(help: "Subscribers offer permessage-deflate (and inflate what comes compressed).") var compression = false
+    @Flag(help: "With --transport chat, publish a ~300-byte JSON chat message instead of '<seq> <time>'.") var jsonPayload = false
 
     /// The `--also-pid` values, checked.
     var others: [(name: String, pid: Int32)] {
@@ -93,6 +95,9 @@ struct Fanout: AsyncParsableCommand {
         if self.format != .json, self.transport != .protocolChannel {
             throw ValidationError("--format applies to --transport protocol only")
         }
+        if self.jsonPayload, self.transport != .tutorialChat {
+            throw ValidationError("--json-payload applies to --transport chat only")
+        }
         _ = try self.others
     }
 
@@ -101,7 +106,8 @@ struct Fanout: AsyncParsableCommand {
             try await Scenarios.fanout(
                 generator, serverPID: self.target.serverPID, serverName: self.target.serverName,
                 transport: self.transport, format: self.format, subscribers: self.subscribers, rate: self.rate, rateDuration: self.rateDuration,
-                maxDuration: self.maxDuration, window: self.window, publisherPort: self.publisherPort, publisherCount: self.publishers, others: try self.others)
+                maxDuration: self.maxDuration, window: self.window, publisherPort: self.publisherPort, publisherCount: self.publishers, others: try self.others,
+                compression: self.compression, jsonPayload: self.jsonPayload)
         }
     }
 }

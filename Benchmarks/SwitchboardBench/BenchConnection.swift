@@ -1,3 +1,4 @@
+import CompressNIO
 import NIOCore
 
 /// One WebSocket client connection of the load generator, as a NIO channel handler.
@@ -31,6 +32,12 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
     var subprotocol: String?
     /// Send binary frames instead of text frames.
     var sendsBinary = false
+    /// Offer permessage-deflate and inflate compressed (RSV1) messages. Set before the connection opens.
+    var offersDeflate = false
+    /// Bytes received after the handshake: frame headers and payloads as they came over the wire.
+    var wireBytes = 0
+    /// Inflates RSV1 messages; the server compresses each message on its own (server_no_context_takeover).
+    private var inflater: ZlibDecompressor?
     /// Scratch space for the scenario that owns the connection (a send time, a next sequence number).
     var mark: UInt64 = 0
     var counter = 0
@@ -50,7 +57,8 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
         let request =
             "GET \(self.path) HTTP/1.1\r\nHost: \(self.host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-            + (self.subprotocol.map { "Sec-WebSocket-Protocol: \($0)\r\n" } ?? "") + "\r\n"
+            + (self.subprotocol.map { "Sec-WebSocket-Protocol: \($0)\r\n" } ?? "")
+            + (self.offersDeflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "") + "\r\n"
         context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(string: request)), promise: nil)
     }
 
@@ -79,6 +87,7 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
             self.state = .open
             self.onOpen(self)
         }
+        if self.state == .open { self.wireBytes += self.buffer?.readableBytes ?? 0 }
         self.parseFrames(context: context)
     }
 
@@ -123,6 +132,8 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
     private func parseFrames(context: ChannelHandlerContext) {
         guard var buffer = self.buffer else { return }
         defer {
+            // What is left is counted again with the next read's bytes.
+            self.wireBytes -= buffer.readableBytes
             if buffer.readableBytes == 0 {
                 self.buffer = nil
             } else {
@@ -150,7 +161,15 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
             let payload = buffer.readSlice(length: length)!
             switch first & 0x0F {
             case 0x1, 0x2, 0x0:
-                self.onMessage(self, payload)
+                if first & 0x40 != 0 {
+                    guard let inflated = self.inflate(payload, allocator: context.channel.allocator) else {
+                        context.close(promise: nil)
+                        return
+                    }
+                    self.onMessage(self, inflated)
+                } else {
+                    self.onMessage(self, payload)
+                }
             case 0x8:
                 context.close(promise: nil)
                 return
@@ -166,6 +185,30 @@ final class BenchConnection: ChannelInboundHandler, @unchecked Sendable {
                 break
             }
         }
+    }
+
+    /// A compressed message's payload inflated (RFC 7692 §7.2.2), or `nil` if it does not inflate.
+    private func inflate(_ payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        guard let inflater = self.inflater ?? (try? ZlibDecompressor(algorithm: .deflate, windowSize: 15)) else { return nil }
+        self.inflater = inflater
+        var input = allocator.buffer(capacity: payload.readableBytes + 4)
+        input.writeImmutableBuffer(payload)
+        input.writeBytes([0, 0, 0xFF, 0xFF])
+        var output = allocator.buffer(capacity: max(1024, payload.readableBytes * 8))
+        while true {
+            do {
+                try inflater.inflate(from: &input, to: &output)
+                break
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                output.reserveCapacity(minimumWritableBytes: output.capacity)
+            } catch let error as CompressNIOError where error == .inputBufferOverflow {
+                break
+            } catch {
+                return nil
+            }
+        }
+        try? inflater.reset()
+        return output
     }
 
     private static func headerEnd(_ view: ByteBufferView) -> Int? {

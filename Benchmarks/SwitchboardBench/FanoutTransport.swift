@@ -36,6 +36,13 @@ enum FanoutTransport: String, ExpressibleByArgument, Sendable {
         }
     }
 
+    /// A chat message as a JSON client would send it (about 300 bytes), for `--json-payload`: the
+    /// sequence number and time follow it, as the chat's parser expects them at the end.
+    static let jsonChatPayload =
+        #"{"type":"message","room":"general","user":{"id":"u-1842","name":"Alice Example","avatar":"https://cdn.example.com/avatars/1842.png"},"#
+        + #""text":"Hey everyone, did you see the release notes for version 2.4? The new dashboard looks great.","#
+        + #""sent_at":"2026-12-01T14:55:00Z","reply_to":null,"mentions":[]} "#
+
     /// Set a connection up for `format` before it opens (the subprotocol, binary frames).
     func configure(_ connection: BenchConnection, format: ProtocolFormat) {
         guard self == .protocolChannel, format == .protobuf else { return }
@@ -62,10 +69,10 @@ enum FanoutTransport: String, ExpressibleByArgument, Sendable {
     }
 
     /// The publisher's message (always JSON: the publisher's format is not what is measured).
-    func publication(sequence: Int, time: UInt64) -> ByteBuffer {
+    func publication(sequence: Int, time: UInt64, prefix: String = "") -> ByteBuffer {
         switch self {
         case .tutorialChat:
-            ByteBuffer(string: "\(sequence) \(time)")
+            ByteBuffer(string: "\(prefix)\(sequence) \(time)")
         case .protocolChannel:
             ByteBuffer(string: #"{"id":\#(sequence % 2_000_000_000 + 1),"publish":{"channel":"\#(Self.channel)","data":"\#(sequence) \#(time)"}}"#)
         }

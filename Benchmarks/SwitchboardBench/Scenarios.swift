@@ -109,8 +109,11 @@ enum Scenarios {
         window: Int,
         publisherPort: Int? = nil,
         publisherCount: Int = 1,
-        others: [(name: String, pid: Int32)] = []
+        others: [(name: String, pid: Int32)] = [],
+        compression: Bool = false,
+        jsonPayload: Bool = false
     ) async throws -> ScenarioResult {
+        let prefix = jsonPayload ? FanoutTransport.jsonChatPayload : ""
         // The publisher may be on another node of a cluster than the subscribers.
         let publishers = publisherPort.map { LoadGenerator(loop: generator.loop, host: generator.host, port: $0) } ?? generator
         final class State {
@@ -137,7 +140,7 @@ enum Scenarios {
         @Sendable func publish() {
             let s = state.value
             guard !s.publishers.isEmpty else { return }
-            s.publishers[s.published % s.publishers.count].send(transport.publication(sequence: s.published, time: now()))
+            s.publishers[s.published % s.publishers.count].send(transport.publication(sequence: s.published, time: now(), prefix: prefix))
             s.published += 1
         }
         @Sendable func publishWhileWindowAllows() {
@@ -184,6 +187,7 @@ enum Scenarios {
             generator.loop.execute {
                 generator.open(count: subscribers, concurrency: 256, path: { transport.path(client: $0 + 1) }) { connection in
                     transport.configure(connection, format: format)
+                    connection.offersDeflate = compression
                     connection.onOpen = { transport.opened($0, subscribe: true, format: format) }
                     connection.onMessage = received
                     connection.onClose = { _ in if state.value.ready { state.value.disconnects += 1 } }
@@ -254,10 +258,10 @@ enum Scenarios {
         // Drain: everything published must arrive.
         let totalPublished = try await generator.onLoop { state.value.published }
         _ = await waitUntil(timeout: 10, generator) { state.value.delivered + state.value.gaps >= totalPublished * subscriberCount }
-        let summary: (delivered: Int, gaps: Int, disconnects: Int, missing: Int) = try await generator.onLoop {
+        let summary: (delivered: Int, gaps: Int, disconnects: Int, missing: Int, wireBytes: Int) = try await generator.onLoop {
             let s = state.value
             let missing = s.subscribers.reduce(0) { $0 + max(0, totalPublished - (publisherCount == 1 ? $1.counter : $1.received)) }
-            let summary = (s.delivered, s.gaps, s.disconnects, missing)
+            let summary = (s.delivered, s.gaps, s.disconnects, missing, s.subscribers.reduce(0) { $0 + $1.wireBytes })
             s.ready = false  // our own closes below are not disconnects
             for connection in s.subscribers { connection.close() }
             for publisher in s.publishers { publisher.close() }
@@ -271,7 +275,11 @@ enum Scenarios {
             "max_duration_s": cpu.seconds, "window": Double(window),
             "publisher_on_another_node": publisherPort == nil ? 0 : 1, "publishers": Double(publisherCount),
             "protobuf_subscribers": transport == .protocolChannel && format == .protobuf ? 1 : 0,
+            "compression_offered": compression ? 1 : 0, "json_payload": jsonPayload ? 1 : 0,
         ]
+        // Bytes on the wire per delivery (everything the subscribers received after their
+        // handshakes, pings and join notices included, over every delivered publication).
+        if summary.delivered > 0 { result.metrics["subscriber_wire_bytes_per_delivery"] = Double(summary.wireBytes) / Double(summary.delivered) }
         result.metrics["publications_per_s"] = Double(maxDelivered) / cpu.seconds / Double(max(1, subscribers - failures))
         if let p = latency.percentiles([50, 99, 99.9]) {
             result.metrics["fixed_rate_p50_us"] = p[0]

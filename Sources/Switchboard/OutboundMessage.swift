@@ -1,4 +1,5 @@
 public import NIOCore
+import Synchronization
 
 /// One WebSocket data message waiting to be written to a connection, already framed.
 ///
@@ -19,6 +20,9 @@ public struct OutboundMessage: Sendable, Equatable {
     public let frame: ByteBuffer
     /// Size of the frame's header.
     private let headerLength: Int
+    /// The compressed frames made of this message so far, shared by every copy of it (see
+    /// ``compressedFrame(variant:make:)``).
+    private let compressed = CompressedFrames()
 
     /// Frame a message.
     public init(kind: Kind, bytes: ByteBuffer) {
@@ -59,7 +63,32 @@ public struct OutboundMessage: Sendable, Equatable {
     /// Payload size in bytes, which is what an outbox counts against its limit.
     public var byteCount: Int { self.frame.readableBytes - self.headerLength }
 
+    /// The message's compressed frame for `variant` (e.g. a compression window size), made by `make`
+    /// from the payload the first time any copy of this message asks for it and shared from then on:
+    /// a broadcast is compressed once, not once per recipient. `make` runs at most once per variant,
+    /// under a lock (a second writer asking meanwhile waits for the first one's result rather than
+    /// compressing again); it returns `nil` when the message should go out uncompressed (it does not
+    /// shrink), which is remembered too.
+    public func compressedFrame(variant: Int, make: (ByteBuffer) -> ByteBuffer?) -> ByteBuffer? {
+        self.compressed.frame(variant: variant) { make(self.bytes) }
+    }
+
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.frame == rhs.frame
+    }
+}
+
+/// The compressed frames of one message, by variant; a class so that every copy of the message
+/// shares it. Almost always one variant, so a short array rather than a dictionary.
+private final class CompressedFrames: Sendable {
+    private let frames = Mutex<[(variant: Int, frame: ByteBuffer?)]>([])
+
+    func frame(variant: Int, make: () -> ByteBuffer?) -> ByteBuffer? {
+        self.frames.withLock { frames in
+            if let made = frames.first(where: { $0.variant == variant }) { return made.frame }
+            let frame = make()
+            frames.append((variant, frame))
+            return frame
+        }
     }
 }

@@ -18,6 +18,7 @@ extension ConfigurationFile {
         "subscribe_to_user_personal_channel", "user_personal_channel_namespace", "path_prefix",
         "tutorial_endpoints", "namespaces", "prometheus", "log_format", "log_level",
         "engine", "postgres_url", "redis_address", "redis_prefix", "node_ttl",
+        "websocket_compression", "websocket_compression_min_size", "websocket_compression_level",
     ]
 
     /// Every key of the top level.

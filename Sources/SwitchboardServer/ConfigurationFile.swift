@@ -79,6 +79,9 @@ public enum ConfigurationFile {
             case "redis_address": configuration.engineSettings.redisAddresses = try Self.addresses(value, at: key)
             case "redis_prefix": configuration.engineSettings.redisPrefix = try Self.nonEmptyString(value, at: key)
             case "node_ttl": configuration.engineSettings.nodeTTL = try Self.duration(value, at: key)
+            case "websocket_compression": configuration.compression.isEnabled = try Self.bool(value, at: key)
+            case "websocket_compression_min_size": configuration.compression.minimumSize = try Self.integer(value, at: key, minimum: 0)
+            case "websocket_compression_level": configuration.compression.level = try Self.integer(value, at: key, minimum: 1, maximum: 9)
             case "log_format":
                 guard let format = value.stringValue.flatMap(LogFormat.init(rawValue:)) else { throw Error("'log_format' must be \"text\" or \"json\"") }
                 configuration.logFormat = format
@@ -216,6 +219,13 @@ public enum ConfigurationFile {
 
     private static func integer(_ value: JSONValue, at path: String, minimum: Int) throws(Error) -> Int {
         guard let integer = value.integerValue(Int.self), integer >= minimum else { throw Error("'\(path)' must be an integer of at least \(minimum)") }
+        return integer
+    }
+
+    private static func integer(_ value: JSONValue, at path: String, minimum: Int, maximum: Int) throws(Error) -> Int {
+        guard let integer = value.integerValue(Int.self), (minimum...maximum).contains(integer) else {
+            throw Error("'\(path)' must be an integer from \(minimum) to \(maximum)")
+        }
         return integer
     }
 

@@ -15,6 +15,8 @@ public struct SwitchboardConfiguration: Sendable {
     public var allowedOrigins: OriginPolicy
     /// Largest inbound message (and frame), in bytes. Larger ones close the connection with 1009.
     public var maxMessageSize: Int
+    /// permessage-deflate (RFC 7692) on WebSocket connections (`--compression`, `"websocket_compression"`).
+    public var compression = WebSocketCompression()
     /// Most bytes queued for one connection. A broadcast that would exceed it closes that connection with 1008 `slow consumer`.
     public var outboxLimit: Int
     /// How often the server pings each connection; a peer that sends nothing, not even a pong, for two
@@ -183,4 +185,30 @@ public struct EngineSettings: Sendable, Equatable {
     public var nodeTTL: Duration?
 
     public init() {}
+}
+
+/// permessage-deflate (RFC 7692) on the server's WebSocket connections: negotiated with each client
+/// that offers it, every endpoint alike. A message the server sends is compressed once, however many
+/// connections it goes to (see docs/PROTOCOL.md); messages a client compresses are inflated within
+/// ``SwitchboardConfiguration/maxMessageSize``.
+public struct WebSocketCompression: Sendable, Equatable {
+    /// Accept clients' permessage-deflate offers (`--compression on|off`, `"websocket_compression"`).
+    /// Off by default: docs/BENCHMARKS.md has the measurement behind it.
+    public var isEnabled: Bool
+    /// Messages whose payload is smaller go out uncompressed (`--compression-min-size`,
+    /// `"websocket_compression_min_size"`): deflate saves nothing on them.
+    public var minimumSize: Int
+    /// zlib's compression level, 1 (fastest) to 9 (smallest) (`--compression-level`,
+    /// `"websocket_compression_level"`). 1 by default, as in Centrifugo: on JSON it is a few percent
+    /// larger than 6 for a third of the CPU (docs/BENCHMARKS.md).
+    public var level: Int
+
+    public init(isEnabled: Bool = false, minimumSize: Int = WebSocketCompression.defaultMinimumSize, level: Int = 1) {
+        self.isEnabled = isEnabled
+        self.minimumSize = minimumSize
+        self.level = level
+    }
+
+    /// The default of ``minimumSize``, in bytes.
+    public static let defaultMinimumSize = 128
 }

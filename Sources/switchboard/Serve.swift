@@ -49,6 +49,26 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest inbound message in bytes; larger ones close with 1009. [env: SWITCHBOARD_MAX_MESSAGE_SIZE] (default: 65536)")
     var maxMessageSize: Int?
 
+    @Option(
+        help: """
+            permessage-deflate (RFC 7692) on WebSocket connections: on or off. A broadcast is compressed once for \
+            every subscriber. [env: SWITCHBOARD_COMPRESSION] (default: off)
+            """
+    )
+    var compression: String?
+
+    @Option(
+        name: .customLong("compression-min-size"),
+        help: "With --compression on, messages with a smaller payload (bytes) go out uncompressed. [env: SWITCHBOARD_COMPRESSION_MIN_SIZE] (default: 128)"
+    )
+    var compressionMinSize: Int?
+
+    @Option(
+        name: .customLong("compression-level"),
+        help: "zlib level of --compression on: 1 (fastest) to 9 (smallest). [env: SWITCHBOARD_COMPRESSION_LEVEL] (default: 1)"
+    )
+    var compressionLevel: Int?
+
     @Option(help: "Most bytes queued for one connection before it is closed as a slow consumer (1008). [env: SWITCHBOARD_OUTBOX_LIMIT] (default: 1048576)")
     var outboxLimit: Int?
 
@@ -314,6 +334,7 @@ struct Serve: AsyncParsableCommand {
             guard (1...(1 << 30)).contains(size) else { throw ValidationError("max-message-size must be between 1 and 1073741824, got \(size)") }
             configuration.maxMessageSize = size
         }
+        try self.resolveCompression(env: env, into: &configuration.compression)
         if let limit = try self.outboxLimit ?? env.value("OUTBOX_LIMIT", parse: Int.init) {
             guard limit > 0 else { throw ValidationError("outbox-limit must be at least 1, got \(limit)") }
             configuration.outboxLimit = limit
@@ -366,35 +387,6 @@ struct Serve: AsyncParsableCommand {
         return configuration
     }
 
-    /// The proxy flags and variables, over the configuration file's proxy settings.
-    func resolveProxy(env: EnvironmentReader, into proxy: inout ProxyConfiguration) throws {
-        let endpoints: [(ProxyConfiguration.Kind, String, String?, Double?)] = [
-            (.connect, "connect", self.proxyConnectEndpoint, self.proxyConnectTimeout),
-            (.refresh, "refresh", self.proxyRefreshEndpoint, self.proxyRefreshTimeout),
-            (.rpc, "rpc", self.proxyRPCEndpoint, self.proxyRPCTimeout),
-        ]
-        for (kind, name, flagEndpoint, flagTimeout) in endpoints {
-            let upper = name.uppercased()
-            if let url = try flagEndpoint ?? env.string("PROXY_\(upper)_ENDPOINT") {
-                proxy.endpoints[kind] = url.isEmpty ? nil : url
-            }
-            if let seconds = try flagTimeout ?? env.value("PROXY_\(upper)_TIMEOUT", parse: Double.init) {
-                guard seconds > 0, seconds <= 60 else {
-                    throw ValidationError("proxy-\(name)-timeout must be more than 0 and at most 60 seconds, got \(seconds)")
-                }
-                proxy.timeouts[kind] = .milliseconds(Int64(seconds * 1000))
-            }
-        }
-        if let list = try self.proxyHTTPHeaders ?? env.string("PROXY_HTTP_HEADERS") {
-            let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            if let bad = names.first(where: { !ProxyConfiguration.isValidHeaderName($0) }) {
-                throw ValidationError("proxy-http-headers: '\(bad)' is not an HTTP header name")
-            }
-            proxy.httpHeaders = names
-        }
-        if let problem = proxy.problem() { throw ValidationError(problem) }
-    }
-
     /// The longest a duration flag may be (one day): longer pings or close timeouts mean "never",
     /// which 0 (pings) says, and a bound keeps the conversion to an integer from trapping.
     static let maximumSeconds: Double = 86_400
@@ -405,21 +397,5 @@ struct Serve: AsyncParsableCommand {
         case "0", "false", "no", "off": false
         default: nil
         }
-    }
-}
-
-/// Reads `SWITCHBOARD_<NAME>` variables, refusing values that do not parse.
-struct EnvironmentReader {
-    let environment: [String: String]
-
-    func value<T>(_ name: String, parse: (String) -> T?) throws -> T? {
-        let key = "SWITCHBOARD_" + name
-        guard let raw = self.environment[key] else { return nil }
-        guard let value = parse(raw) else { throw ValidationError("\(key)='\(raw)' is not a valid value") }
-        return value
-    }
-
-    func string(_ name: String) throws -> String? {
-        try self.value(name) { $0 }
     }
 }

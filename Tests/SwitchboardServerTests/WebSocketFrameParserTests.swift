@@ -198,7 +198,7 @@ private let violations: [([UInt8], UInt16)] = [
             Issue.record("ended early")
             return
         }
-        guard case .message(let opcode, let message) = assembler.piece(ByteBuffer(string: "o"), frameEnd: true) else {
+        guard case .message(let opcode, let message, _) = assembler.piece(ByteBuffer(string: "o"), frameEnd: true) else {
             Issue.record("no message")
             return
         }
@@ -210,7 +210,7 @@ private let violations: [([UInt8], UInt16)] = [
         var assembler = MessageAssembler(maxMessageSize: 100)
         _ = assembler.frameStarted(.init(fin: true, opcode: .binary, length: 3))
         let piece = ByteBuffer(bytes: [1, 2, 3])
-        guard case .message(.binary, let message) = assembler.piece(piece, frameEnd: true) else {
+        guard case .message(.binary, let message, _) = assembler.piece(piece, frameEnd: true) else {
             Issue.record("no message")
             return
         }

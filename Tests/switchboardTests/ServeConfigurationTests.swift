@@ -20,6 +20,18 @@ import Testing
         #expect(configuration.requestHeadTimeout == .seconds(10))
         #expect(configuration.httpIdleTimeout == .seconds(60))
         #expect(configuration.echoEndpoint)
+        #expect(configuration.compression == WebSocketCompression(isEnabled: false, minimumSize: 128, level: 1))
+    }
+
+    @Test func compressionFromFlagsEnvironmentAndFile() throws {
+        let flags = try Serve.parse(["--compression", "on", "--compression-min-size", "0", "--compression-level", "9"]).resolve(environment: [:])
+        #expect(flags.compression == WebSocketCompression(isEnabled: true, minimumSize: 0, level: 9))
+        let environment = try Serve.parse([]).resolve(environment: [
+            "SWITCHBOARD_COMPRESSION": "on", "SWITCHBOARD_COMPRESSION_MIN_SIZE": "512", "SWITCHBOARD_COMPRESSION_LEVEL": "6",
+        ])
+        #expect(environment.compression == WebSocketCompression(isEnabled: true, minimumSize: 512, level: 6))
+        // The flag wins over the variable.
+        #expect(try !Serve.parse(["--compression", "off"]).resolve(environment: ["SWITCHBOARD_COMPRESSION": "on"]).compression.isEnabled)
     }
 
     @Test func environmentSetsEveryOption() throws {
@@ -80,6 +92,9 @@ import Testing
         (["--ping-interval=-1"], [:], "ping-interval must be 0 (off) or more"),
         (["--close-timeout", "0"], [:], "close-timeout must be more than 0"),
         ([], ["SWITCHBOARD_ECHO_ENDPOINT": "maybe"], "SWITCHBOARD_ECHO_ENDPOINT='maybe'"),
+        (["--compression", "sometimes"], [:], "compression must be on or off, got 'sometimes'"),
+        (["--compression-min-size=-1"], [:], "compression-min-size must be 0 or more"),
+        ([], ["SWITCHBOARD_COMPRESSION_LEVEL": "0"], "compression-level must be from 1 to 9, got 0"),
     ])
     func badValuesAreRefusedWithAMessage(arguments: [String], environment: [String: String], message: String) throws {
         let serve = try Serve.parse(arguments)

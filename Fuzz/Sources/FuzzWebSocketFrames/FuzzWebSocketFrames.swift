@@ -3,7 +3,9 @@
 // The pipeline is the one the server's upgrade builds (NIO's `WebSocketFrameEncoder`, the
 // `OutboxWriter`, and the `WebSocketConnectionHandler` with its own `WebSocketFrameParser`), in an
 // `EmbeddedChannel`. The input is split into reads at points
-// taken from its first byte, as TCP may split it.
+// taken from its first byte, as TCP may split it; the first byte's top bit says whether the
+// connection negotiated permessage-deflate (RSV1 then marks compressed messages, which are
+// inflated within the limit).
 //
 // Oracles: never a trap; no message larger than the limit is delivered; nothing is delivered after
 // the handler has sent its close frame; at most one close frame is sent.
@@ -86,17 +88,23 @@ struct ServerFrames {
     }
 }
 
-func makePipeline(_ channel: EmbeddedChannel, endpoint: RecordingEndpoint) throws {
+func makePipeline(_ channel: EmbeddedChannel, endpoint: RecordingEndpoint, compressed: Bool) throws {
     // As WebSocketAcceptor.setUpConnection and WebSocketUpgrader build it: NIO's frame encoder (for
     // the handler's control frames), the outbox writer first, then the handler, which parses the
     // client's bytes itself (WebSocketFrameParser).
-    let settings = WebSocketConnectionHandler.Settings(maxMessageSize: maxMessageSize, heartbeats: nil, closeTimeout: .seconds(5))
+    var settings = WebSocketConnectionHandler.Settings(maxMessageSize: maxMessageSize, heartbeats: nil, closeTimeout: .seconds(5))
+    if compressed { settings.deflate = DeflateParameters() }
     let writerRef = NIOLockedValueBox<OutboxWriter?>(nil)
     let eventLoop = channel.eventLoop
     let outbox = Outbox(limit: 1 << 20) { eventLoop.execute { writerRef.withLockedValue { $0 }?.drain() } }
     let connection = Connection(id: ConnectionID(rawValue: 1), outbox: outbox)
     let handler = WebSocketConnectionHandler(role: .serve(endpoint, connection, gone: { writerRef.withLockedValue { $0 = nil } }), settings: settings)
-    let writer = OutboxWriter(outbox: outbox, close: handler.sendClose, drained: handler.outboxDrained)
+    let writer = OutboxWriter(
+        outbox: outbox,
+        close: handler.sendClose,
+        drained: handler.outboxDrained,
+        compression: compressed ? OutboundCompression(minimumSize: 0, windowBits: 15) : nil
+    )
     writerRef.withLockedValue { $0 = writer }
     try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder())
     try channel.pipeline.syncOperations.addHandler(writer, position: .first)
@@ -113,13 +121,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = UnsafeBufferPointer(start: data, count: size)
     guard let first = input.first else { return 0 }
     let wire = input.dropFirst()
-    // 0: everything in one read; otherwise reads of `first` bytes.
-    let chunk = first == 0 ? max(wire.count, 1) : Int(first)
+    // Low 7 bits 0: everything in one read; otherwise reads of that many bytes. Top bit: deflate.
+    let compressed = first & 0x80 != 0
+    let chunk = first & 0x7F == 0 ? max(wire.count, 1) : Int(first & 0x7F)
 
     let channel = EmbeddedChannel()
     let endpoint = RecordingEndpoint()
     do {
-        try makePipeline(channel, endpoint: endpoint)
+        try makePipeline(channel, endpoint: endpoint, compressed: compressed)
     } catch {
         fatalError("cannot build the pipeline: \(error)")
     }

@@ -13,8 +13,9 @@ struct MessageAssembler {
     enum Outcome {
         /// Nothing yet: the message goes on.
         case pending
-        /// A whole message.
-        case message(WebSocketOpcode, ByteBuffer)
+        /// A whole message; `compressed`: its payload is DEFLATE data still to inflate (and, if
+        /// text, to check as UTF-8).
+        case message(WebSocketOpcode, ByteBuffer, compressed: Bool)
         /// Fail the connection with this reason.
         case violation(CloseReason)
     }
@@ -24,6 +25,8 @@ struct MessageAssembler {
     private var opcode = WebSocketOpcode.binary
     /// The current frame ends its message.
     private var fin = false
+    /// The message is compressed: its UTF-8 is checked once it is inflated, not here.
+    private var compressed = false
     /// Payload bytes the message has announced so far (its frames' lengths).
     private var size = 0
     /// The pieces so far, when there is more than one.
@@ -40,6 +43,7 @@ struct MessageAssembler {
             self.opcode = header.opcode
             self.size = 0
             self.collected = nil
+            self.compressed = header.compressed
             if header.opcode == .text { self.utf8 = UTF8Validator() }
         }
         self.fin = header.fin
@@ -51,17 +55,18 @@ struct MessageAssembler {
 
     /// The next piece of the current frame's payload.
     mutating func piece(_ data: ByteBuffer, frameEnd: Bool) -> Outcome {
-        if self.opcode == .text, !self.utf8.feed(data.readableBytesView) { return .violation(.invalidUTF8) }
+        let checksText = self.opcode == .text && !self.compressed
+        if checksText, !self.utf8.feed(data.readableBytesView) { return .violation(.invalidUTF8) }
         guard frameEnd, self.fin else {
             self.collect(data)
             return .pending
         }
-        if self.opcode == .text, !self.utf8.isComplete { return .violation(.invalidUTF8) }
-        guard var message = self.collected else { return .message(self.opcode, data) }  // one piece: no copy
+        if checksText, !self.utf8.isComplete { return .violation(.invalidUTF8) }
+        guard var message = self.collected else { return .message(self.opcode, data, compressed: self.compressed) }  // one piece: no copy
         self.collected = nil
         var more = data
         message.writeBuffer(&more)
-        return .message(self.opcode, message)
+        return .message(self.opcode, message, compressed: self.compressed)
     }
 
     private mutating func collect(_ data: ByteBuffer) {

@@ -12,8 +12,9 @@ import Switchboard
 /// it leaves messages in the outbox, where they count against the outbox's limit, and drains again
 /// when the channel becomes writable. A pending close is drained regardless.
 ///
-/// Frames written here bypass NIO's frame encoder (and so any extension: per-message compression
-/// would have to be applied here). A close the outbox asks for is handed to the connection's
+/// Frames written here bypass NIO's frame encoder, so permessage-deflate is applied here: with it
+/// negotiated, a large enough message goes out as its compressed frame, made once per message and
+/// shared by every recipient (``OutboundCompression``). A close the outbox asks for is handed to the connection's
 /// ``WebSocketConnectionHandler``, which runs the close handshake, after everything drained before it.
 final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
@@ -24,6 +25,7 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
     private let drained: () -> Void
     private let transform: (@Sendable (OutboundMessage) -> OutboundMessage)?
     private let farewell: (CloseReason) -> OutboundMessage?
+    private let compression: OutboundCompression?
     private var context: ChannelHandlerContext?
     private var done = false
     /// Counts the messages written, once per batch (`centrifugo_transport_messages_sent`), when metrics are on.
@@ -36,13 +38,16 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
     ///     ``WebSocketEndpoint/outboundTransform``), or `nil` to write the frames as they are.
     ///   - farewell: The message to write before a close the outbox asks for (the endpoint's
     ///     ``WebSocketEndpoint/farewell(_:)``).
+    ///   - compression: permessage-deflate as negotiated, or `nil` to write every frame as it is.
     init(
         outbox: Outbox,
         close: @escaping (CloseReason) -> Void,
         drained: @escaping () -> Void,
         transform: (@Sendable (OutboundMessage) -> OutboundMessage)? = nil,
-        farewell: @escaping (CloseReason) -> OutboundMessage? = { _ in nil }
+        farewell: @escaping (CloseReason) -> OutboundMessage? = { _ in nil },
+        compression: OutboundCompression? = nil
     ) {
+        self.compression = compression
         self.outbox = outbox
         self.close = close
         self.drained = drained
@@ -75,7 +80,7 @@ final class OutboxWriter: ChannelInboundHandler, RemovableChannelHandler, @unche
             self.sent?.increment(by: batch.messages.count)
             for message in batch.messages {
                 let message = self.transform?(message) ?? message
-                context.write(self.wrapOutboundOut(message.frame), promise: nil)
+                context.write(self.wrapOutboundOut(self.compression?.frame(for: message) ?? message.frame), promise: nil)
             }
             context.flush()
         }

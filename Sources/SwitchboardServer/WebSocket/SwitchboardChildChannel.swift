@@ -42,6 +42,8 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
             let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             // The handshake's decision, made once when it arrives and used once it has completed.
             let decision = NIOLoopBoundBox<WebSocketAcceptor.Decision?>(nil, eventLoop: channel.eventLoop)
+            // permessage-deflate as negotiated at the handshake, for the connection's handlers.
+            let deflate = NIOLoopBoundBox<DeflateParameters?>(nil, eventLoop: channel.eventLoop)
             let acceptor = self.acceptor
             let upgrader = WebSocketUpgrader<UpgradeResult>(
                 shouldUpgrade: { channel, head in
@@ -63,13 +65,18 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
                     if case .success(let endpoint)? = decision.value, let subprotocol = endpoint.subprotocol {
                         headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
                     }
+                    // Compression only for a connection that is served (a refused one just closes).
+                    if case .success? = decision.value, let accepted = acceptor.negotiateDeflate(head) {
+                        deflate.value = accepted
+                        headers.add(name: "Sec-WebSocket-Extensions", value: accepted.responseHeader)
+                    }
                     return channel.eventLoop.makeSucceededFuture(headers)
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         guard let decided = decision.value else { throw ChannelError.inappropriateOperationForState }
                         decision.value = nil
-                        try acceptor.setUpConnection(on: channel, decision: decided)
+                        try acceptor.setUpConnection(on: channel, decision: decided, deflate: deflate.value)
                         return .websocket
                     }
                 }

@@ -63,6 +63,13 @@ struct WebSocketAcceptor: Sendable {
         return decision
     }
 
+    /// permessage-deflate for a handshake: the accepted offer of its `Sec-WebSocket-Extensions`, or
+    /// `nil` when compression is off or no offer is acceptable (the connection is then uncompressed).
+    func negotiateDeflate(_ head: HTTPRequestHead) -> DeflateParameters? {
+        guard self.configuration.compression.isEnabled else { return nil }
+        return DeflateParameters.negotiate(head.headers["Sec-WebSocket-Extensions"])
+    }
+
     /// Whether `key` is 16 bytes in base64 (RFC 6455 §4.2.1 item 5): 22 characters of the base64
     /// alphabet and `==`.
     static func isValidKey(_ key: String) -> Bool {
@@ -80,13 +87,16 @@ struct WebSocketAcceptor: Sendable {
     }
 
     /// Add the connection's handlers after a completed upgrade. Called on the channel's event loop.
-    func setUpConnection(on channel: any Channel, decision: Decision) throws {
+    ///
+    /// - Parameter deflate: permessage-deflate as negotiated (``negotiateDeflate(_:)``), or `nil`.
+    func setUpConnection(on channel: any Channel, decision: Decision, deflate: DeflateParameters? = nil) throws {
         self.openChannels.add(channel)
         var settings = WebSocketConnectionHandler.Settings(
             maxMessageSize: self.configuration.maxMessageSize,
             heartbeats: self.heartbeats,
             closeTimeout: self.configuration.closeTimeout
         )
+        settings.deflate = deflate
         let endpoint: any WebSocketEndpoint
         switch decision {
         case .success(let made):
@@ -133,7 +143,17 @@ struct WebSocketAcceptor: Sendable {
             },
             settings: settings
         )
-        let writer = OutboxWriter(outbox: outbox, close: handler.sendClose, drained: handler.outboxDrained, transform: endpoint.outboundTransform, farewell: endpoint.farewell)
+        let compression = deflate.map {
+            OutboundCompression(minimumSize: self.configuration.compression.minimumSize, windowBits: $0.serverMaxWindowBits, level: self.configuration.compression.level)
+        }
+        let writer = OutboxWriter(
+            outbox: outbox,
+            close: handler.sendClose,
+            drained: handler.outboxDrained,
+            transform: endpoint.outboundTransform,
+            farewell: endpoint.farewell,
+            compression: compression
+        )
         writer.sent = settings.observer?.sent
         writerRef.withLockedValue { $0 = writer }
         // The writer goes first: its frames are ready for the socket and must not pass the encoder.

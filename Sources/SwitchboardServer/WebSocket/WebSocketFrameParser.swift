@@ -10,7 +10,7 @@ import Switchboard
 /// fast. A control frame (ping, pong, close) comes out whole: it is at most 125 bytes. A frame that
 /// arrives whole in one read comes out as one piece, a slice of the read's buffer.
 ///
-/// Checked here: reserved bits (no extension is negotiated), reserved opcodes, client masking, the
+/// Checked here: reserved bits (RSV1 only on a message's first frame with permessage-deflate), reserved opcodes, client masking, the
 /// control-frame rules (at most 125 bytes, never fragmented), the order of fragments (a continuation
 /// needs a message to continue; a new message must wait for the previous one's last fragment), the
 /// 64-bit length's top bit and the largest frame accepted. The first violation is reported once; after it
@@ -29,11 +29,14 @@ package struct WebSocketFrameParser: Sendable {
         package var opcode: WebSocketOpcode
         /// The payload's length in bytes.
         package var length: Int
+        /// RSV1: the first frame of a compressed message (permessage-deflate, RFC 7692 §6).
+        package var compressed: Bool
 
-        package init(fin: Bool, opcode: WebSocketOpcode, length: Int) {
+        package init(fin: Bool, opcode: WebSocketOpcode, length: Int, compressed: Bool = false) {
             self.fin = fin
             self.opcode = opcode
             self.length = length
+            self.compressed = compressed
         }
     }
 
@@ -66,8 +69,12 @@ package struct WebSocketFrameParser: Sendable {
     /// A fragmented message is open: its next data frame must be a continuation.
     private var inMessage = false
 
-    package init(maxFrameSize: Int) {
+    /// permessage-deflate was negotiated: RSV1 may mark the first frame of a message as compressed.
+    package let allowsCompression: Bool
+
+    package init(maxFrameSize: Int, allowsCompression: Bool = false) {
         self.maxFrameSize = maxFrameSize
+        self.allowsCompression = allowsCompression
     }
 
     /// Whether a violation was reported.
@@ -121,8 +128,14 @@ package struct WebSocketFrameParser: Sendable {
         guard let first = buffer.getInteger(at: start, as: UInt8.self),
             let second = buffer.getInteger(at: start + 1, as: UInt8.self)
         else { return nil }
-        guard first & 0x70 == 0 else { return self.fail(.protocolError("reserved bits set without an extension")) }
+        guard first & 0x30 == 0 else { return self.fail(.protocolError("reserved bits set without an extension")) }
         let opcode = WebSocketOpcode(encodedWebSocketOpcode: first & 0x0F)!
+        // RSV1 (RFC 7692 §6): only with permessage-deflate, and only on a message's first frame.
+        let rsv1 = first & 0x40 != 0
+        if rsv1 {
+            guard self.allowsCompression else { return self.fail(.protocolError("reserved bits set without an extension")) }
+            guard opcode == .text || opcode == .binary else { return self.fail(.protocolError("RSV1 set on a control or continuation frame")) }
+        }
         let fin = first & 0x80 != 0
         switch opcode {
         case .continuation, .text, .binary, .ping, .pong, .connectionClose: break
@@ -166,7 +179,7 @@ package struct WebSocketFrameParser: Sendable {
         buffer.moveReaderIndex(forwardBy: headerLength + 4)
         self.inMessage = !fin
         self.state = .payload(remaining: length, mask: mask, offset: 0)
-        return .dataFrame(Header(fin: fin, opcode: opcode, length: length))
+        return .dataFrame(Header(fin: fin, opcode: opcode, length: length, compressed: rsv1))
     }
 
     /// XOR `buffer`'s readable bytes with the masking key `key` (its 4 bytes in network order),

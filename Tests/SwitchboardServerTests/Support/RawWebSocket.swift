@@ -21,6 +21,9 @@ final class RawWebSocket: @unchecked Sendable {
         self.fd = fd
     }
 
+    /// The server's handshake response head (status line and headers).
+    private(set) var responseHead = ""
+
     deinit { close(self.fd) }
 
     /// Connect to 127.0.0.1 and complete the WebSocket handshake.
@@ -53,6 +56,7 @@ final class RawWebSocket: @unchecked Sendable {
             guard String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
                 throw TestFailure("handshake refused: \(String(decoding: head, as: UTF8.self))")
             }
+            raw.responseHead = String(decoding: head, as: UTF8.self)
             if answerPings { raw.keepAlive() }
         }
         return raw
@@ -64,11 +68,29 @@ final class RawWebSocket: @unchecked Sendable {
         try await self.blockingCall { try self.writeAll(bytes) }
     }
 
-    /// A client frame (FIN set, masked) of at most 65535 bytes of payload.
-    private static func maskedFrame(opcode: UInt8, payload: [UInt8]) -> [UInt8] {
+    /// Send one masked frame whose first byte (FIN, RSV bits, opcode) is `first`.
+    func sendFrame(first: UInt8, payload: [UInt8]) async throws {
+        let bytes = Self.maskedFrame(opcode: 0, payload: payload, first: first)
+        try await self.blockingCall { try self.writeAll(bytes) }
+    }
+
+    /// The next data frame (skipping control frames other than close): its first byte (FIN, RSV
+    /// bits, opcode) and payload.
+    func readDataFrame() async throws -> (first: UInt8, payload: [UInt8]) {
+        try await self.blockingCall {
+            while true {
+                let frame = try self.readFrame()
+                if frame.opcode == 0x8 { throw TestFailure("closed instead of a data frame") }
+                if frame.opcode < 0x8 { return (frame.first, frame.payload) }
+            }
+        }
+    }
+
+    /// A client frame (FIN set, masked, or `first` as the first byte) of at most 65535 bytes of payload.
+    private static func maskedFrame(opcode: UInt8, payload: [UInt8], first: UInt8? = nil) -> [UInt8] {
         precondition(payload.count < 65536, "frame too long for this helper")
         let mask: [UInt8] = [1, 2, 3, 4]
-        var frame: [UInt8] = [0x80 | opcode]
+        var frame: [UInt8] = [first ?? (0x80 | opcode)]
         if payload.count < 126 {
             frame.append(0x80 | UInt8(payload.count))
         } else {
@@ -137,7 +159,7 @@ final class RawWebSocket: @unchecked Sendable {
     }
 
     /// Read one frame (blocking, on its own thread).
-    private func readFrame() throws -> (opcode: UInt8, payload: [UInt8]) {
+    private func readFrame() throws -> (first: UInt8, opcode: UInt8, payload: [UInt8]) {
         let head = try self.readExactly(2)
         guard head[1] & 0x80 == 0 else { throw TestFailure("server frames must not be masked") }
         var length = Int(head[1] & 0x7F)
@@ -147,7 +169,7 @@ final class RawWebSocket: @unchecked Sendable {
         } else if length == 127 {
             length = try self.readExactly(8).reduce(0) { $0 << 8 | Int($1) }
         }
-        return (opcode: head[0] & 0x0F, payload: try self.readExactly(length))
+        return (first: head[0], opcode: head[0] & 0x0F, payload: try self.readExactly(length))
     }
 
     private func readExactly(_ count: Int) throws -> [UInt8] {
