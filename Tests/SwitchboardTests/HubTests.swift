@@ -333,3 +333,41 @@ extension HubDeliveryTests {
         #expect(texts(other.outbox).count == 4, "the others get every delivery")
     }
 }
+
+@Suite struct HubFanOutTargetTests {
+    /// Fan-out walks an array kept in step with the subscribers (swapped out on leave, replaced on
+    /// resubscribe): after any mix of those, each subscriber gets a publication once, the gone none.
+    @Test func subscribersLeavingAndComingBackEachGetAPublicationOnce() {
+        let hub = Hub()
+        var options = ChannelOptions()
+        options.historySize = 10
+        options.historyTTL = .seconds(60)
+        var members: [String: Subscriber] = [:]
+        var gone: [Subscriber] = []
+        for n in 0..<50 {
+            let member = subscriber("c\(n)", joinLeave: false)
+            members[member.client] = member
+            hub.subscribe("room", options: options, subscriber: member)
+        }
+        // Every third leaves, every fifth subscribes again with a new outbox, in a shuffled order.
+        var generator = SystemRandomNumberGenerator()
+        for n in (0..<50).shuffled(using: &generator) {
+            let client = "c\(n)"
+            if n % 3 == 0 {
+                #expect(hub.unsubscribe("room", client: client))
+                gone.append(members.removeValue(forKey: client)!)
+            } else if n % 5 == 0 {
+                gone.append(members[client]!)
+                let again = subscriber(client, joinLeave: false)
+                members[client] = again
+                hub.subscribe("room", options: options, subscriber: again)
+            }
+        }
+        hub.publish("room", options: options, publication: Publication(data: "1"))
+        for member in members.values {
+            #expect(texts(member.outbox) == [#"{"push":{"channel":"room","pub":{"data":1,"offset":1}}}"#], "\(member.client)")
+        }
+        for member in gone { #expect(texts(member.outbox).isEmpty, "\(member.client) left or was replaced") }
+        #expect(hub.presenceStats("room").clients == members.count)
+    }
+}

@@ -109,19 +109,6 @@ extension Hub {
 }
 
 extension Hub.ChannelState {
-    /// List a subscriber (replacing one with the same client id), waiting for a whole publication
-    /// if it negotiated delta compression.
-    mutating func add(_ subscriber: Subscriber) {
-        self.subscribers[subscriber.client] = subscriber
-        self.deltaSubscribers[subscriber.client] = subscriber.delta ? true : nil
-    }
-
-    /// Unlist a subscriber, returning it if it was listed.
-    mutating func drop(_ client: String) -> Subscriber? {
-        self.deltaSubscribers[client] = nil
-        return self.subscribers.removeValue(forKey: client)
-    }
-
     /// Put back the delta subscribers ``Hub/beginDeltaFanOut(_:channel:in:)`` took.
     mutating func endDeltaFanOut(_ fanOut: Hub.DeltaFanOut?) {
         if let fanOut { self.deltaSubscribers = fanOut.subscribers }

@@ -4,7 +4,7 @@ extension Hub {
         guard !state.subscribers.isEmpty else { return }
         var delta = Self.beginDeltaFanOut(publication, channel: channel, in: &state)
         Self.fanOut(
-            to: state.subscribers,
+            to: state.targets,
             held: &state.held,
             floors: &state.floors,
             except: nil,
@@ -19,7 +19,7 @@ extension Hub {
 
     /// Enqueue a join or leave (an event without delta compression) for subscribers.
     static func fanOut(
-        to subscribers: [String: Subscriber],
+        to targets: [FanOutTarget],
         held: inout [String: [Held]],
         floors: inout [String: UInt64],
         except excluded: String?,
@@ -28,13 +28,13 @@ extension Hub {
         joinLeave: ChannelOptions
     ) {
         var none: DeltaFanOut?
-        Self.fanOut(to: subscribers, held: &held, floors: &floors, except: excluded, push: push, channel: channel, joinLeave: joinLeave, delta: &none)
+        Self.fanOut(to: targets, held: &held, floors: &floors, except: excluded, push: push, channel: channel, joinLeave: joinLeave, delta: &none)
     }
 
     /// Enqueue one event for subscribers, framed once per format that is needed; subscribers whose
     /// subscribe is not complete get it held back (with `offset`, for a publication).
     static func fanOut(
-        to subscribers: [String: Subscriber],
+        to targets: [FanOutTarget],
         held: inout [String: [Held]],
         floors: inout [String: UInt64],
         except excluded: String?,
@@ -53,16 +53,24 @@ extension Hub {
         let anyHeld = !held.isEmpty
         let anyFloor = !floors.isEmpty && offset != nil
         let toEveryone = joinLeave?.forcePushJoinLeave ?? true
-        for (client, subscriber) in subscribers where client != excluded {
-            if !toEveryone, !subscriber.pushJoinLeave { continue }
-            if anyFloor, let floor = floors[client] {
+        // The targets are read in place: copying each out (as iterating a dictionary of subscribers
+        // did) retains and releases its strings and outbox, a third of the CPU of a fan-out to
+        // 10,000 (docs/BENCHMARKS.md). The client id is read only where an exception needs it.
+        targets.withUnsafeBufferPointer { targets in
+        for index in targets.indices {
+            if let excluded, targets[index].client == excluded { continue }
+            if !toEveryone, !targets[index].pushJoinLeave { continue }
+            let outbox = targets[index].outbox
+            if anyFloor, let floor = floors[targets[index].client] {
+                let client = targets[index].client
                 if offset! <= floor { continue }
                 floors[client] = nil
             }
-            switch subscriber.format {
+            switch targets[index].format {
             case .protocolPush(let format):
                 let message: OutboundMessage
-                if delta != nil, let whole = delta!.subscribers[client] {
+                if delta != nil, let whole = delta!.subscribers[targets[index].client] {
+                    let client = targets[index].client
                     // Held back, it may be dropped as covered: whole, and whole again once direct.
                     let direct = !(anyHeld && held[client] != nil)
                     message = delta!.frames.message(format, whole: whole || !direct)
@@ -77,20 +85,21 @@ extension Hub {
                         message = protobufPush!
                     }
                 }
-                if anyHeld, held[client] != nil {
-                    held[client]!.append(Held(offset: offset, message: message))
+                if anyHeld, held[targets[index].client] != nil {
+                    held[targets[index].client]!.append(Held(offset: offset, message: message))
                 } else {
-                    _ = subscriber.outbox.enqueue(message)
+                    _ = outbox.enqueue(message)
                 }
             case .plainText:
                 if textMessage == nil { textMessage = plainText() }
                 guard let message = textMessage! else { continue }
-                if anyHeld, held[client] != nil {
-                    held[client]!.append(Held(offset: offset, message: message))
+                if anyHeld, held[targets[index].client] != nil {
+                    held[targets[index].client]!.append(Held(offset: offset, message: message))
                 } else {
-                    _ = subscriber.outbox.enqueue(message)
+                    _ = outbox.enqueue(message)
                 }
             }
+        }
         }
         // A subscriber whose outbox overflowed stays listed until its connection's session leaves:
         // its outbox refuses everything meanwhile, and leaving then tells the others.
@@ -100,5 +109,53 @@ extension Hub {
     private static func plainText(_ data: String) -> OutboundMessage {
         if data.first == "\"", case .string(let text)? = try? JSONValue.parse(data) { return .text(text) }
         return .text(data)
+    }
+}
+
+/// What fan-out needs of one subscriber: its outbox, how it wants events framed, and its client id
+/// for the exceptions (held, floored, delta).
+struct FanOutTarget {
+    let client: String
+    /// Kept alive by the subscriber in ``Hub/ChannelState/subscribers``, which ``Hub/ChannelState/add(_:)``
+    /// and ``Hub/ChannelState/drop(_:)`` keep in step with ``Hub/ChannelState/targets`` under the
+    /// channel's lock; unowned, so that fan-out reads it without a retain.
+    unowned(unsafe) let outbox: Outbox
+    let format: Subscriber.Format
+    let pushJoinLeave: Bool
+
+    init(_ subscriber: Subscriber) {
+        self.client = subscriber.client
+        self.outbox = subscriber.outbox
+        self.format = subscriber.format
+        self.pushJoinLeave = subscriber.pushJoinLeave
+    }
+}
+
+extension Hub.ChannelState {
+    /// List a subscriber (replacing one with the same client id), waiting for a whole publication
+    /// if it negotiated delta compression.
+    mutating func add(_ subscriber: Subscriber) {
+        let client = subscriber.client
+        self.subscribers[client] = subscriber
+        if let slot = self.targetSlots[client] {
+            self.targets[slot] = FanOutTarget(subscriber)
+        } else {
+            self.targetSlots[client] = self.targets.count
+            self.targets.append(FanOutTarget(subscriber))
+        }
+        self.deltaSubscribers[client] = subscriber.delta ? true : nil
+    }
+
+    /// Unlist a subscriber, returning it if it was listed.
+    mutating func drop(_ client: String) -> Subscriber? {
+        self.deltaSubscribers[client] = nil
+        if let slot = self.targetSlots.removeValue(forKey: client) {
+            let last = self.targets.removeLast()
+            if slot < self.targets.count {
+                self.targets[slot] = last
+                self.targetSlots[last.client] = slot
+            }
+        }
+        return self.subscribers.removeValue(forKey: client)
     }
 }

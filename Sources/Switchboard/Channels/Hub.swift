@@ -42,7 +42,13 @@ public final class Hub: Sendable {
     /// A channel's live state.
     struct ChannelState: ~Copyable {
         var options: ChannelOptions
+        /// Every subscriber, by client id. Changed only by ``add(_:)`` and ``drop(_:)``, which keep
+        /// ``targets`` in step.
         var subscribers: [String: Subscriber] = [:]
+        /// What fan-out needs of each subscriber, in one array (Hub+FanOut.swift).
+        var targets: [FanOutTarget] = []
+        /// Each subscriber's place in ``targets``.
+        var targetSlots: [String: Int] = [:]
         /// Subscribers whose subscribe is not complete, and what the channel sent them meanwhile.
         var held: [String: [Held]] = [:]
         /// Subscribers completed at a position this node may not have delivered up to yet: they skip
@@ -134,7 +140,7 @@ public final class Hub: Sendable {
             state.floors[subscriber.client] = nil
             if options.joinLeave {
                 self.counters.recordLocal(.join)
-                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: subscriber.client, push: .join(subscriber.info), channel: channel, joinLeave: state.options)
+                Self.fanOut(to: state.targets, held: &state.held, floors: &state.floors, except: subscriber.client, push: .join(subscriber.info), channel: channel, joinLeave: state.options)
             }
             return outcome
         }!
@@ -186,7 +192,7 @@ public final class Hub: Sendable {
             if top > 0, !passedTop { state.floors[client] = top }
             if state.options.joinLeave {
                 self.counters.recordLocal(.join)
-                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: client, push: .join(subscriber.info), channel: channel, joinLeave: state.options)
+                Self.fanOut(to: state.targets, held: &state.held, floors: &state.floors, except: client, push: .join(subscriber.info), channel: channel, joinLeave: state.options)
             }
             return true
         } ?? false
@@ -227,7 +233,7 @@ public final class Hub: Sendable {
             state.floors[client] = nil
             if announce, state.options.joinLeave {
                 self.counters.recordLocal(.leave)
-                Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: nil, push: .leave(subscriber.info), channel: channel, joinLeave: state.options)
+                Self.fanOut(to: state.targets, held: &state.held, floors: &state.floors, except: nil, push: .leave(subscriber.info), channel: channel, joinLeave: state.options)
             }
             return (subscriber, state.options)
         } ?? nil
@@ -289,7 +295,7 @@ public final class Hub: Sendable {
         self.counters.recordReceived(.join)
         self.withChannel(channel) { state in
             guard state.options.joinLeave else { return }
-            Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: info.client, push: .join(info), channel: channel, joinLeave: state.options)
+            Self.fanOut(to: state.targets, held: &state.held, floors: &state.floors, except: info.client, push: .join(info), channel: channel, joinLeave: state.options)
         }
     }
 
@@ -299,7 +305,7 @@ public final class Hub: Sendable {
         self.counters.recordReceived(.leave)
         self.withChannel(channel) { state in
             guard state.options.joinLeave else { return }
-            Self.fanOut(to: state.subscribers, held: &state.held, floors: &state.floors, except: info.client, push: .leave(info), channel: channel, joinLeave: state.options)
+            Self.fanOut(to: state.targets, held: &state.held, floors: &state.floors, except: info.client, push: .leave(info), channel: channel, joinLeave: state.options)
         }
     }
 
