@@ -12,6 +12,9 @@ public struct OutboundMessage: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case text
         case binary
+
+        /// The frame's opcode (RFC 6455 section 5.2).
+        package var opcode: UInt8 { self == .text ? 0x1 : 0x2 }
     }
 
     /// Text or binary.
@@ -27,10 +30,16 @@ public struct OutboundMessage: Sendable, Equatable {
     /// Frame a message.
     public init(kind: Kind, bytes: ByteBuffer) {
         self.kind = kind
-        let length = bytes.readableBytes
-        self.headerLength = length < 126 ? 2 : (length < 65536 ? 4 : 10)
-        var frame = ByteBufferAllocator().buffer(capacity: self.headerLength + length)
-        frame.writeInteger(UInt8(0x80 | (kind == .text ? 0x1 : 0x2)))  // FIN + opcode
+        (self.frame, self.headerLength) = Self.frame(firstByte: 0x80 | kind.opcode, payload: bytes)  // FIN + opcode
+    }
+
+    /// A complete unmasked server frame: `firstByte` (FIN, RSV bits, opcode), the payload's length
+    /// in the shortest form, the payload.
+    package static func frame(firstByte: UInt8, payload: ByteBuffer) -> (frame: ByteBuffer, headerLength: Int) {
+        let length = payload.readableBytes
+        let headerLength = length < 126 ? 2 : (length < 65536 ? 4 : 10)
+        var frame = ByteBufferAllocator().buffer(capacity: headerLength + length)
+        frame.writeInteger(firstByte)
         if length < 126 {
             frame.writeInteger(UInt8(length))
         } else if length < 65536 {
@@ -40,9 +49,8 @@ public struct OutboundMessage: Sendable, Equatable {
             frame.writeInteger(UInt8(127))
             frame.writeInteger(UInt64(length))
         }
-        var payload = bytes
-        frame.writeBuffer(&payload)
-        self.frame = frame
+        frame.writeImmutableBuffer(payload)
+        return (frame, headerLength)
     }
 
     /// A text message.

@@ -54,20 +54,7 @@ enum MessageDeflate {
     static func compressedFrame(kind: OutboundMessage.Kind, payload: ByteBuffer, windowBits: Int, level: Int) -> ByteBuffer? {
         guard let compressed = self.compress(payload, windowBits: windowBits, level: level), compressed.readableBytes < payload.readableBytes else { return nil }
         compressions.withLockedValue { $0 += 1 }
-        let length = compressed.readableBytes
-        var frame = ByteBufferAllocator().buffer(capacity: length + 10)
-        frame.writeInteger(UInt8(0x80 | 0x40 | (kind == .text ? 0x1 : 0x2)))  // FIN + RSV1 + opcode
-        if length < 126 {
-            frame.writeInteger(UInt8(length))
-        } else if length < 65536 {
-            frame.writeInteger(UInt8(126))
-            frame.writeInteger(UInt16(length))
-        } else {
-            frame.writeInteger(UInt8(127))
-            frame.writeInteger(UInt64(length))
-        }
-        frame.writeImmutableBuffer(compressed)
-        return frame
+        return OutboundMessage.frame(firstByte: 0x80 | 0x40 | kind.opcode, payload: compressed).frame  // FIN + RSV1 + opcode
     }
 
     /// `payload` as one message's DEFLATE data (RFC 7692 §7.2.1): a sync flush, without its
