@@ -54,52 +54,53 @@ extension Hub {
         let anyFloor = !floors.isEmpty && offset != nil
         let toEveryone = joinLeave?.forcePushJoinLeave ?? true
         // The targets are read in place: copying each out (as iterating a dictionary of subscribers
-        // did) retains and releases its strings and outbox, a third of the CPU of a fan-out to
-        // 10,000 (docs/BENCHMARKS.md). The client id is read only where an exception needs it.
+        // did) retains and releases its strings and outbox, on cold cache lines when there are
+        // thousands (docs/BENCHMARKS.md, 2026-12-01). The client id is read only where an exception
+        // needs it.
         targets.withUnsafeBufferPointer { targets in
-        for index in targets.indices {
-            if let excluded, targets[index].client == excluded { continue }
-            if !toEveryone, !targets[index].pushJoinLeave { continue }
-            let outbox = targets[index].outbox
-            if anyFloor, let floor = floors[targets[index].client] {
-                let client = targets[index].client
-                if offset! <= floor { continue }
-                floors[client] = nil
-            }
-            switch targets[index].format {
-            case .protocolPush(let format):
-                let message: OutboundMessage
-                if delta != nil, let whole = delta!.subscribers[targets[index].client] {
+            for index in targets.indices {
+                if let excluded, targets[index].client == excluded { continue }
+                if !toEveryone, !targets[index].pushJoinLeave { continue }
+                let outbox = targets[index].outbox
+                if anyFloor, let floor = floors[targets[index].client] {
                     let client = targets[index].client
-                    // Held back, it may be dropped as covered: whole, and whole again once direct.
-                    let direct = !(anyHeld && held[client] != nil)
-                    message = delta!.frames.message(format, whole: whole || !direct)
-                    if whole, direct { delta!.subscribers[client] = false }
-                } else {
-                    switch format {
-                    case .json:
-                        if jsonPush == nil { jsonPush = format.push(push, channel: channel) }
-                        message = jsonPush!
-                    case .protobuf:
-                        if protobufPush == nil { protobufPush = format.push(push, channel: channel) }
-                        message = protobufPush!
+                    if offset! <= floor { continue }
+                    floors[client] = nil
+                }
+                switch targets[index].format {
+                case .protocolPush(let format):
+                    let message: OutboundMessage
+                    if delta != nil, let whole = delta!.subscribers[targets[index].client] {
+                        let client = targets[index].client
+                        // Held back, it may be dropped as covered: whole, and whole again once direct.
+                        let direct = !(anyHeld && held[client] != nil)
+                        message = delta!.frames.message(format, whole: whole || !direct)
+                        if whole, direct { delta!.subscribers[client] = false }
+                    } else {
+                        switch format {
+                        case .json:
+                            if jsonPush == nil { jsonPush = format.push(push, channel: channel) }
+                            message = jsonPush!
+                        case .protobuf:
+                            if protobufPush == nil { protobufPush = format.push(push, channel: channel) }
+                            message = protobufPush!
+                        }
+                    }
+                    if anyHeld, held[targets[index].client] != nil {
+                        held[targets[index].client]!.append(Held(offset: offset, message: message))
+                    } else {
+                        _ = outbox.enqueue(message)
+                    }
+                case .plainText:
+                    if textMessage == nil { textMessage = plainText() }
+                    guard let message = textMessage! else { continue }
+                    if anyHeld, held[targets[index].client] != nil {
+                        held[targets[index].client]!.append(Held(offset: offset, message: message))
+                    } else {
+                        _ = outbox.enqueue(message)
                     }
                 }
-                if anyHeld, held[targets[index].client] != nil {
-                    held[targets[index].client]!.append(Held(offset: offset, message: message))
-                } else {
-                    _ = outbox.enqueue(message)
-                }
-            case .plainText:
-                if textMessage == nil { textMessage = plainText() }
-                guard let message = textMessage! else { continue }
-                if anyHeld, held[targets[index].client] != nil {
-                    held[targets[index].client]!.append(Held(offset: offset, message: message))
-                } else {
-                    _ = outbox.enqueue(message)
-                }
             }
-        }
         }
         // A subscriber whose outbox overflowed stays listed until its connection's session leaves:
         // its outbox refuses everything meanwhile, and leaving then tells the others.
