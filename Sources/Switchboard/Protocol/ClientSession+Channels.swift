@@ -13,7 +13,7 @@ extension ClientSession {
                 throw ProtocolError.limitExceeded("at most \(self.service.channels.maxChannelsPerConnection) channels per connection")
             }
             guard request.delta.isEmpty || DeltaType(rawValue: request.delta) != nil else {
-                throw ProtocolError.badRequest("unknown delta type '\(request.delta)' (known: \(DeltaType.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw ProtocolError.badRequest("unknown delta type \(TokenRules.quoted(request.delta)) (known: \(DeltaType.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
         } catch {
             throw .reply(error)

@@ -84,8 +84,9 @@ public struct TokenRules: Sendable, Equatable {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    /// A configured value for a reason (close reasons are short: long values are cut).
-    private static func quoted(_ value: String) -> String {
+    /// A value quoted for a reason or an error message (close reasons are short: long values are
+    /// cut, so a client's own input is never echoed back whole).
+    static func quoted(_ value: String) -> String {
         value.utf8.count <= 40 ? "'\(value)'" : "'\(value.prefix(37))...'"
     }
 }
