@@ -23,7 +23,7 @@ struct MemoryTrimService: Service {
     var minimumDrop = 100
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown { await self.watch() }
+        await cancelWhenGracefulShutdown { await self.watch() }
     }
 
     private func watch() async {

@@ -10,7 +10,7 @@ import Switchboard
 /// this one runs before the HTTP server starts its own shutdown (which would send 1000).
 struct ShutdownService: Service {
     let registry: ConnectionRegistry
-    let openChannels: OpenChannels
+    let openConnections: OpenConnections
     let closeTimeout: Duration
     let logger: Logger
 
@@ -27,7 +27,7 @@ struct ShutdownService: Service {
             self.logger.notice("Dropping connections that did not close in time", metadata: ["connections": "\(self.registry.count)"])
         }
         // What is left (refused requests waiting for their client's close, connections that did not
-        // close in time) is dropped now, so nothing WebSocket outlives the server (see OpenChannels).
-        await self.openChannels.closeAll(timeout: .seconds(1))
+        // close in time) is dropped now, so nothing WebSocket outlives the server (see OpenConnections).
+        await self.openConnections.closeAll(timeout: .seconds(1))
     }
 }

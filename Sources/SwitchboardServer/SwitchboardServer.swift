@@ -1,6 +1,6 @@
 import Foundation
 public import Hummingbird
-public import HummingbirdCore
+import HummingbirdCore
 public import Logging
 public import NIOCore
 import NIOPosix
@@ -42,8 +42,9 @@ public struct SwitchboardServer: Sendable {
     let admin: AdminRoutes?
     /// Where connections run; `nil` for NIO's shared singleton group.
     let eventLoopGroup: (any EventLoopGroup)?
-    /// Every upgraded WebSocket channel until it closes; none is left when the server has stopped.
-    let openChannels = OpenChannels()
+    /// Every upgraded WebSocket connection until it closes, and their heartbeat; none is left when
+    /// the server has stopped.
+    let openConnections: OpenConnections
     /// Decides WebSocket upgrades and sets up each connection.
     let acceptor: WebSocketAcceptor
     /// The Prometheus metrics served at `/metrics`, or `nil` when ``SwitchboardConfiguration/prometheus`` is off.
@@ -115,10 +116,11 @@ public struct SwitchboardServer: Sendable {
         self.service.engine.shareNodeInfo { api.info() }
         self.admin = try AdminRoutes(configuration: configuration, api: HTTPServerAPI(api: api))
         self.webPage = try WebPage.load()
+        self.openConnections = OpenConnections(heartbeatInterval: configuration.pingInterval)
         self.acceptor = WebSocketAcceptor(
             routes: WebSocketRoutes(configuration: configuration, service: self.service, custom: webSocketRoutes),
             registry: self.registry,
-            openChannels: self.openChannels,
+            openConnections: self.openConnections,
             configuration: configuration,
             logger: logger,
             metrics: prometheus?.metrics
@@ -138,10 +140,10 @@ public struct SwitchboardServer: Sendable {
         do {
             try await group.run()
         } catch {
-            await self.openChannels.closeAll(timeout: .seconds(1))
+            await self.openConnections.closeAll(timeout: .seconds(1))
             throw error
         }
-        await self.openChannels.closeAll(timeout: .seconds(1))
+        await self.openConnections.closeAll(timeout: .seconds(1))
     }
 
     /// The standalone application and Switchboard's own service, in the order they must run (the
@@ -237,7 +239,7 @@ extension SwitchboardServer: Service {
     public func run() async throws {
         let shutdown = ShutdownService(
             registry: self.registry,
-            openChannels: self.openChannels,
+            openConnections: self.openConnections,
             closeTimeout: self.configuration.closeTimeout,
             logger: self.logger
         )
@@ -251,9 +253,9 @@ extension SwitchboardServer: Service {
         do {
             try await group.run()
         } catch {
-            await self.openChannels.closeAll(timeout: .seconds(1))
+            await self.openConnections.closeAll(timeout: .seconds(1))
             throw error
         }
-        await self.openChannels.closeAll(timeout: .seconds(1))
+        await self.openConnections.closeAll(timeout: .seconds(1))
     }
 }

@@ -1,8 +1,7 @@
 // Fuzz target: the inbound WebSocket frame path, bytes on the wire to whole messages.
 //
-// The pipeline is the one the server's upgrade builds (NIO's `WebSocketFrameEncoder`, the
-// `OutboxWriter`, and the `WebSocketConnectionHandler` with its own `WebSocketFrameParser`), in an
-// `EmbeddedChannel`. The input is split into reads at points
+// The pipeline is the one the server's upgrade builds (the `WebSocketConnectionHandler` alone, with
+// its own `WebSocketFrameParser`), in an `EmbeddedChannel`. The input is split into reads at points
 // taken from its first byte, as TCP may split it; the first byte's top bit says whether the
 // connection negotiated permessage-deflate (RSV1 then marks compressed messages, which are
 // inflated within the limit).
@@ -13,10 +12,8 @@
 // To point this target at another frame decoder, change only `makePipeline` (see docs/FUZZING.md).
 import CFuzzDriver
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
-import NIOWebSocket
 import Switchboard
 @testable import SwitchboardServer
 
@@ -89,25 +86,17 @@ struct ServerFrames {
 }
 
 func makePipeline(_ channel: EmbeddedChannel, endpoint: RecordingEndpoint, compressed: Bool) throws {
-    // As WebSocketAcceptor.setUpConnection and WebSocketUpgrader build it: NIO's frame encoder (for
-    // the handler's control frames), the outbox writer first, then the handler, which parses the
-    // client's bytes itself (WebSocketFrameParser).
+    // As WebSocketAcceptor.setUpConnection and WebSocketUpgrader build it: the handler alone, which
+    // parses the client's bytes itself (WebSocketFrameParser) and drains its outbox.
     var settings = WebSocketConnectionHandler.Settings(maxMessageSize: maxMessageSize, heartbeats: nil, closeTimeout: .seconds(5))
-    if compressed { settings.deflate = DeflateParameters() }
-    let writerRef = NIOLockedValueBox<OutboxWriter?>(nil)
-    let eventLoop = channel.eventLoop
-    let outbox = Outbox(limit: 1 << 20) { eventLoop.execute { writerRef.withLockedValue { $0 }?.drain() } }
-    let connection = Connection(id: ConnectionID(rawValue: 1), outbox: outbox)
-    let handler = WebSocketConnectionHandler(role: .serve(endpoint, connection, gone: { writerRef.withLockedValue { $0 = nil } }), settings: settings)
-    let writer = OutboxWriter(
-        outbox: outbox,
-        close: handler.sendClose,
-        drained: handler.outboxDrained,
-        compression: compressed ? OutboundCompression(minimumSize: 0, windowBits: 15) : nil
-    )
-    writerRef.withLockedValue { $0 = writer }
-    try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder())
-    try channel.pipeline.syncOperations.addHandler(writer, position: .first)
+    if compressed {
+        settings.deflate = DeflateParameters()
+        settings.compression = OutboundCompression(minimumSize: 0, windowBits: 15)
+    }
+    let wake = OutboxWake(eventLoop: channel.eventLoop)
+    let connection = Connection(id: ConnectionID(rawValue: 1), outbox: wake.outbox(limit: 1 << 20))
+    let handler = WebSocketConnectionHandler(role: .serve(endpoint, connection, gone: { wake.detach() }), settings: settings)
+    wake.attach(handler)
     try channel.pipeline.syncOperations.addHandler(handler)
 }
 

@@ -108,7 +108,7 @@ struct ChatEndpoint: WebSocketEndpoint {
                     } catch {
                         connection.close(.internalError("message not delivered: \(error.message)"))
                     }
-                case .leave(let connection):
+                case .leave:
                     // The engine publishes the farewell (after the messages above: each was published
                     // before the next step).
                     self.engine.unsubscribe(self.channel, client: self.client)

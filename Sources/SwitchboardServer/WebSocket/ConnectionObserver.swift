@@ -1,28 +1,29 @@
 import CoreMetrics
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Switchboard
 
-/// What one WebSocket connection reports about itself: its opening and closing in the log (at
-/// debug, with the close code and reason and which side closed), the messages it receives
-/// (`centrifugo_transport_messages_received`, one add per message) and the server's closes
-/// (`centrifugo_client_num_server_disconnects`). The messages written are counted by its
-/// ``OutboxWriter``, once per batch. Used on the connection's event loop only.
-final class ConnectionObserver {
+/// What WebSocket connections report about themselves: their opening and closing in the log (at
+/// debug, with the close code and reason and which side closed), the messages they receive
+/// (`centrifugo_transport_messages_received`, one add per message) and write
+/// (`centrifugo_transport_messages_sent`, one add per batch), and the server's closes
+/// (`centrifugo_client_num_server_disconnects`).
+///
+/// One observer serves every connection of a transport (``Cache``), so it holds nothing of a
+/// connection's own: the connection passes its channel and its close. That keeps an idle
+/// connection smaller by an object.
+final class ConnectionObserver: Sendable {
     let transport: String
     let logger: Logger
     let metrics: SwitchboardMetrics?
     let sent: CoreMetrics.Counter?
     let received: CoreMetrics.Counter?
-    let remote: String
     private let logs: Bool
-    /// The close frame that ended the connection, and who sent it.
-    private var close: (code: UInt16, reason: String, by: String)?
-
-    /// How the connection is closed when its outbox overflows (logged at notice).
+    /// How a connection is closed when its outbox overflows (logged at notice).
     let overflowReason: CloseReason
 
-    init(transport: String, logger: Logger, metrics: SwitchboardMetrics?, channel: any Channel, overflowReason: CloseReason = .slowConsumer) {
+    init(transport: String, logger: Logger, metrics: SwitchboardMetrics?, overflowReason: CloseReason = .slowConsumer) {
         self.transport = transport
         self.overflowReason = overflowReason
         self.logger = logger
@@ -31,35 +32,67 @@ final class ConnectionObserver {
         self.sent = counters?.sent
         self.received = counters?.received
         self.logs = logger.logLevel <= .debug
-        self.remote = self.logs ? (channel.remoteAddress?.description ?? "unknown") : ""
     }
 
-    func opened() {
+    /// The observers of one acceptor, one per transport and overflow reason, made on first use.
+    final class Cache: Sendable {
+        private let logger: Logger
+        private let metrics: SwitchboardMetrics?
+        private let observers = NIOLockedValueBox<[Key: ConnectionObserver]>([:])
+
+        private struct Key: Hashable {
+            let transport: String
+            let overflowReason: CloseReason
+        }
+
+        init(logger: Logger, metrics: SwitchboardMetrics?) {
+            self.logger = logger
+            self.metrics = metrics
+        }
+
+        func observer(transport: String, overflowReason: CloseReason = .slowConsumer) -> ConnectionObserver {
+            let key = Key(transport: transport, overflowReason: overflowReason)
+            return self.observers.withLockedValue { observers in
+                if let made = observers[key] { return made }
+                let made = ConnectionObserver(transport: transport, logger: self.logger, metrics: self.metrics, overflowReason: overflowReason)
+                observers[key] = made
+                return made
+            }
+        }
+    }
+
+    private static func remote(_ channel: any Channel) -> String {
+        channel.remoteAddress?.description ?? "unknown"
+    }
+
+    func opened(_ channel: any Channel) {
         guard self.logs else { return }
-        self.logger.debug("WebSocket connection opened", metadata: ["transport": "\(self.transport)", "remote": "\(self.remote)"])
+        self.logger.debug("WebSocket connection opened", metadata: ["transport": "\(self.transport)", "remote": "\(Self.remote(channel))"])
     }
 
-    /// The server sent a close frame: first or answering the client's.
-    func serverClosed(_ reason: CloseReason, answering: Bool) {
-        guard self.close == nil else { return }
-        self.close = (reason.code, reason.reason, answering ? "client" : "server")
+    /// The server sent a close frame (once per connection): first, or answering the client's.
+    func serverClosed(_ reason: CloseReason, answering: Bool, on channel: any Channel) {
         if !answering { self.metrics?.recordServerDisconnect(code: reason.code) }
         if reason == self.overflowReason {
             self.logger.notice(
                 "Closed a slow consumer",
-                metadata: ["transport": "\(self.transport)", "remote": "\(self.remote)", "close.code": "\(reason.code)", "close.reason": "\(reason.reason)"]
+                metadata: [
+                    "transport": "\(self.transport)", "remote": "\(Self.remote(channel))",
+                    "close.code": "\(reason.code)", "close.reason": "\(reason.reason)",
+                ]
             )
         }
     }
 
-    /// The TCP connection is gone.
-    func closed() {
+    /// The TCP connection is gone; `close` is the close frame the server sent, if it sent one, and
+    /// whether it answered the client's.
+    func closed(_ channel: any Channel, close: (reason: CloseReason, answering: Bool)?) {
         guard self.logs else { return }
-        var metadata: Logger.Metadata = ["transport": "\(self.transport)", "remote": "\(self.remote)"]
-        if let close = self.close {
-            metadata["close.code"] = "\(close.code)"
-            metadata["close.reason"] = "\(close.reason)"
-            metadata["closed_by"] = "\(close.by)"
+        var metadata: Logger.Metadata = ["transport": "\(self.transport)", "remote": "\(Self.remote(channel))"]
+        if let close {
+            metadata["close.code"] = "\(close.reason.code)"
+            metadata["close.reason"] = "\(close.reason.reason)"
+            metadata["closed_by"] = "\(close.answering ? "client" : "server")"
         } else {
             metadata["closed_by"] = "dropped"
         }

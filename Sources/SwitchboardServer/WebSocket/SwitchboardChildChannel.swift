@@ -8,9 +8,9 @@ import NIOHTTPTypesHTTP1
 import NIOWebSocket
 
 /// Switchboard's HTTP/1 child channel: HTTP requests go to Hummingbird's responder as usual, and a
-/// WebSocket upgrade becomes a pipeline of plain NIO handlers (``WebSocketConnectionHandler`` and
-/// ``OutboxWriter``) with no Swift task behind it, which is what keeps a connection small and its
-/// frames free of executor hops.
+/// WebSocket upgrade becomes a pipeline of one plain NIO handler (``WebSocketConnectionHandler``)
+/// with no Swift task behind it, which is what keeps a connection small and its frames free of
+/// executor hops.
 struct SwitchboardChildChannel: HTTPChannelHandler {
     struct Value: ServerChildChannelValue {
         let upgradeResult: EventLoopFuture<UpgradeResult>

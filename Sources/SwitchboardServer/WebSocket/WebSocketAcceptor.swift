@@ -8,19 +8,19 @@ import Switchboard
 struct WebSocketAcceptor: Sendable {
     let routes: WebSocketRoutes
     let registry: ConnectionRegistry
-    /// Every upgraded channel, closed on shutdown if still open.
-    let openChannels: OpenChannels
+    /// Every upgraded connection, closed on shutdown if still open, and the heartbeat.
+    let openConnections: OpenConnections
     let configuration: SwitchboardConfiguration
     let logger: Logger
-    /// The connections' heartbeat timers (one per event loop), or `nil` when pings are off.
-    let heartbeats: Heartbeats?
     /// Where transport messages and server disconnects are counted, or `nil` when metrics are off.
     let metrics: SwitchboardMetrics?
+    /// The connections' observers, one per transport (not one per connection).
+    let observers: ConnectionObserver.Cache
 
     init(
         routes: WebSocketRoutes,
         registry: ConnectionRegistry,
-        openChannels: OpenChannels,
+        openConnections: OpenConnections,
         configuration: SwitchboardConfiguration,
         logger: Logger,
         metrics: SwitchboardMetrics? = nil
@@ -28,10 +28,10 @@ struct WebSocketAcceptor: Sendable {
         self.metrics = metrics
         self.routes = routes
         self.registry = registry
-        self.openChannels = openChannels
+        self.openConnections = openConnections
         self.configuration = configuration
         self.logger = logger
-        self.heartbeats = configuration.pingInterval.map(Heartbeats.init(interval:))
+        self.observers = ConnectionObserver.Cache(logger: logger, metrics: metrics)
     }
 
     /// What a handshake asks for: the endpoint it will get, or why it will be closed at once.
@@ -90,10 +90,9 @@ struct WebSocketAcceptor: Sendable {
     ///
     /// - Parameter deflate: permessage-deflate as negotiated (``negotiateDeflate(_:)``), or `nil`.
     func setUpConnection(on channel: any Channel, decision: Decision, deflate: DeflateParameters? = nil) throws {
-        self.openChannels.add(channel)
         var settings = WebSocketConnectionHandler.Settings(
             maxMessageSize: self.configuration.maxMessageSize,
-            heartbeats: self.heartbeats,
+            connections: self.openConnections,
             closeTimeout: self.configuration.closeTimeout
         )
         settings.deflate = deflate
@@ -101,15 +100,9 @@ struct WebSocketAcceptor: Sendable {
         switch decision {
         case .success(let made):
             endpoint = made
-            settings.observer = ConnectionObserver(
-                transport: Self.transportName(made),
-                logger: self.logger,
-                metrics: self.metrics,
-                channel: channel,
-                overflowReason: made.overflowReason
-            )
+            settings.observer = self.observers.observer(transport: Self.transportName(made), overflowReason: made.overflowReason)
         case .failure(let refusal):
-            settings.observer = ConnectionObserver(transport: "websocket", logger: self.logger, metrics: self.metrics, channel: channel)
+            settings.observer = self.observers.observer(transport: "websocket")
             self.logger.info(
                 "Refused WebSocket request",
                 metadata: ["close.code": "\(refusal.reason.code)", "close.reason": "\(refusal.reason.reason)"]
@@ -117,13 +110,9 @@ struct WebSocketAcceptor: Sendable {
             return try self.refuse(refusal.reason, on: channel, settings: settings)
         }
 
-        // The outbox wakes the writer; the writer drains the outbox. The reference cycle through
-        // `writerRef` is broken when the connection is gone.
-        let writerRef = NIOLockedValueBox<OutboxWriter?>(nil)
-        let eventLoop = channel.eventLoop
-        let outbox = Outbox(limit: self.configuration.outboxLimit, overflowReason: endpoint.overflowReason) {
-            eventLoop.execute { writerRef.withLockedValue { $0 }?.drain() }
-        }
+        // The outbox wakes the handler, which drains it.
+        let wake = OutboxWake(eventLoop: channel.eventLoop)
+        let outbox = wake.outbox(limit: self.configuration.outboxLimit, overflowReason: endpoint.overflowReason)
 
         let id: ConnectionID
         switch self.registry.register(outbox, shutdownReason: endpoint.shutdownReason) {
@@ -135,29 +124,18 @@ struct WebSocketAcceptor: Sendable {
         case .shuttingDown:
             return try self.refuse(.serverShuttingDown, on: channel, settings: settings)
         }
+        settings.compression = deflate.map {
+            OutboundCompression(minimumSize: self.configuration.compression.minimumSize, windowBits: $0.serverMaxWindowBits, level: self.configuration.compression.level)
+        }
         let registry = self.registry
         let handler = WebSocketConnectionHandler(
             role: .serve(endpoint, Connection(id: id, outbox: outbox)) {
                 registry.unregister(id)
-                writerRef.withLockedValue { $0 = nil }
+                wake.detach()
             },
             settings: settings
         )
-        let compression = deflate.map {
-            OutboundCompression(minimumSize: self.configuration.compression.minimumSize, windowBits: $0.serverMaxWindowBits, level: self.configuration.compression.level)
-        }
-        let writer = OutboxWriter(
-            outbox: outbox,
-            close: handler.sendClose,
-            drained: handler.outboxDrained,
-            transform: endpoint.outboundTransform,
-            farewell: endpoint.farewell,
-            compression: compression
-        )
-        writer.sent = settings.observer?.sent
-        writerRef.withLockedValue { $0 = writer }
-        // The writer goes first: its frames are ready for the socket and must not pass the encoder.
-        try channel.pipeline.syncOperations.addHandler(writer, position: .first)
+        wake.attach(handler)
         try channel.pipeline.syncOperations.addHandler(handler)
     }
 

@@ -2,16 +2,21 @@ import NIOCore
 import NIOWebSocket
 import Switchboard
 
-/// One WebSocket connection, as a handler at the tail of its channel's pipeline, after NIO's frame
-/// encoder. It runs entirely on the channel's event loop: no task and no actor per connection.
+/// One WebSocket connection: the only handler in its channel's pipeline once upgraded. It runs
+/// entirely on the channel's event loop: no task and no actor per connection.
 ///
 /// It reads the client's bytes with a ``WebSocketFrameParser`` and reassembles messages with a
 /// ``MessageAssembler`` (checking the size limit and UTF-8 as each piece arrives, so a bad message
 /// fails before it is complete), answers pings, sends heartbeat pings and closes peers that send
 /// nothing for two intervals, runs the close handshake, and hands each whole message to the
 /// connection's ``WebSocketEndpoint``. What the endpoint sends goes through the connection's
-/// ``Outbox`` and its ``OutboxWriter``; while the outbox is over its limit the handler stops reading
-/// from the client, so a client that sends without reading slows down only itself.
+/// ``Outbox``, which the handler drains into the socket (``drain()``, in
+/// `WebSocketConnectionHandler+Writing.swift`); while the outbox is over its limit the handler stops
+/// reading from the client, so a client that sends without reading slows down only itself.
+///
+/// Every frame it writes is already encoded (the outbox's messages are framed once for all their
+/// recipients, and its control frames it frames itself), so the pipeline holds no frame encoder: one
+/// handler and its context are what a connection adds to NIO's channel.
 ///
 /// Every close of a served connection goes through its outbox, after the replies already queued: a
 /// client whose close (or protocol error) follows its message in the same read still gets the reply,
@@ -19,8 +24,8 @@ import Switchboard
 final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     // @unchecked: every member is touched on the channel's event loop only.
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// What the handler does with its connection.
     enum Role {
@@ -32,37 +37,45 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     struct Settings {
         var maxMessageSize: Int
-        /// The heartbeat timers, or `nil` for no heartbeat.
-        var heartbeats: Heartbeats?
+        /// Where the connection is tracked until it closes, and ticked by a heartbeat if that is
+        /// on; `nil` for neither.
+        var connections: OpenConnections?
         var closeTimeout: Duration
         /// Logs the connection's opening and closing and counts its messages and the server's
-        /// closes; `nil` for none of it.
+        /// closes (shared by the connections of its transport); `nil` for none of it.
         var observer: ConnectionObserver? = nil
         /// permessage-deflate as negotiated at the handshake, or `nil` when it was not.
         var deflate: DeflateParameters? = nil
+        /// How outgoing messages are compressed when permessage-deflate was negotiated, or `nil` to
+        /// write every frame as it is.
+        var compression: OutboundCompression? = nil
     }
 
-    private let role: Role
-    private let settings: Settings
-    private var context: ChannelHandlerContext?
+    let role: Role
+    let settings: Settings
+    var context: ChannelHandlerContext?
     private var parser: WebSocketFrameParser
     private var assembler: MessageAssembler
     /// Inflates compressed messages (permessage-deflate); `nil` when it was not negotiated.
     private let inflater: MessageInflater?
     /// The start of a frame (its header, or a control frame) that arrived without the rest of it.
     private var unread: ByteBuffer?
-    private var closeSent = false
-    private var closeReceived = false
+    /// The close frame the server sent, and whether it answered the client's; `nil` until sent.
+    var closeSent: (reason: CloseReason, answering: Bool)?
+    var closeReceived = false
     /// The connection was failed (a protocol violation): read nothing more, and drop the TCP
     /// connection as soon as the close frame is out.
-    private var failed = false
+    var failed = false
     /// Heartbeat pings sent since the peer last sent anything.
-    private var unansweredPings = 0
-    private var heartbeat: LoopHeartbeat?
-    /// This handler's place in its ``LoopHeartbeat`` (-1 when not in one); the heartbeat's to manage.
-    var heartbeatSlot = -1
+    var unansweredPings = 0
+    /// The connections of this handler's event loop, which it is in from being added until it closes.
+    private var loopConnections: LoopConnections?
+    /// This handler's place in its ``LoopConnections`` (-1 when not in one); theirs to manage.
+    var loopSlot = -1
     private var readHeldBack = false
-    private var finished = false
+    var finished = false
+    /// The outbox has ended and its last batch was written: nothing more to drain.
+    var drainedLast = false
 
     init(role: Role, settings: Settings) {
         self.role = role
@@ -76,17 +89,19 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if let connections = self.settings.connections {
+            let here = connections.on(context.eventLoop)
+            here.add(self)
+            self.loopConnections = here
+        }
         switch self.role {
         case .refuse(let reason):
             self.sendClose(reason)
         case .serve(let endpoint, let connection, _):
-            if let heartbeats = self.settings.heartbeats {
-                let heartbeat = heartbeats.heartbeat(on: context.eventLoop)
-                heartbeat.add(self)
-                self.heartbeat = heartbeat
-            }
-            self.settings.observer?.opened()
+            self.settings.observer?.opened(context.channel)
             endpoint.opened(connection)
+            // The outbox may have become ready before the handler was in place.
+            self.drain()
         }
     }
 
@@ -98,6 +113,16 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func handlerRemoved(context: ChannelHandlerContext) {
         self.finish()
         self.context = nil
+        if let here = self.loopConnections {
+            self.loopConnections = nil
+            here.closed()
+        }
+    }
+
+    /// Close the channel now, without a close frame (shutdown, for what is left after the close
+    /// handshakes had their time).
+    func closeChannel() {
+        self.context?.close(promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -105,7 +130,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         // gone: close. Unless it sent its close frame first (or broke the protocol): then the replies
         // queued before it and our close frame go out first, and `sendClose` drops the connection.
         if let event = event as? ChannelEvent, event == .inputClosed {
-            if !self.isReading, !self.closeSent { return }
+            if !self.isReading, self.closeSent == nil { return }
             context.close(promise: nil)
             return
         }
@@ -120,13 +145,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private func finish() {
         guard !self.finished else { return }
         self.finished = true
-        self.heartbeat?.remove(self)
-        self.heartbeat = nil
+        self.loopConnections?.remove(self)
         if case .serve(let endpoint, let connection, let gone) = self.role {
             connection.outbox.finish()
             endpoint.closed(connection)
             gone()
-            self.settings.observer?.closed()
+            if let context = self.context { self.settings.observer?.closed(context.channel, close: self.closeSent) }
         }
     }
 
@@ -140,7 +164,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         context.read()
     }
 
-    /// The writer drained the outbox: read again if a read was held back for it.
+    /// The outbox was drained: read again if a read was held back for it.
     func outboxDrained() {
         guard self.readHeldBack, let context = self.context else { return }
         if case .serve(_, let connection, _) = self.role, connection.outbox.isOverLimit { return }
@@ -187,10 +211,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             switch event {
             case .dataFrame(let header):
                 // After our close frame only the peer's close matters.
-                if self.closeSent { continue }
+                if self.closeSent != nil { continue }
                 if let reason = self.assembler.frameStarted(header) { self.fail(reason) }
             case .data(let piece, let frameEnd):
-                if self.closeSent { continue }
+                if self.closeSent != nil { continue }
                 switch self.assembler.piece(piece, frameEnd: frameEnd) {
                 case .pending: break
                 case .message(let opcode, let message, let compressed):
@@ -203,8 +227,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
                 }
             case .control(let opcode, let payload):
                 switch opcode {
-                case .ping where !self.closeSent:
-                    self.write(WebSocketFrame(fin: true, opcode: .pong, data: payload))
+                case .ping where self.closeSent == nil:
+                    self.writeControl(opcode: 0xA, payload)  // pong
                 case .connectionClose:
                     self.receivedClose(payload)
                 default:
@@ -252,7 +276,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.closeReceived = true
         self.unread = nil
         guard let context = self.context else { return }
-        if self.closeSent {
+        if self.closeSent != nil {
             // Our close was answered: the handshake is done and the server closes the TCP connection.
             context.close(promise: nil)
             return
@@ -288,7 +312,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private func fail(_ reason: CloseReason) {
         self.failed = true
         self.unread = nil
-        if self.closeSent {
+        if self.closeSent != nil {
             // Our close is out already; the peer broke the protocol instead of answering it.
             self.context?.close(promise: nil)
             return
@@ -307,52 +331,4 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         }
     }
 
-    /// Send a close frame (once). If the peer's close came first, or the connection failed, the TCP
-    /// connection is closed as soon as the frame is written; otherwise the peer has the close timeout
-    /// to answer. Called on the event loop, by the writer for closes the outbox holds (after the
-    /// messages before them), and for heartbeat timeouts and refusals.
-    func sendClose(_ reason: CloseReason) {
-        guard !self.closeSent, let context = self.context else { return }
-        self.closeSent = true
-        self.settings.observer?.serverClosed(reason, answering: self.closeReceived)
-        let channel = context.channel
-        let frame = self.wrapOutboundOut(Self.closeFrame(code: reason.code, reason: reason.reason))
-        if self.closeReceived || self.failed {
-            context.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
-        } else {
-            context.writeAndFlush(frame, promise: nil)
-        }
-        // Also when the close frame cannot be written (a peer that does not read).
-        context.eventLoop.scheduleTask(in: .init(self.settings.closeTimeout)) { channel.close(promise: nil) }
-    }
-
-    /// A heartbeat tick: ping, and close a peer that has sent nothing (not even a pong) for two
-    /// intervals. One missed interval is forgiven: a live client on a busy machine may answer late.
-    func beat() {
-        guard !self.finished, !self.closeSent, self.isReading, case .serve(let endpoint, let connection, _) = self.role else { return }
-        switch endpoint.heartbeat {
-        case .webSocketPing:
-            if self.unansweredPings >= 2 { return self.sendClose(.pingTimeout) }
-            self.write(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "heartbeat")))
-        case .message(let ping, let timeout):
-            if self.unansweredPings >= 2 { return self.sendClose(timeout) }
-            connection.send(ping)
-        case .messageAndPing(let ping, let timeout):
-            if self.unansweredPings >= 2 { return self.sendClose(timeout) }
-            connection.send(ping)
-            self.write(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "heartbeat")))
-        }
-        self.unansweredPings += 1
-    }
-
-    private func write(_ frame: WebSocketFrame) {
-        self.context?.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
-    }
-
-    static func closeFrame(code: UInt16, reason: String) -> WebSocketFrame {
-        var data = ByteBuffer()
-        data.writeInteger(code)
-        data.writeString(reason)
-        return WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
-    }
 }

@@ -2,12 +2,14 @@ import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 
-/// NIO's WebSocket upgrader without NIO's frame decoder: the handshake (`Sec-WebSocket-Accept`, the
-/// version check, `shouldUpgrade`) is NIO's, but the upgraded pipeline gets only NIO's frame encoder,
-/// because the connection handler parses the client's bytes itself (``WebSocketFrameParser``), so a
-/// bad frame or bad UTF-8 fails the connection as soon as its bytes arrive rather than when the frame
-/// is complete. (Removing NIO's decoder after the fact does not work: its removal is deferred, and the
-/// bytes the client sent right behind its handshake would reach it first.)
+/// NIO's WebSocket upgrader without NIO's frame decoder and encoder: the handshake
+/// (`Sec-WebSocket-Accept`, the version check, `shouldUpgrade`) is NIO's, but the upgraded pipeline
+/// gets only the connection's own handler. It parses the client's bytes itself
+/// (``WebSocketFrameParser``), so a bad frame or bad UTF-8 fails the connection as soon as its bytes
+/// arrive rather than when the frame is complete, and it writes frames that are already encoded, so an
+/// encoder (an object, its buffer and its pipeline context per connection) would have nothing to do.
+/// (Removing NIO's decoder after the fact does not work: its removal is deferred, and the bytes the
+/// client sent right behind its handshake would reach it first.)
 struct WebSocketUpgrader<UpgradeResult: Sendable>: NIOTypedHTTPServerProtocolUpgrader {
     private let handshake: NIOTypedWebSocketServerUpgrader<UpgradeResult>
     private let upgradePipelineHandler: @Sendable (any Channel, HTTPRequestHead) -> EventLoopFuture<UpgradeResult>
@@ -17,12 +19,12 @@ struct WebSocketUpgrader<UpgradeResult: Sendable>: NIOTypedHTTPServerProtocolUpg
 
     /// - Parameters:
     ///   - shouldUpgrade: Extra response headers to accept the handshake, `nil` to refuse it.
-    ///   - upgradePipelineHandler: Adds the connection's handlers after the frame encoder.
+    ///   - upgradePipelineHandler: Adds the connection's handler.
     init(
         shouldUpgrade: @escaping @Sendable (any Channel, HTTPRequestHead) -> EventLoopFuture<HTTPHeaders?>,
         upgradePipelineHandler: @escaping @Sendable (any Channel, HTTPRequestHead) -> EventLoopFuture<UpgradeResult>
     ) {
-        // Its frame size and error handling concern only the decoder, which is not used.
+        // Its frame size and error handling concern only NIO's decoder, which is not used.
         self.handshake = NIOTypedWebSocketServerUpgrader(
             enableAutomaticErrorHandling: false,
             shouldUpgrade: shouldUpgrade,
@@ -36,10 +38,6 @@ struct WebSocketUpgrader<UpgradeResult: Sendable>: NIOTypedHTTPServerProtocolUpg
     }
 
     func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<UpgradeResult> {
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder())
-        }.flatMap {
-            self.upgradePipelineHandler(channel, upgradeRequest)
-        }
+        self.upgradePipelineHandler(channel, upgradeRequest)
     }
 }
