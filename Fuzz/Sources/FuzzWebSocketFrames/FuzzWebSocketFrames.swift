@@ -95,7 +95,7 @@ func makePipeline(_ channel: EmbeddedChannel, endpoint: RecordingEndpoint, compr
     }
     let wake = OutboxWake(eventLoop: channel.eventLoop)
     let connection = Connection(id: ConnectionID(rawValue: 1), outbox: wake.outbox(limit: 1 << 20))
-    let handler = WebSocketConnectionHandler(role: .serve(endpoint, connection, gone: { wake.detach() }), settings: settings)
+    let handler = WebSocketConnectionHandler(role: .serve(endpoint, connection, wake), settings: settings)
     wake.attach(handler)
     try channel.pipeline.syncOperations.addHandler(handler)
 }

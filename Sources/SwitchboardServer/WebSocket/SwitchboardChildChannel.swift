@@ -28,6 +28,15 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
     /// fits in 512 bytes and the buffer still grows (up to 64 KiB) when reads fill it.
     static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
+    /// A connection's WebSocket handshake, between its arrival and the upgrade.
+    private struct Handshake {
+        var attempted = false
+        /// The acceptor's decision, made once when the handshake arrives and used once it has completed.
+        var decision: WebSocketAcceptor.Decision?
+        /// permessage-deflate as negotiated, for the connection's handler.
+        var deflate: DeflateParameters?
+    }
+
     let responder: Responder
     let acceptor: WebSocketAcceptor
     let http1: HTTP1Channel.Configuration
@@ -39,17 +48,15 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
             try channel.syncOptions?.setOption(.recvAllocator, value: Self.receiveBuffers)
             let deadlines = HTTPDeadlineHandler(settings: self.deadlines)
             try channel.pipeline.syncOperations.addHandler(deadlines)
-            let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
-            // The handshake's decision, made once when it arrives and used once it has completed.
-            let decision = NIOLoopBoundBox<WebSocketAcceptor.Decision?>(nil, eventLoop: channel.eventLoop)
-            // permessage-deflate as negotiated at the handshake, for the connection's handlers.
-            let deflate = NIOLoopBoundBox<DeflateParameters?>(nil, eventLoop: channel.eventLoop)
+            // What the handshake decided, from when it arrives until the upgrade has completed.
+            let handshake = NIOLoopBoundBox(Handshake(), eventLoop: channel.eventLoop)
             let acceptor = self.acceptor
             let upgrader = WebSocketUpgrader<UpgradeResult>(
                 shouldUpgrade: { channel, head in
-                    upgradeAttempted.value = true
-                    decision.value = acceptor.decide(head, remoteAddress: channel.remoteAddress?.ipAddress)
-                    guard decision.value != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
+                    handshake.value.attempted = true
+                    let decision = acceptor.decide(head, remoteAddress: channel.remoteAddress?.ipAddress)
+                    handshake.value.decision = decision
+                    guard let decision else { return channel.eventLoop.makeSucceededFuture(nil) }
                     // The connection becomes a WebSocket, which the HTTP time limits do not concern.
                     // The watcher must go now: removing the HTTP decoder next hands it the bytes
                     // that came after the handshake.
@@ -62,21 +69,22 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
                     }
                     // The subprotocol the endpoint speaks, if the client offered one (`centrifuge-protobuf`).
                     var headers = HTTPHeaders()
-                    if case .success(let endpoint)? = decision.value, let subprotocol = endpoint.subprotocol {
+                    if case .success(let endpoint) = decision, let subprotocol = endpoint.subprotocol {
                         headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
                     }
                     // Compression only for a connection that is served (a refused one just closes).
-                    if case .success? = decision.value, let accepted = acceptor.negotiateDeflate(head) {
-                        deflate.value = accepted
+                    if case .success = decision, let accepted = acceptor.negotiateDeflate(head) {
+                        handshake.value.deflate = accepted
                         headers.add(name: "Sec-WebSocket-Extensions", value: accepted.responseHeader)
                     }
                     return channel.eventLoop.makeSucceededFuture(headers)
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
-                        guard let decided = decision.value else { throw ChannelError.inappropriateOperationForState }
-                        decision.value = nil
-                        try acceptor.setUpConnection(on: channel, decision: decided, deflate: deflate.value)
+                        guard let decided = handshake.value.decision else { throw ChannelError.inappropriateOperationForState }
+                        let deflate = handshake.value.deflate
+                        handshake.value = Handshake(attempted: true)
+                        try acceptor.setUpConnection(on: channel, decision: decided, deflate: deflate)
                         return .websocket
                     }
                 }
@@ -95,7 +103,7 @@ struct SwitchboardChildChannel: HTTPChannelHandler {
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
-                        return upgradeAttempted.value ? .failedUpgrade(asyncChannel) : .notUpgraded(asyncChannel)
+                        return handshake.value.attempted ? .failedUpgrade(asyncChannel) : .notUpgraded(asyncChannel)
                     }
                 }
             )

@@ -92,7 +92,7 @@ struct WebSocketAcceptor: Sendable {
     func setUpConnection(on channel: any Channel, decision: Decision, deflate: DeflateParameters? = nil) throws {
         var settings = WebSocketConnectionHandler.Settings(
             maxMessageSize: self.configuration.maxMessageSize,
-            connections: self.openConnections,
+            connections: self.openConnections.on(channel.eventLoop),
             closeTimeout: self.configuration.closeTimeout
         )
         settings.deflate = deflate
@@ -127,14 +127,8 @@ struct WebSocketAcceptor: Sendable {
         settings.compression = deflate.map {
             OutboundCompression(minimumSize: self.configuration.compression.minimumSize, windowBits: $0.serverMaxWindowBits, level: self.configuration.compression.level)
         }
-        let registry = self.registry
-        let handler = WebSocketConnectionHandler(
-            role: .serve(endpoint, Connection(id: id, outbox: outbox)) {
-                registry.unregister(id)
-                wake.detach()
-            },
-            settings: settings
-        )
+        settings.registry = self.registry
+        let handler = WebSocketConnectionHandler(role: .serve(endpoint, Connection(id: id, outbox: outbox), wake), settings: settings)
         wake.attach(handler)
         try channel.pipeline.syncOperations.addHandler(handler)
     }

@@ -26,9 +26,9 @@ extension WebSocketConnectionHandler {
         guard context.channel.isWritable || outbox.hasPendingClose else { return }
         let batch = outbox.drain()
         if !batch.messages.isEmpty {
-            self.settings.observer?.sent?.increment(by: batch.messages.count)
+            self.observer?.sent?.increment(by: batch.messages.count)
             let transform = endpoint.outboundTransform
-            let compression = self.settings.compression
+            let compression = self.compression
             for message in batch.messages {
                 let message = transform?(message) ?? message
                 context.write(self.wrapOutboundOut(compression?.frame(for: message) ?? message.frame), promise: nil)
@@ -50,7 +50,7 @@ extension WebSocketConnectionHandler {
     func sendClose(_ reason: CloseReason) {
         guard self.closeSent == nil, let context = self.context else { return }
         self.closeSent = (reason, self.closeReceived)
-        self.settings.observer?.serverClosed(reason, answering: self.closeReceived, on: context.channel)
+        self.observer?.serverClosed(reason, answering: self.closeReceived, on: context.channel)
         let channel = context.channel
         let frame = self.wrapOutboundOut(Self.closeFrame(code: reason.code, reason: reason.reason))
         if self.closeReceived || self.failed {
@@ -59,7 +59,7 @@ extension WebSocketConnectionHandler {
             context.writeAndFlush(frame, promise: nil)
         }
         // Also when the close frame cannot be written (a peer that does not read).
-        context.eventLoop.scheduleTask(in: .init(self.settings.closeTimeout)) { channel.close(promise: nil) }
+        context.eventLoop.scheduleTask(in: .init(self.closeTimeout)) { channel.close(promise: nil) }
     }
 
     /// A heartbeat tick: ping, and close a peer that has sent nothing (not even a pong) for two

@@ -29,17 +29,21 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     /// What the handler does with its connection.
     enum Role {
-        /// Serve the endpoint; `gone` runs once when the connection has closed.
-        case serve(any WebSocketEndpoint, Connection, gone: () -> Void)
+        /// Serve the endpoint, with the outbox's wake (detached when the connection has closed).
+        case serve(any WebSocketEndpoint, Connection, OutboxWake)
         /// Close at once with this reason (a refused request).
         case refuse(CloseReason)
     }
 
+    /// What the handler is made with. It keeps only what it needs after it was added (an idle
+    /// connection's memory is mostly its handler's and NIO's).
     struct Settings {
         var maxMessageSize: Int
-        /// Where the connection is tracked until it closes, and ticked by a heartbeat if that is
-        /// on; `nil` for neither.
-        var connections: OpenConnections?
+        /// The connections of the channel's event loop, where the connection is tracked until it
+        /// closes and ticked by a heartbeat if that is on; `nil` for neither.
+        var connections: LoopConnections?
+        /// Where a served connection is unregistered when it has closed, if anywhere.
+        var registry: ConnectionRegistry? = nil
         var closeTimeout: Duration
         /// Logs the connection's opening and closing and counts its messages and the server's
         /// closes (shared by the connections of its transport); `nil` for none of it.
@@ -52,7 +56,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     }
 
     let role: Role
-    let settings: Settings
+    private let registry: ConnectionRegistry?
+    let closeTimeout: Duration
+    let observer: ConnectionObserver?
+    let compression: OutboundCompression?
     var context: ChannelHandlerContext?
     private var parser: WebSocketFrameParser
     private var assembler: MessageAssembler
@@ -70,6 +77,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     var unansweredPings = 0
     /// The connections of this handler's event loop, which it is in from being added until it closes.
     private var loopConnections: LoopConnections?
+    private var isTracked = false
     /// This handler's place in its ``LoopConnections`` (-1 when not in one); theirs to manage.
     var loopSlot = -1
     private var readHeldBack = false
@@ -79,7 +87,11 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     init(role: Role, settings: Settings) {
         self.role = role
-        self.settings = settings
+        self.registry = settings.registry
+        self.closeTimeout = settings.closeTimeout
+        self.observer = settings.observer
+        self.compression = settings.compression
+        self.loopConnections = settings.connections
         self.parser = WebSocketFrameParser(maxFrameSize: settings.maxMessageSize, allowsCompression: settings.deflate != nil)
         self.assembler = MessageAssembler(maxMessageSize: settings.maxMessageSize)
         self.inflater = settings.deflate.map { MessageInflater(noContextTakeover: $0.clientNoContextTakeover) }
@@ -89,16 +101,15 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if let connections = self.settings.connections {
-            let here = connections.on(context.eventLoop)
+        if let here = self.loopConnections {
             here.add(self)
-            self.loopConnections = here
+            self.isTracked = true
         }
         switch self.role {
         case .refuse(let reason):
             self.sendClose(reason)
         case .serve(let endpoint, let connection, _):
-            self.settings.observer?.opened(context.channel)
+            self.observer?.opened(context.channel)
             endpoint.opened(connection)
             // The outbox may have become ready before the handler was in place.
             self.drain()
@@ -113,8 +124,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func handlerRemoved(context: ChannelHandlerContext) {
         self.finish()
         self.context = nil
-        if let here = self.loopConnections {
-            self.loopConnections = nil
+        if self.isTracked, let here = self.loopConnections {
+            self.isTracked = false
             here.closed()
         }
     }
@@ -146,11 +157,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         guard !self.finished else { return }
         self.finished = true
         self.loopConnections?.remove(self)
-        if case .serve(let endpoint, let connection, let gone) = self.role {
+        if case .serve(let endpoint, let connection, let wake) = self.role {
             connection.outbox.finish()
             endpoint.closed(connection)
-            gone()
-            if let context = self.context { self.settings.observer?.closed(context.channel, close: self.closeSent) }
+            self.registry?.unregister(connection.id)
+            wake.detach()
+            if let context = self.context { self.observer?.closed(context.channel, close: self.closeSent) }
         }
     }
 
@@ -246,9 +258,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         guard let inflater = self.inflater, let context = self.context else { return self.fail(.protocolError("compressed message without permessage-deflate")) }
         let message: ByteBuffer
         do {
-            message = try inflater.inflate(data, limit: self.settings.maxMessageSize, allocator: context.channel.allocator)
+            message = try inflater.inflate(data, limit: self.assembler.maxMessageSize, allocator: context.channel.allocator)
         } catch .tooLarge {
-            return self.fail(.messageTooLarge(limit: self.settings.maxMessageSize))
+            return self.fail(.messageTooLarge(limit: self.assembler.maxMessageSize))
         } catch {
             return self.fail(CloseReason(code: 1007, reason: "compressed message does not inflate"))
         }
@@ -266,7 +278,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     private func deliver(_ message: InboundMessage) {
         guard case .serve(let endpoint, let connection, _) = self.role, !connection.outbox.isFinished else { return }
-        self.settings.observer?.received?.increment()
+        self.observer?.received?.increment()
         endpoint.receive(message, on: connection)
     }
 
@@ -303,7 +315,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         let outbox = connection.outbox
         endpoint.peerClosing(connection) { outbox.finish(closing: reason) }
         if !outbox.isFinished {
-            context.eventLoop.scheduleTask(in: .init(self.settings.closeTimeout)) { outbox.finish(closing: reason) }
+            context.eventLoop.scheduleTask(in: .init(self.closeTimeout)) { outbox.finish(closing: reason) }
         }
     }
 
