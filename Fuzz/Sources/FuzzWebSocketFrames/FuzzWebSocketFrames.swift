@@ -88,7 +88,7 @@ struct ServerFrames {
 func makePipeline(_ channel: EmbeddedChannel, endpoint: RecordingEndpoint, compressed: Bool) throws {
     // As WebSocketAcceptor.setUpConnection and WebSocketUpgrader build it: the handler alone, which
     // parses the client's bytes itself (WebSocketFrameParser) and drains its outbox.
-    var settings = WebSocketConnectionHandler.Settings(maxMessageSize: maxMessageSize, heartbeats: nil, closeTimeout: .seconds(5))
+    var settings = WebSocketConnectionHandler.Settings(maxMessageSize: maxMessageSize, closeTimeout: .seconds(5))
     if compressed {
         settings.deflate = DeflateParameters()
         settings.compression = OutboundCompression(minimumSize: 0, windowBits: 15)

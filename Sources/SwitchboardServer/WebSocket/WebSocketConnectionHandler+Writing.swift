@@ -20,6 +20,9 @@ extension WebSocketConnectionHandler {
     /// writable again. While the channel is not writable (the client is not reading) messages stay in
     /// the outbox, where they count against its limit; a pending close is drained regardless, and
     /// goes out after the messages queued before it.
+    ///
+    /// Small frames of a batch are copied into one buffer and written together (see
+    /// ``coalescedFrameLimit``); a batch of one, and large frames, go out as they are.
     func drain() {
         guard !self.drainedLast, let context = self.context, case .serve(let endpoint, let connection, _) = self.role else { return }
         let outbox = connection.outbox
@@ -29,9 +32,25 @@ extension WebSocketConnectionHandler {
             self.observer?.sent?.increment(by: batch.messages.count)
             let transform = endpoint.outboundTransform
             let compression = self.compression
-            for message in batch.messages {
-                let message = transform?(message) ?? message
+            if batch.messages.count == 1 {
+                let message = transform?(batch.messages[0]) ?? batch.messages[0]
                 context.write(self.wrapOutboundOut(compression?.frame(for: message) ?? message.frame), promise: nil)
+            } else {
+                var coalesced: ByteBuffer?
+                for message in batch.messages {
+                    let message = transform?(message) ?? message
+                    let frame = compression?.frame(for: message) ?? message.frame
+                    if frame.readableBytes <= Self.coalescedFrameLimit {
+                        if coalesced == nil {
+                            coalesced = context.channel.allocator.buffer(capacity: Self.coalescedCapacity(batch.messages))
+                        }
+                        coalesced!.writeImmutableBuffer(frame)
+                    } else {
+                        if let small = coalesced.take() { context.write(self.wrapOutboundOut(small), promise: nil) }
+                        context.write(self.wrapOutboundOut(frame), promise: nil)
+                    }
+                }
+                if let small = coalesced { context.write(self.wrapOutboundOut(small), promise: nil) }
             }
             context.flush()
         }
@@ -41,6 +60,23 @@ extension WebSocketConnectionHandler {
         }
         if batch.isLast { self.drainedLast = true }
         self.outboxDrained()
+    }
+
+    /// Frames up to this size are copied into one buffer per batch rather than written one by one:
+    /// a write through NIO's pipeline costs more than copying a chat message or a publication (a
+    /// profile at 10,000 subscribers put 14% of the server's CPU in the writes), and the socket
+    /// gets one buffer instead of many. Larger frames are written as they are, their bytes shared
+    /// with every other recipient.
+    static let coalescedFrameLimit = 1024
+
+    /// Room for the small frames of `messages` (as framed before compression, which only shrinks
+    /// them; the buffer grows if a transform made them larger).
+    private static func coalescedCapacity(_ messages: [OutboundMessage]) -> Int {
+        var total = 0
+        for message in messages where message.frame.readableBytes <= Self.coalescedFrameLimit {
+            total += message.frame.readableBytes
+        }
+        return total
     }
 
     /// Send a close frame (once). If the peer's close came first, or the connection failed, the TCP
