@@ -24,13 +24,27 @@ public struct OutboundMessage: Sendable, Equatable {
     /// Size of the frame's header.
     private let headerLength: Int
     /// The compressed frames made of this message so far, shared by every copy of it (see
-    /// ``compressedFrame(variant:make:)``).
-    private let compressed = CompressedFrames()
+    /// ``compressedFrame(variant:make:)``); `nil` while no server of the process compresses.
+    private let compressed: CompressedFrames?
+
+    /// Whether new messages carry a cache for their compressed frames. Off until a server with
+    /// permessage-deflate on starts (``shareCompressedFrames()``): without compression the cache is
+    /// an allocation per message and a reference that every copy of it (one per recipient) retains
+    /// and releases for nothing.
+    private static let sharesCompressedFrames = Atomic(false)
+
+    /// Give every message made from now on a cache for its compressed frames, so that a broadcast is
+    /// compressed once for all its recipients. A server whose permessage-deflate is on calls this
+    /// before it accepts connections.
+    package static func shareCompressedFrames() {
+        Self.sharesCompressedFrames.store(true, ordering: .relaxed)
+    }
 
     /// Frame a message.
     public init(kind: Kind, bytes: ByteBuffer) {
         self.kind = kind
         (self.frame, self.headerLength) = Self.frame(firstByte: 0x80 | kind.opcode, payload: bytes)  // FIN + opcode
+        self.compressed = Self.sharesCompressedFrames.load(ordering: .relaxed) ? CompressedFrames() : nil
     }
 
     /// A complete unmasked server frame: `firstByte` (FIN, RSV bits, opcode), the payload's length
@@ -76,9 +90,11 @@ public struct OutboundMessage: Sendable, Equatable {
     /// a broadcast is compressed once, not once per recipient. `make` runs at most once per variant,
     /// under a lock (a second writer asking meanwhile waits for the first one's result rather than
     /// compressing again); it returns `nil` when the message should go out uncompressed (it does not
-    /// shrink), which is remembered too.
+    /// shrink), which is remembered too. A message made before any server shared compressed frames
+    /// (``shareCompressedFrames()``) has no cache: `make` then runs for each caller.
     public func compressedFrame(variant: Int, make: (ByteBuffer) -> ByteBuffer?) -> ByteBuffer? {
-        self.compressed.frame(variant: variant) { make(self.bytes) }
+        guard let compressed = self.compressed else { return make(self.bytes) }
+        return compressed.frame(variant: variant) { make(self.bytes) }
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {

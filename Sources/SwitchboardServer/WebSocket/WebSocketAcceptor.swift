@@ -32,6 +32,7 @@ struct WebSocketAcceptor: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.observers = ConnectionObserver.Cache(logger: logger, metrics: metrics)
+        if configuration.compression.isEnabled { OutboundMessage.shareCompressedFrames() }
     }
 
     /// What a handshake asks for: the endpoint it will get, or why it will be closed at once.

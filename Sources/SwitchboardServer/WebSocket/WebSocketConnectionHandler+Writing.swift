@@ -32,17 +32,25 @@ extension WebSocketConnectionHandler {
             self.observer?.sent?.increment(by: batch.messages.count)
             let transform = endpoint.outboundTransform
             let compression = self.compression
-            if batch.messages.count == 1 {
-                let message = transform?(batch.messages[0]) ?? batch.messages[0]
+            let messages = batch.messages
+            if messages.count == 1 {
+                let message = transform?(messages[0]) ?? messages[0]
                 context.write(self.wrapOutboundOut(compression?.frame(for: message) ?? message.frame), promise: nil)
             } else {
                 var coalesced: ByteBuffer?
-                for message in batch.messages {
-                    let message = transform?(message) ?? message
-                    let frame = compression?.frame(for: message) ?? message.frame
+                for index in messages.indices {
+                    // The frame as it goes out; without a transform or compression, read in place
+                    // (no copy of the message).
+                    let frame: ByteBuffer
+                    if transform == nil, compression == nil {
+                        frame = messages[index].frame
+                    } else {
+                        let message = transform?(messages[index]) ?? messages[index]
+                        frame = compression?.frame(for: message) ?? message.frame
+                    }
                     if frame.readableBytes <= Self.coalescedFrameLimit {
                         if coalesced == nil {
-                            coalesced = context.channel.allocator.buffer(capacity: Self.coalescedCapacity(batch.messages))
+                            coalesced = context.channel.allocator.buffer(capacity: Self.coalescedCapacity(messages))
                         }
                         coalesced!.writeImmutableBuffer(frame)
                     } else {
@@ -136,7 +144,8 @@ extension WebSocketConnectionHandler {
 }
 
 /// What a served connection's ``Outbox`` calls when it has something to write: a hop to the
-/// connection's event loop, where its handler drains it. Made before the handler (the outbox comes
+/// connection's event loop, where its handler drains it (no hop for what the handler's own read
+/// queued: it drains when the read has been handled). Made before the handler (the outbox comes
 /// first: registering it gives the connection its id); ``attach(_:)`` then points it at the
 /// handler, and ``detach()`` (when the connection is gone) breaks the cycle outbox → wake → handler
 /// → outbox.
@@ -161,7 +170,13 @@ final class OutboxWake: Sendable {
         self.handler.withLock { $0 = nil }
     }
 
+    /// Drain the handler on its event loop: in a task, or, when the outbox filled while the handler
+    /// was reading (a reply to what the client sent), once the read has been handled.
     private func wake() {
+        if self.eventLoop.inEventLoop, let handler = self.handler.withLock({ $0 }), handler.inRead {
+            handler.drainAfterRead = true
+            return
+        }
         self.eventLoop.execute { self.handler.withLock { $0 }?.drain() }
     }
 }

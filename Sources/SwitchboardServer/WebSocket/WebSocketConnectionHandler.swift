@@ -81,6 +81,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// This handler's place in its ``LoopConnections`` (-1 when not in one); theirs to manage.
     var loopSlot = -1
     private var readHeldBack = false
+    /// In ``channelRead(context:data:)``: the outbox's wakes on the event loop are deferred to its end.
+    var inRead = false
+    /// The outbox woke during ``channelRead(context:data:)``: drain at its end.
+    var drainAfterRead = false
     var finished = false
     /// The outbox has ended and its last batch was written: nothing more to drain.
     var drainedLast = false
@@ -185,7 +189,21 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = self.unwrapInboundIn(data)
+        // What the messages of this read queue for this connection (the replies) is written once they
+        // have all been handled, here, rather than after a hop through the event loop's task queue
+        // (see ``OutboxWake``).
+        self.inRead = true
+        self.consume(self.unwrapInboundIn(data), context: context)
+        self.inRead = false
+        if self.drainAfterRead {
+            self.drainAfterRead = false
+            self.drain()
+        }
+    }
+
+    /// Handle the bytes of one read.
+    private func consume(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        var bytes = bytes
         // Any bytes show the peer is alive, not only a pong.
         self.unansweredPings = 0
         if var pending = self.unread {
