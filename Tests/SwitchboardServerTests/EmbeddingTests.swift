@@ -344,11 +344,15 @@ import Testing
     /// it waits to know whose the connection is: it is closed at the request-head timeout.
     @Test func aFirstRequestThatNeverCompletesIsNotHeld() async throws {
         try await Self.withApp({ $0.requestHeadTimeout = .seconds(1) }) { app in
-            // Never completes: closed by the sniffer's timeout (the socket's own read timeout is 5 s).
+            // Never completes: closed by the sniffer's timeout. The socket waits up to 30 s for that
+            // (not the helper's 5 s): a CI run starting hundreds of tests at once on two cores once
+            // delayed the close past 5 s; a connection that is held is still never closed.
             let port = app.port
             let closed = try await onOwnThread {
                 let slow = try connectLoopback(port: port)
                 defer { close(slow) }
+                var patience = timeval(tv_sec: 30, tv_usec: 0)
+                setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &patience, socklen_t(MemoryLayout<timeval>.size))
                 _ = "GET /rt/connection/websocket HTTP/1.1\r\nHost: x\r\n".withCString { send(slow, $0, strlen($0), 0) }
                 var byte: UInt8 = 0
                 return recv(slow, &byte, 1, 0) == 0
