@@ -38,7 +38,12 @@ extension WebSocketConnectionHandler {
                 context.write(self.wrapOutboundOut(compression?.frame(for: message) ?? message.frame), promise: nil)
             } else {
                 var coalesced: ByteBuffer?
+                // The small frames still to come, so that a buffer started after a large frame is
+                // sized for what follows it, not for the whole batch again.
+                var smallBytesLeft = Self.coalescedCapacity(messages)
                 for index in messages.indices {
+                    let queuedSize = messages[index].frame.readableBytes
+                    defer { if queuedSize <= Self.coalescedFrameLimit { smallBytesLeft -= queuedSize } }
                     // The frame as it goes out; without a transform or compression, read in place
                     // (no copy of the message).
                     let frame: ByteBuffer
@@ -50,7 +55,7 @@ extension WebSocketConnectionHandler {
                     }
                     if frame.readableBytes <= Self.coalescedFrameLimit {
                         if coalesced == nil {
-                            coalesced = context.channel.allocator.buffer(capacity: Self.coalescedCapacity(messages))
+                            coalesced = context.channel.allocator.buffer(capacity: max(smallBytesLeft, frame.readableBytes))
                         }
                         coalesced!.writeImmutableBuffer(frame)
                     } else {
