@@ -61,15 +61,14 @@ extension Hub {
             for index in targets.indices {
                 if let excluded, targets[index].client == excluded { continue }
                 if !toEveryone, !targets[index].pushJoinLeave { continue }
-                let outbox = targets[index].outbox
                 if anyFloor, let floor = floors[targets[index].client] {
                     let client = targets[index].client
                     if offset! <= floor { continue }
                     floors[client] = nil
                 }
+                let message: OutboundMessage
                 switch targets[index].format {
                 case .protocolPush(let format):
-                    let message: OutboundMessage
                     if delta != nil, let whole = delta!.subscribers[targets[index].client] {
                         let client = targets[index].client
                         // Held back, it may be dropped as covered: whole, and whole again once direct.
@@ -86,19 +85,15 @@ extension Hub {
                             message = protobufPush!
                         }
                     }
-                    if anyHeld, held[targets[index].client] != nil {
-                        held[targets[index].client]!.append(Held(offset: offset, message: message))
-                    } else {
-                        _ = outbox.enqueue(message)
-                    }
                 case .plainText:
                     if textMessage == nil { textMessage = plainText() }
-                    guard let message = textMessage! else { continue }
-                    if anyHeld, held[targets[index].client] != nil {
-                        held[targets[index].client]!.append(Held(offset: offset, message: message))
-                    } else {
-                        _ = outbox.enqueue(message)
-                    }
+                    guard let text = textMessage! else { continue }
+                    message = text
+                }
+                if anyHeld, held[targets[index].client] != nil {
+                    held[targets[index].client]!.append(Held(offset: offset, message: message))
+                } else {
+                    _ = targets[index].outbox.enqueue(message)
                 }
             }
         }

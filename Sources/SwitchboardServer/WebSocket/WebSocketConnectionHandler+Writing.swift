@@ -34,8 +34,7 @@ extension WebSocketConnectionHandler {
             let compression = self.compression
             let messages = batch.messages
             if messages.count == 1 {
-                let message = transform?(messages[0]) ?? messages[0]
-                context.write(self.wrapOutboundOut(compression?.frame(for: message) ?? message.frame), promise: nil)
+                context.write(self.wrapOutboundOut(Self.outgoingFrame(messages[0], transform, compression)), promise: nil)
             } else {
                 var coalesced: ByteBuffer?
                 // The small frames still to come, so that a buffer started after a large frame is
@@ -50,8 +49,7 @@ extension WebSocketConnectionHandler {
                     if transform == nil, compression == nil {
                         frame = messages[index].frame
                     } else {
-                        let message = transform?(messages[index]) ?? messages[index]
-                        frame = compression?.frame(for: message) ?? message.frame
+                        frame = Self.outgoingFrame(messages[index], transform, compression)
                     }
                     if frame.readableBytes <= Self.coalescedFrameLimit {
                         if coalesced == nil {
@@ -73,6 +71,17 @@ extension WebSocketConnectionHandler {
         }
         if batch.isLast { self.drainedLast = true }
         self.outboxDrained()
+    }
+
+    /// The frame that goes out for `message`: rewritten by the endpoint's transform, then compressed
+    /// when permessage-deflate was negotiated and it pays.
+    private static func outgoingFrame(
+        _ message: OutboundMessage,
+        _ transform: (@Sendable (OutboundMessage) -> OutboundMessage)?,
+        _ compression: OutboundCompression?
+    ) -> ByteBuffer {
+        let message = transform?(message) ?? message
+        return compression?.frame(for: message) ?? message.frame
     }
 
     /// Frames up to this size are copied into one buffer per batch rather than written one by one:

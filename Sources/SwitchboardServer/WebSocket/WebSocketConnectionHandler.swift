@@ -75,9 +75,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     var failed = false
     /// Heartbeat pings sent since the peer last sent anything.
     var unansweredPings = 0
-    /// The connections of this handler's event loop, which it is in from being added until it closes.
+    /// The connections of this handler's event loop, which it is in from being added until it closes
+    /// (and counted in until it is removed); `nil` once counted out, or when not tracked.
     private var loopConnections: LoopConnections?
-    private var isTracked = false
     /// This handler's place in its ``LoopConnections`` (-1 when not in one); theirs to manage.
     var loopSlot = -1
     private var readHeldBack = false
@@ -105,10 +105,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if let here = self.loopConnections {
-            here.add(self)
-            self.isTracked = true
-        }
+        self.loopConnections?.add(self)
         switch self.role {
         case .refuse(let reason):
             self.sendClose(reason)
@@ -128,8 +125,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func handlerRemoved(context: ChannelHandlerContext) {
         self.finish()
         self.context = nil
-        if self.isTracked, let here = self.loopConnections {
-            self.isTracked = false
+        if let here = self.loopConnections {
+            self.loopConnections = nil
             here.closed()
         }
     }
